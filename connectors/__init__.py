@@ -1,0 +1,1 @@
+"""What national systems and partners run against the repository: client-side tools only."""

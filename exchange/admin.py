@@ -1,0 +1,100 @@
+"""Registry administration: the one implementation behind the admin CLI and the admin HTTP API."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from exchange import times
+from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.keys import KID_PATTERN, KeyFormatError, PublicKey, parse_public_key
+from exchange.models import PARTICIPANT_TYPES, ROLES, STATE_TYPES, Participant, TokenInfo
+from exchange.repository.port import Repository
+from exchange.tokens import new_token
+from exchange.validation import Validator
+
+_ORG_ID = re.compile(r"^org:[a-z0-9][a-z0-9-]{0,62}$")
+_ISO3 = re.compile(r"^[A-Z]{3}$")
+
+
+def _invalid(pointer: str, rule: str, message: str) -> ExchangeError:
+    return ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(pointer, rule, message)])
+
+
+async def add_participant(
+    repository: Repository,
+    validator: Validator,
+    participant_id: str,
+    name: str,
+    type_: str,
+    jurisdictions: list[str],
+) -> Participant:
+    if type_ not in PARTICIPANT_TYPES:
+        raise _invalid("/type", "enum", f"type must be one of {', '.join(PARTICIPANT_TYPES)}")
+    if type_ in STATE_TYPES:
+        if not _ISO3.match(participant_id) or not validator.is_country(participant_id):
+            raise _invalid("/id", "country", f"a State's id is its ISO 3166-1 alpha-3 code, not {participant_id!r}")
+    elif not _ORG_ID.match(participant_id):
+        raise _invalid("/id", "pattern", f"an organisation's id is org:<slug> (lower case), not {participant_id!r}")
+    for n, code in enumerate(jurisdictions):
+        if not validator.is_country(code):
+            raise _invalid(f"/jurisdictions/{n}", "country", f"{code!r} is not an ISO 3166-1 alpha-3 code")
+    if not name.strip():
+        raise _invalid("/name", "required", "a participant needs a name")
+    participant = Participant(
+        participant_id, name.strip(), type_, tuple(sorted(set(jurisdictions))), times.iso(times.now())
+    )
+    await repository.add_participant(participant)
+    return participant
+
+
+async def add_key(
+    repository: Repository,
+    kid: str,
+    public_key: bytes,
+    valid_from: datetime | None = None,
+    valid_until: datetime | None = None,
+) -> tuple[PublicKey, int]:
+    if not KID_PATTERN.match(kid):
+        raise _invalid("/kid", "pattern", f"a key id is <participant>/<label> (like EST/2026-01), not {kid!r}")
+    try:
+        alg, jwk = parse_public_key(public_key)
+    except KeyFormatError as exc:
+        raise _invalid("/public_key", "key-format", str(exc)) from None
+    now = times.now()
+    start = valid_from or now
+    if valid_until is not None and valid_until <= start:
+        raise _invalid("/valid_until", "order", "valid_until must come after valid_from")
+    key = PublicKey(
+        kid=kid,
+        participant=kid.split("/", 1)[0],
+        alg=alg,
+        jwk=jwk,
+        valid_from=start,
+        valid_until=valid_until,
+        added_at=now,
+    )
+    index = await repository.add_key(key)
+    return key, index
+
+
+async def revoke_key(repository: Repository, kid: str, reason: str) -> tuple[PublicKey, int]:
+    if not reason.strip():
+        raise _invalid("/reason", "required", "say why the key is revoked")
+    return await repository.revoke_key(kid, reason.strip(), times.iso(times.now()))
+
+
+async def create_token(
+    repository: Repository, role: str, participant: str | None, label: str | None = None
+) -> tuple[str, TokenInfo]:
+    """Create a token; return the secret (to show once) and what is stored about it."""
+    if role not in ROLES:
+        raise _invalid("/role", "enum", f"role must be one of {', '.join(ROLES)}")
+    if role in ("participant", "subscriber") and participant is None:
+        raise _invalid("/participant", "required", f"a {role} token belongs to a participant")
+    if participant is not None and await repository.get_participant(participant) is None:
+        raise ExchangeError(Problems.NOT_FOUND, f"participant {participant!r} is not registered")
+    secret, digest, token_id = new_token()
+    info = TokenInfo(token_id, participant, role, label, times.iso(times.now()))
+    await repository.add_token(digest, info)
+    return secret, info

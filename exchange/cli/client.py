@@ -1,0 +1,211 @@
+"""``exchange keys`` and ``exchange submit``: what a national system runs on its side."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import click
+from tqdm import tqdm
+
+from exchange.client import ClientError, SubmissionClient, SubmissionFileError, payload_from_file, sign
+from exchange.envelope import SigningKey
+from exchange.keys import KID_PATTERN
+from exchange.models import KINDS
+
+EXIT_REJECTED = 1
+EXIT_FAILED = 3
+
+
+@click.group()
+def keys() -> None:
+    """Signing keys on the submitter's side."""
+
+
+@keys.command("generate")
+@click.option("--kid", required=True, help="Key id <participant>/<label>, e.g. EST/2026-01.")
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to write to.",
+)
+@click.option("--alg", type=click.Choice(["Ed25519", "ES256"]), default="Ed25519", show_default=True)
+def generate(kid: str, out: Path, alg: str) -> None:
+    """Make a key pair: private key PEM (mode 0600), public key as PEM and JWK.
+
+    Send the public files to the repository's administrators; keep the private key secret.
+    """
+    if not KID_PATTERN.match(kid):
+        raise click.BadParameter("a key id is <participant>/<label>, like EST/2026-01", param_hint="--kid")
+    key = SigningKey.generate(kid, "Ed25519" if alg == "Ed25519" else "ES256")
+    out.mkdir(parents=True, exist_ok=True)
+    stem = kid.replace("/", "_").replace(":", "-")
+    private = out / f"{stem}.private.pem"
+    if private.exists():
+        raise click.ClickException(f"{private} exists; refusing to overwrite a private key")
+    fd = os.open(private, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key.private_pem())
+    (out / f"{stem}.public.pem").write_bytes(key.public_pem())
+    jwk = {**key.public_jwk, "kid": kid, "alg": key.alg, "use": "sig"}
+    (out / f"{stem}.public.jwk").write_text(json.dumps(jwk, indent=2) + "\n", encoding="utf-8")
+    click.echo(f"private key: {private} (keep it secret)", err=True)
+    click.echo(f"public key:  {out / f'{stem}.public.pem'} and {out / f'{stem}.public.jwk'}", err=True)
+    click.echo(json.dumps(jwk))
+
+
+@dataclass
+class Outcome:
+    file: Path
+    verdict: str  # accepted | rejected | received | failed
+    summary: str
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _problem(body: Any) -> tuple[str, list[dict[str, Any]]]:
+    if isinstance(body, dict):
+        return str(body.get("detail") or body.get("title") or body), list(body.get("errors") or [])
+    return str(body), []
+
+
+async def _submit_one(
+    client: SubmissionClient,
+    path: Path,
+    key: SigningKey,
+    audience: str,
+    options: dict[str, Any],
+    wait: float | None,
+) -> Outcome:
+    try:
+        payload = payload_from_file(path, participant=key.kid.split("/", 1)[0], audience=audience, **options)
+    except SubmissionFileError as exc:
+        return Outcome(path, "failed", str(exc))
+    prepared = sign(payload, key)
+    try:
+        status, body = await client.submit(prepared)
+        if status in (429, 503):
+            retry = body.get("retry_after") if isinstance(body, dict) else None
+            await asyncio.sleep(float(retry or 1))
+            status, body = await client.submit(prepared)  # same bytes: never a second version
+        if status != 202:
+            detail, errors = _problem(body)
+            return Outcome(
+                path,
+                "rejected" if 400 <= status < 500 and status != 429 else "failed",
+                f"HTTP {status}: {detail}",
+                errors,
+            )
+        label = f"{payload['participant']}/{payload['kind']}/{payload['record_id']}"
+        if wait is None:
+            return Outcome(path, "received", f"received {label} as {prepared.submission_id}")
+        status, state = await client.wait(prepared.participant, prepared.submission_id, wait)
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        return Outcome(path, "failed", f"cannot reach the repository: {exc}")
+    if status != 200:
+        detail, _ = _problem(state)
+        return Outcome(path, "received", f"received {label}; status unavailable (HTTP {status}: {detail})")
+    verdict = state.get("status")
+    if verdict == "accepted":
+        return Outcome(path, "accepted", f"accepted {state['record']} version {state['version']} (seq {state['seq']})")
+    if verdict == "rejected":
+        return Outcome(path, "rejected", f"rejected {label}", list(state.get("errors") or []))
+    return Outcome(path, "received", f"received {label}; no verdict within {wait:g}s")
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--url", required=True, envvar="EXCHANGE_CLIENT_URL", help="Repository URL ($EXCHANGE_CLIENT_URL).")
+@click.option("--kid", required=True, help="Your key id, e.g. EST/2026-01.")
+@click.option(
+    "--key",
+    "key_file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your private key (PEM).",
+)
+@click.option("--kind", type=click.Choice(KINDS), help="Record kind (default: from the file or its folder).")
+@click.option("--record-id", help="Record id (default: from the file, or the file name). One file only.")
+@click.option("--action", type=click.Choice(["upsert", "withdraw"]), help="Default: upsert.")
+@click.option("--schema", help="Schema id, default KIND/1.")
+@click.option("--base-version", type=int, help="Refuse unless this is the record's current version.")
+@click.option(
+    "--token",
+    envvar="EXCHANGE_CLIENT_TOKEN",
+    help="Participant API token, to wait for the verdict ($EXCHANGE_CLIENT_TOKEN).",
+)
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for each verdict (needs --token).")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for a verdict.")
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Submissions in flight at once.")
+def submit(
+    files: tuple[Path, ...],
+    url: str,
+    kid: str,
+    key_file: Path,
+    kind: str | None,
+    record_id: str | None,
+    action: str | None,
+    schema: str | None,
+    base_version: int | None,
+    token: str | None,
+    wait: bool,
+    timeout: float,
+    concurrency: int,
+) -> None:
+    """Sign FILES (JSON records) and submit them; print each verdict.
+
+    Exit status: 0 all accepted (or received, without waiting), 1 some rejected, 3 some failed to
+    be delivered or decided.
+    """
+    if record_id and len(files) > 1:
+        raise click.BadParameter("--record-id names one record; give one file", param_hint="--record-id")
+    try:
+        key = SigningKey.from_file(kid, key_file)
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(f"cannot read the private key {key_file}: {exc}") from None
+    options = {
+        "kind": kind,
+        "record_id": record_id,
+        "action": action,
+        "schema": schema,
+        "base_version": base_version,
+    }
+    if wait and not token:
+        click.echo("note: without --token the verdict cannot be read; submitting without waiting", err=True)
+    waiting = timeout if wait and token else None
+
+    async def main() -> list[Outcome]:
+        async with SubmissionClient(url, token) as client:
+            audience = (await client.info())["origin"]
+            gate = asyncio.Semaphore(max(1, concurrency))
+            bar = tqdm(total=len(files), unit="file", disable=len(files) < 2, file=sys.stderr)
+
+            async def one(path: Path) -> Outcome:
+                async with gate:
+                    outcome = await _submit_one(client, path, key, audience, options, waiting)
+                bar.update()
+                return outcome
+
+            try:
+                return await asyncio.gather(*(one(p) for p in files))
+            finally:
+                bar.close()
+
+    try:
+        outcomes = asyncio.run(main())
+    except (aiohttp.ClientError, ClientError, TimeoutError) as exc:
+        click.echo(f"error: cannot use the repository at {url}: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    for outcome in outcomes:
+        click.echo(f"{outcome.file}: {outcome.summary}")
+        for error in outcome.errors:
+            click.echo(f"    {error.get('pointer') or '/'}: {error.get('message')} [{error.get('rule')}]")
+    verdicts = {o.verdict for o in outcomes}
+    sys.exit(EXIT_FAILED if "failed" in verdicts else EXIT_REJECTED if "rejected" in verdicts else 0)

@@ -1,0 +1,186 @@
+"""``exchange``: run the service, its workers and probes; administer; sign and submit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import click
+
+from exchange import __version__
+from exchange.cli.admin import admin
+from exchange.cli.client import keys, submit
+from exchange.cli.common import config_option, run, settings_from
+from exchange.errors import ExchangeError
+from exchange.settings import Settings, settings_reference
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="exchange")
+def cli() -> None:
+    """exchange: signed submissions of cybercrime laws, case law and lessons learned.
+
+    Start the embedded service with `exchange serve`; see `exchange COMMAND --help` for each command.
+    """
+
+
+def _serve(settings: Settings, workers: int) -> None:
+    from aiohttp import web
+
+    from exchange.gateway.app import create_app
+    from exchange.logs import configure
+    from workers import validate
+
+    configure(settings.log_level, settings.log_format)
+    app = create_app(settings, background=[validate.background] * workers)
+    click.echo(
+        f"exchange {__version__} on http://{settings.host}:{settings.port} "
+        f"(origin {settings.public_origin}; {workers} in-process worker(s); data in {settings.data_dir})",
+        err=True,
+    )
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+
+
+@cli.command()
+@click.option("--host", help="Listen address (default 127.0.0.1; $EXCHANGE_HOST).")
+@click.option("--port", type=int, help="Listen port (default 8080; $EXCHANGE_PORT).")
+@click.option("--workers", type=int, help="In-process validation workers (default 1; $EXCHANGE_SERVE_WORKERS).")
+@config_option
+def serve(host: str | None, port: int | None, workers: int | None, config_file: Path | None) -> None:
+    """Run the whole service in one process: gateway and validation workers on the embedded database."""
+    settings = settings_from(config_file, host=host, port=port, serve_workers=workers)
+    _serve(settings, settings.serve_workers)
+
+
+@cli.command()
+@click.option("--host", help="Listen address (default 127.0.0.1; $EXCHANGE_HOST).")
+@click.option("--port", type=int, help="Listen port (default 8080; $EXCHANGE_PORT).")
+@config_option
+def gateway(host: str | None, port: int | None, config_file: Path | None) -> None:
+    """Run only the HTTP gateway (scale-out: run workers as separate processes)."""
+    _serve(settings_from(config_file, host=host, port=port), 0)
+
+
+@cli.group()
+def worker() -> None:
+    """Run a worker process (any number may run at once)."""
+
+
+@worker.command("validate")
+@click.option("--burst", is_flag=True, help="Drain the queue, then exit (for tests and batch jobs).")
+@config_option
+def worker_validate(burst: bool, config_file: Path | None) -> None:
+    """Validate and decide queued submissions; SIGTERM finishes the batch in hand, then exits."""
+    from exchange.logs import configure
+    from exchange.services import open_services
+    from workers import validate
+
+    settings = settings_from(config_file)
+    configure(settings.log_level, settings.log_format)
+
+    async def main() -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_services(settings) as services:
+            return await validate.run(services, stop, burst=burst)
+
+    processed = run(main)
+    click.echo(f"decided {processed} submission(s)", err=True)
+
+
+@cli.command()
+@config_option
+def migrate(config_file: Path | None) -> None:
+    """Create or upgrade the database schema, then exit."""
+    from exchange.backends import Backends
+
+    settings = settings_from(config_file)
+
+    async def main() -> None:
+        backends = Backends.from_settings(settings)
+        await backends.open()
+        await backends.close()
+
+    run(main)
+    click.echo("database schema is up to date", err=True)
+
+
+@cli.command()
+@click.option("--url", help="Probe a running server's /readyz instead of the backends directly.")
+@config_option
+def check(url: str | None, config_file: Path | None) -> None:
+    """Exit 0 when the service is ready (database and queue reachable), 1 otherwise."""
+
+    async def over_http(target: str) -> bool:
+        import aiohttp
+
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as session,
+                session.get(target.rstrip("/") + "/readyz") as response,
+            ):
+                click.echo(await response.text())
+                return response.status == 200
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            click.echo(f"not ready: {exc}", err=True)
+            return False
+
+    async def direct() -> bool:
+        from exchange.backends import Backends
+
+        backends = Backends.from_settings(settings_from(config_file))
+        try:
+            await backends.open()
+            try:
+                await backends.repository.ping()
+                await backends.queue.ping()
+            finally:
+                await backends.close()
+        except (ExchangeError, OSError) as exc:
+            click.echo(f"not ready: {exc}", err=True)
+            return False
+        click.echo("ready")
+        return True
+
+    ok = asyncio.run(over_http(url) if url else direct())
+    sys.exit(0 if ok else 1)
+
+
+def _redact(url: str | None) -> str | None:
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+@cli.command("settings")
+@click.option("--markdown", is_flag=True, help="Print the settings reference (docs/settings.md).")
+@config_option
+def show_settings(markdown: bool, config_file: Path | None) -> None:
+    """Show the effective settings (secrets redacted), or the settings reference."""
+    if markdown:
+        click.echo(settings_reference(), nl=False)
+        return
+    settings = settings_from(config_file)
+    values = json.loads(settings.model_dump_json())
+    for name in ("database_url", "queue_url"):
+        values[name] = _redact(values[name])
+    click.echo(json.dumps(values, indent=2))
+
+
+cli.add_command(admin)
+cli.add_command(keys)
+cli.add_command(submit)
+
+
+def main() -> None:
+    cli(prog_name="exchange")

@@ -1,0 +1,174 @@
+"""The client side of a submission: build the payload of DESIGN §4, sign it, send it, follow it.
+
+Used by ``exchange submit`` and by the connectors; it needs nothing of the server's internals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from exchange import times
+from exchange.envelope import FLATTENED_MEDIA_TYPE, SigningKey
+from exchange.ijson import dumps
+from exchange.models import KINDS
+
+
+class ClientError(Exception):
+    """The repository could not be used as expected."""
+
+
+class SubmissionFileError(ValueError):
+    """A file cannot be turned into a submission; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """A signed submission, ready to send (and to re-send byte for byte)."""
+
+    participant: str
+    submission_id: str
+    body: bytes
+
+
+def build_payload(
+    *,
+    participant: str,
+    audience: str,
+    kind: str,
+    record_id: str,
+    action: str = "upsert",
+    record: Any = None,
+    schema: str | None = None,
+    base_version: int | None = None,
+    submission_id: str | None = None,
+    created_at: str | None = None,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "submission_id": submission_id or str(uuid.uuid4()),
+        "participant": participant,
+        "audience": audience,
+        "created_at": created_at or times.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "action": action,
+        "kind": kind,
+        "schema": schema or f"{kind}/1",
+        "record_id": record_id,
+    }
+    if base_version is not None:
+        payload["base_version"] = base_version
+    if action == "upsert":
+        payload["record"] = record
+    return payload
+
+
+def sign(payload: dict[str, Any], key: SigningKey) -> Prepared:
+    flattened = key.sign_jws(dumps(payload))
+    return Prepared(payload["participant"], payload["submission_id"], dumps(flattened))
+
+
+def payload_from_file(
+    path: Path,
+    *,
+    participant: str,
+    audience: str,
+    kind: str | None = None,
+    record_id: str | None = None,
+    action: str | None = None,
+    schema: str | None = None,
+    base_version: int | None = None,
+) -> dict[str, Any]:
+    """A payload from a JSON file holding either a bare record or {kind, record_id, action, record}.
+
+    Options win over the file; the kind may also come from the folder name (``law/``, ``case/``,
+    ``lesson/``) and the record id from the file name.
+    """
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SubmissionFileError(f"{path}: not a readable JSON file ({exc})") from None
+    wrapper = isinstance(data, dict) and "record" in data and ("kind" in data or "record_id" in data)
+    record = data.get("record") if wrapper else data
+    meta = data if wrapper else {}
+    kind = kind or meta.get("kind") or (path.parent.name if path.parent.name in KINDS else None)
+    if kind not in KINDS:
+        raise SubmissionFileError(f"{path}: say which kind it is (--kind law|case|lesson)")
+    return build_payload(
+        participant=participant,
+        audience=audience,
+        kind=kind,
+        record_id=record_id or meta.get("record_id") or path.stem,
+        action=action or meta.get("action") or "upsert",
+        record=record,
+        schema=schema or meta.get("schema"),
+        base_version=base_version if base_version is not None else meta.get("base_version"),
+    )
+
+
+class SubmissionClient:
+    """A small async HTTP client for the repository's API."""
+
+    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> SubmissionClient:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._session = aiohttp.ClientSession(timeout=self._timeout, headers=headers)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("use the client as 'async with SubmissionClient(...)'")
+        return self._session
+
+    async def get_json(self, path: str) -> tuple[int, Any]:
+        async with self.session.get(self.url + path) as response:
+            return response.status, await _json(response)
+
+    async def info(self) -> dict[str, Any]:
+        status, body = await self.get_json("/v1/info")
+        if status != 200:
+            raise ClientError(f"{self.url}/v1/info answered {status}; is this an exchange repository?")
+        return dict(body)
+
+    async def submit(self, prepared: Prepared) -> tuple[int, Any]:
+        async with self.session.post(
+            self.url + "/v1/submissions", data=prepared.body, headers={"Content-Type": FLATTENED_MEDIA_TYPE}
+        ) as response:
+            return response.status, await _json(response)
+
+    async def status(self, participant: str, submission_id: str) -> tuple[int, Any]:
+        return await self.get_json(f"/v1/submissions/{participant}/{submission_id}")
+
+    async def wait(self, participant: str, submission_id: str, timeout: float = 60.0) -> tuple[int, Any]:
+        """Poll the status until it is no longer ``received`` (or ``timeout`` passes)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            status, body = await self.status(participant, submission_id)
+            if status != 200 or body.get("status") != "received" or time.monotonic() > deadline:
+                return status, body
+            await asyncio.sleep(delay)
+            delay = min(delay * 1.5, 1.0)
+
+
+async def _json(response: aiohttp.ClientResponse) -> Any:
+    text = await response.text()
+    try:
+        return json.loads(text) if text else None
+    except ValueError:
+        return {"detail": text}

@@ -1,0 +1,1 @@
+"""The HTTP edge: aiohttp handlers over the core, errors rendered in one place."""

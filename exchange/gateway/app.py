@@ -1,0 +1,41 @@
+"""The application factory: the only place the HTTP app is assembled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any
+
+from aiohttp import web
+
+from exchange.gateway import info, records, registry, submissions
+from exchange.gateway.keys import SERVICES
+from exchange.gateway.problems import problems_middleware
+from exchange.services import Services, open_services
+from exchange.settings import Settings
+
+#: Work run beside the HTTP server for the app's lifetime (``exchange serve``'s in-process workers):
+#: called with the services and a stop event; must return once the event is set.
+Background = Callable[[Services, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+def create_app(settings: Settings, background: Sequence[Background] = ()) -> web.Application:
+    """Build the app; backends open on start-up and close on clean-up."""
+    app = web.Application(middlewares=[problems_middleware], client_max_size=settings.max_body_bytes * 64)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        async with open_services(settings) as services:
+            app[SERVICES] = services
+            stop = asyncio.Event()
+            tasks = [asyncio.create_task(job(services, stop)) for job in background]
+            yield
+            stop.set()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait_for(task, timeout=30)
+
+    app.cleanup_ctx.append(lifecycle)
+    for module in (submissions, records, registry, info):
+        app.add_routes(module.routes)
+    return app

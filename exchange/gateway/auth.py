@@ -1,0 +1,32 @@
+"""Bearer-token authentication and role checks for the non-submission API."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from exchange.errors import ExchangeError, Problems
+from exchange.gateway.keys import SERVICES
+from exchange.models import TokenInfo
+from exchange.tokens import hash_token
+
+
+async def authenticate(request: web.Request, *roles: str) -> TokenInfo:
+    """The caller's token, which must hold one of ``roles`` (admin always may)."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ExchangeError(
+            Problems.UNAUTHENTICATED,
+            "send an API token as 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": 'Bearer realm="exchange"'},
+        )
+    info = await request.app[SERVICES].repository.find_token(hash_token(secret.strip()))
+    if info is None or info.revoked_at is not None:
+        raise ExchangeError(
+            Problems.UNAUTHENTICATED,
+            "the API token is unknown or revoked",
+            headers={"WWW-Authenticate": 'Bearer realm="exchange", error="invalid_token"'},
+        )
+    if info.role != "admin" and info.role not in roles:
+        raise ExchangeError(Problems.FORBIDDEN, f"a {info.role} token cannot do this; it needs {' or '.join(roles)}")
+    return info

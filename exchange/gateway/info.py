@@ -1,0 +1,90 @@
+"""Service description and probes: info, schemas, vocabularies, health, readiness, OpenAPI."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from exchange import __version__
+from exchange.envelope import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
+from exchange.errors import ExchangeError, Problems
+from exchange.gateway.keys import SERVICES
+from exchange.gateway.openapi import openapi_document
+from exchange.gateway.problems import json_response
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/v1/info")
+async def info(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    settings = services.settings
+    key = services.signing_key
+    return json_response(
+        {
+            "name": "exchange",
+            "version": __version__,
+            "origin": settings.public_origin,
+            "keys": [{**key.public_jwk, "kid": key.kid, "alg": key.alg, "use": "sig"}],
+            "submission": {
+                "media_types": [FLATTENED_MEDIA_TYPE, COMPACT_MEDIA_TYPE],
+                "algorithms": ["Ed25519", "EdDSA", "ES256"],
+                "typ": "exchange-submission+json",
+                "created_at_max_age_seconds": settings.created_at_max_age,
+                "created_at_max_skew_seconds": settings.created_at_max_skew,
+            },
+            "limits": {
+                "max_body_bytes": settings.max_body_bytes,
+                "max_json_depth": settings.max_json_depth,
+                "max_batch_items": settings.max_batch_items,
+                "rate_limit_per_second": settings.rate_limit,
+                "rate_burst": settings.rate_burst,
+            },
+            "schemas": {s: f"/v1/schemas/{s}" for s in services.validator.known_schemas()},
+            "vocabularies": "/v1/vocabularies",
+        }
+    )
+
+
+@routes.get("/v1/schemas/{kind}/{version}")
+async def schema(request: web.Request) -> web.Response:
+    name = f"{request.match_info['kind']}/{request.match_info['version']}"
+    try:
+        document = request.app[SERVICES].validator.schema_document(name)
+    except KeyError:
+        raise ExchangeError(Problems.NOT_FOUND, f"no schema {name}") from None
+    return json_response(document, headers={"Content-Type": "application/schema+json"})
+
+
+@routes.get("/v1/vocabularies")
+async def vocabularies(request: web.Request) -> web.Response:
+    return json_response(request.app[SERVICES].validator.vocabularies)
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+@routes.get("/readyz")
+async def readyz(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    checks: dict[str, str] = {}
+    for name, part in (("database", services.repository), ("queue", services.queue)):
+        try:
+            await asyncio.wait_for(part.ping(), timeout=2.0)
+            checks[name] = "ok"
+        except (ExchangeError, TimeoutError, OSError) as exc:
+            checks[name] = f"unavailable: {exc}" if str(exc) else "unavailable"
+    ready = all(v == "ok" for v in checks.values())
+    return json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status=200 if ready else 503,
+        headers=None if ready else {"Retry-After": "1"},
+    )
+
+
+@routes.get("/v1/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return json_response(openapi_document(request.app[SERVICES].settings.public_origin))

@@ -1,0 +1,214 @@
+"""The OpenAPI 3.1 description of the HTTP API (a test checks it names every route)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exchange import __version__
+from exchange.errors import Problems
+
+_PROBLEM = {"$ref": "#/components/responses/Problem"}
+_JSON = {"application/json": {"schema": {"type": "object"}}}
+
+
+def _op(
+    summary: str,
+    *,
+    ok: str = "200",
+    security: str | None = None,
+    body: str | None = None,
+    params: tuple[str, ...] = (),
+    errors: tuple[int, ...] = (),
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "responses": {ok: {"description": "success", "content": _JSON}, "default": _PROBLEM},
+    }
+    for status in errors:
+        op["responses"][str(status)] = _PROBLEM
+    if security:
+        op["security"] = [{"bearer": []}]
+        op["description"] = f"Needs a bearer token with role {security}."
+    if body:
+        op["requestBody"] = {
+            "required": True,
+            "content": {body: {"schema": {"type": "object" if "json" in body else "string"}}},
+        }
+    if params:
+        op["parameters"] = [{"name": p, "in": "query", "schema": {"type": "string"}} for p in params]
+    return op
+
+
+def _path(*names: str) -> list[dict[str, Any]]:
+    return [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names]
+
+
+def openapi_document(origin: str) -> dict[str, Any]:
+    sub = "/v1/submissions/{participant}/{submission_id}"
+    rec = "/v1/records/{participant}/{kind}/{record_id}"
+    paths: dict[str, Any] = {
+        "/v1/submissions": {
+            "post": _op(
+                "Submit one signed record (flattened JSON or compact JWS)",
+                ok="202",
+                body="application/jose+json",
+                errors=(400, 401, 409, 413, 415, 422, 429, 503),
+            )
+        },
+        "/v1/submissions:batch": {
+            "post": _op(
+                "Submit many signed records, one JWS per line; one result per line, in order",
+                ok="207",
+                body="application/x-ndjson",
+                errors=(413, 415),
+            )
+        },
+        sub: {
+            "parameters": _path("participant", "submission_id"),
+            "get": _op(
+                "A submission's status: received, accepted or rejected with every error",
+                security="participant, auditor or admin",
+                errors=(401, 403, 404),
+            ),
+        },
+        f"{sub}/jws": {
+            "parameters": _path("participant", "submission_id"),
+            "get": _op("The stored JWS, byte for byte, once accepted", errors=(404,)),
+        },
+        "/v1/records": {
+            "get": _op(
+                "Current records, filtered, with cursor pagination",
+                params=(
+                    "kind",
+                    "participant",
+                    "jurisdiction",
+                    "region",
+                    "tag",
+                    "status",
+                    "q",
+                    "from",
+                    "to",
+                    "cursor",
+                    "limit",
+                ),
+                errors=(422,),
+            )
+        },
+        rec: {
+            "parameters": _path("participant", "kind", "record_id"),
+            "get": _op("The current version of a record (ETag, If-None-Match)", errors=(304, 404, 410)),
+        },
+        f"{rec}/versions": {
+            "parameters": _path("participant", "kind", "record_id"),
+            "get": _op("Every version of a record, with provenance", errors=(404,)),
+        },
+        f"{rec}/versions/{{version}}": {
+            "parameters": _path("participant", "kind", "record_id", "version"),
+            "get": _op("One version of a record", errors=(404,)),
+        },
+        "/v1/participants": {"get": _op("The registered participants")},
+        "/v1/keys": {
+            "get": _op(
+                "The key directory: a JWKS with participant, status and validity times",
+                params=("participant",),
+            )
+        },
+        "/v1/info": {"get": _op("Origin, the repository's public keys, limits and schemas")},
+        "/v1/schemas/{kind}/{version}": {
+            "parameters": _path("kind", "version"),
+            "get": _op("A record JSON Schema", errors=(404,)),
+        },
+        "/v1/vocabularies": {"get": _op("Controlled vocabularies checked on every submission")},
+        "/v1/openapi.json": {"get": _op("This document")},
+        "/healthz": {"get": _op("Liveness")},
+        "/readyz": {"get": _op("Readiness: database and queue reachable", errors=(503,))},
+        "/v1/admin/participants": {
+            "post": _op(
+                "Register a participant",
+                ok="201",
+                security="admin",
+                body="application/json",
+                errors=(401, 403, 409, 422),
+            )
+        },
+        "/v1/admin/keys": {
+            "post": _op(
+                "Register a public key (PEM or JWK)",
+                ok="201",
+                security="admin",
+                body="application/json",
+                errors=(401, 403, 404, 409, 422),
+            )
+        },
+        "/v1/admin/keys/{participant}/{label}/revoke": {
+            "parameters": _path("participant", "label"),
+            "post": _op("Revoke a key", security="admin", body="application/json", errors=(404, 409)),
+        },
+        "/v1/admin/tokens": {
+            "get": _op("List API tokens (never their secrets)", security="admin"),
+            "post": _op(
+                "Create an API token; the secret is shown once",
+                ok="201",
+                security="admin",
+                body="application/json",
+                errors=(404, 422),
+            ),
+        },
+        "/v1/admin/tokens/{token_id}": {
+            "parameters": _path("token_id"),
+            "delete": _op("Revoke an API token", ok="204", security="admin"),
+        },
+        "/v1/admin/dead-letters": {"get": _op("Messages that could not be processed", security="admin")},
+        "/v1/admin/dead-letters/{id}/retry": {
+            "parameters": _path("id"),
+            "post": _op("Send a dead letter back to the queue", ok="204", security="admin", errors=(404,)),
+        },
+        "/v1/admin/dead-letters/{id}": {
+            "parameters": _path("id"),
+            "delete": _op("Drop a dead letter", ok="204", security="admin", errors=(404,)),
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "exchange",
+            "version": __version__,
+            "description": "Signed submissions of cybercrime laws, case law and lessons learned.",
+        },
+        "servers": [{"url": origin}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "responses": {
+                "Problem": {
+                    "description": "An RFC 9457 problem; `type` is one of the catalogue's URNs",
+                    "content": {
+                        "application/problem+json": {
+                            "schema": {
+                                "type": "object",
+                                "required": ["type", "title", "status", "detail"],
+                                "properties": {
+                                    "type": {"enum": [p.type for p in Problems.all()]},
+                                    "title": {"type": "string"},
+                                    "status": {"type": "integer"},
+                                    "detail": {"type": "string"},
+                                    "instance": {"type": "string"},
+                                    "errors": {
+                                        "type": "array",
+                                        "items": {
+                                            "type": "object",
+                                            "properties": {
+                                                "pointer": {"type": "string"},
+                                                "rule": {"type": "string"},
+                                                "message": {"type": "string"},
+                                            },
+                                        },
+                                    },
+                                },
+                            }
+                        }
+                    },
+                }
+            },
+        },
+    }

@@ -1,0 +1,111 @@
+"""Record reads: the current view with filters and cursors, single records with ETags, versions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+import orjson
+from aiohttp import web
+
+from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.gateway.keys import SERVICES
+from exchange.gateway.problems import json_response
+from exchange.models import KINDS, RecordKey, RecordQuery, RecordVersion
+
+routes = web.RouteTableDef()
+_FILTERS = ("kind", "participant", "jurisdiction", "region", "tag", "status", "q")
+
+
+def _bad(name: str, message: str) -> ExchangeError:
+    return ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"?{name}", "query", message)])
+
+
+def encode_cursor(last: RecordVersion) -> str:
+    raw = orjson.dumps([last.key.participant, last.key.kind, last.key.record_id])
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[str, str, str]:
+    try:
+        value = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
+    except (binascii.Error, orjson.JSONDecodeError, ValueError):
+        raise _bad("cursor", "the cursor is not one this server issued") from None
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value)):
+        raise _bad("cursor", "the cursor is not one this server issued")
+    return value[0], value[1], value[2]
+
+
+def _key(request: web.Request) -> RecordKey:
+    kind = request.match_info["kind"]
+    if kind not in KINDS:
+        raise ExchangeError(Problems.NOT_FOUND, f"there is no record kind {kind!r}")
+    return RecordKey(request.match_info["participant"], kind, request.match_info["record_id"])
+
+
+@routes.get("/v1/records")
+async def list_records(request: web.Request) -> web.Response:
+    params = request.query
+    unknown = sorted(set(params) - {*_FILTERS, "from", "to", "cursor", "limit"})
+    if unknown:
+        raise _bad(unknown[0], f"unknown query parameter(s): {', '.join(unknown)}")
+    try:
+        limit = int(params.get("limit", "50"))
+    except ValueError:
+        raise _bad("limit", "limit must be an integer") from None
+    if not 1 <= limit <= 500:
+        raise _bad("limit", "limit must lie between 1 and 500")
+    query = RecordQuery(
+        **{name: params.get(name) or None for name in _FILTERS},
+        date_from=params.get("from") or None,
+        date_to=params.get("to") or None,
+        after=decode_cursor(params["cursor"]) if params.get("cursor") else None,
+        limit=limit + 1,
+    )
+    rows = await request.app[SERVICES].repository.list_records(query)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return json_response(
+        {"results": [r.as_dict() for r in rows], "next": encode_cursor(rows[-1]) if more and rows else None}
+    )
+
+
+def _etag(version: RecordVersion) -> str:
+    return f'"{version.key}@{version.version}"'
+
+
+@routes.get("/v1/records/{participant}/{kind}/{record_id}")
+async def get_record(request: web.Request) -> web.Response:
+    key = _key(request)
+    version = await request.app[SERVICES].repository.get_record(key)
+    if version is None:
+        raise ExchangeError(Problems.NOT_FOUND, f"no record {key}")
+    if version.action == "withdraw":
+        raise ExchangeError(
+            Problems.RECORD_WITHDRAWN,
+            f"record {key} was withdrawn in version {version.version}; its history stays readable",
+            extra={"version": version.version, "versions": f"/v1/records/{key}/versions"},
+        )
+    etag = _etag(version)
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers={"ETag": etag})
+    return json_response(version.as_dict(), headers={"ETag": etag})
+
+
+@routes.get("/v1/records/{participant}/{kind}/{record_id}/versions")
+async def list_versions(request: web.Request) -> web.Response:
+    key = _key(request)
+    versions = await request.app[SERVICES].repository.list_versions(key)
+    if not versions:
+        raise ExchangeError(Problems.NOT_FOUND, f"no record {key}")
+    return json_response({"versions": [v.as_dict() for v in versions]})
+
+
+@routes.get("/v1/records/{participant}/{kind}/{record_id}/versions/{version:[0-9]+}")
+async def get_version(request: web.Request) -> web.Response:
+    key = _key(request)
+    number = int(request.match_info["version"])
+    version = await request.app[SERVICES].repository.get_version(key, number)
+    if version is None:
+        raise ExchangeError(Problems.NOT_FOUND, f"record {key} has no version {number}")
+    return json_response(version.as_dict(), headers={"ETag": _etag(version)})

@@ -1,0 +1,100 @@
+"""Submission endpoints: single and batch intake, status, and the stored JWS."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from exchange.envelope import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
+from exchange.errors import ExchangeError, Problems
+from exchange.gateway.auth import authenticate
+from exchange.gateway.keys import SERVICES
+from exchange.gateway.problems import json_response, problem_response
+from exchange.intake import Receipt
+
+NDJSON = "application/x-ndjson"
+routes = web.RouteTableDef()
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ExchangeError(
+            Problems.BODY_TOO_LARGE, f"the body has {request.content_length} bytes; the limit is {limit}"
+        )
+    body = await request.content.read(limit + 1)
+    if len(body) > limit:
+        raise ExchangeError(Problems.BODY_TOO_LARGE, f"the body is larger than {limit} bytes")
+    return body
+
+
+def _accepted(receipt: Receipt) -> web.Response:
+    return json_response(receipt.body, status=202, headers={"Location": receipt.location})
+
+
+@routes.post("/v1/submissions")
+async def submit(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    media_type = request.content_type
+    if media_type not in (FLATTENED_MEDIA_TYPE, COMPACT_MEDIA_TYPE):
+        raise ExchangeError(
+            Problems.UNSUPPORTED_MEDIA_TYPE,
+            f"send {FLATTENED_MEDIA_TYPE} (flattened JWS) or {COMPACT_MEDIA_TYPE} (compact JWS), not {media_type}",
+        )
+    body = await _read_body(request, services.settings.max_body_bytes)
+    return _accepted(await services.intake.submit(body, media_type))
+
+
+@routes.post("/v1/submissions:batch")
+async def submit_batch(request: web.Request) -> web.Response:
+    """Many JWS, one per line; each answered exactly as the single endpoint would, in order."""
+    services = request.app[SERVICES]
+    settings = services.settings
+    if request.content_type != NDJSON:
+        raise ExchangeError(Problems.UNSUPPORTED_MEDIA_TYPE, f"send {NDJSON}: one flattened or compact JWS per line")
+    limit = settings.max_body_bytes * min(settings.max_batch_items, 64)
+    body = await _read_body(request, limit)
+    lines = [line for line in body.split(b"\n") if line.strip()]
+    if len(lines) > settings.max_batch_items:
+        raise ExchangeError(
+            Problems.BODY_TOO_LARGE, f"{len(lines)} items; a batch holds at most {settings.max_batch_items}"
+        )
+
+    async def one(line: bytes) -> dict[str, object]:
+        media_type = FLATTENED_MEDIA_TYPE if line.lstrip().startswith(b"{") else COMPACT_MEDIA_TYPE
+        try:
+            receipt = await services.intake.submit(line.strip(), media_type)
+        except ExchangeError as exc:
+            return {"status": exc.problem.status, "body": exc.to_problem()}
+        return {"status": 202, "location": receipt.location, "body": receipt.body}
+
+    results = await asyncio.gather(*(one(line) for line in lines))
+    return json_response({"results": results}, status=207)
+
+
+@routes.get("/v1/submissions/{participant}/{submission_id}")
+async def status(request: web.Request) -> web.Response:
+    participant = request.match_info["participant"]
+    token = await authenticate(request, "participant", "auditor")
+    if token.role == "participant" and token.participant != participant:
+        raise ExchangeError(Problems.FORBIDDEN, f"this token may read only {token.participant}'s submissions")
+    state = await request.app[SERVICES].repository.get_submission(
+        participant, request.match_info["submission_id"].lower()
+    )
+    if state is None:
+        raise ExchangeError(Problems.NOT_FOUND, "no such submission")
+    return json_response(state.as_dict())
+
+
+@routes.get("/v1/submissions/{participant}/{submission_id}/jws")
+async def stored_jws(request: web.Request) -> web.StreamResponse:
+    """The stored JWS bytes, unchanged; public once the submission is accepted."""
+    repository = request.app[SERVICES].repository
+    participant, sid = request.match_info["participant"], request.match_info["submission_id"].lower()
+    state = await repository.get_submission(participant, sid)
+    stored = await repository.get_submission_body(participant, sid)
+    if state is None or stored is None or state.status != "accepted":
+        return problem_response(ExchangeError(Problems.NOT_FOUND, "no accepted submission with that id"), request.path)
+    body, serialization = stored
+    media_type = COMPACT_MEDIA_TYPE if serialization == "compact" else FLATTENED_MEDIA_TYPE
+    return web.Response(body=body, content_type=media_type, headers={"ETag": f'"{state.jws_sha256}"'})

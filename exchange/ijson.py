@@ -1,0 +1,100 @@
+"""Strict I-JSON (RFC 7493) parsing for signed payloads.
+
+Python's ``json`` accepts duplicate member names (last wins), ``NaN`` and ``Infinity``, and lone
+surrogates; a signed document that means different things to different parsers is refused instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import orjson
+
+_MAX_SAFE_INT = 2**53 - 1
+
+
+class IJSONError(ValueError):
+    """The bytes are not I-JSON; ``pointer`` names where, when known."""
+
+    def __init__(self, message: str, pointer: str = "") -> None:
+        super().__init__(message)
+        self.pointer = pointer
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise IJSONError(f"duplicate member name {key!r}")
+            seen.add(key)
+    return obj
+
+
+def _constant(name: str) -> Any:
+    raise IJSONError(f"{name} is not a JSON number")
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant)
+
+
+def _escape(token: str) -> str:
+    return token.replace("~", "~0").replace("/", "~1")
+
+
+def _check(value: Any, max_depth: int, check_strings: bool) -> None:
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    while stack:
+        node, depth, pointer = stack.pop()
+        if isinstance(node, dict):
+            if depth > max_depth:
+                raise IJSONError(f"nesting deeper than {max_depth} levels", pointer)
+            for key, child in node.items():
+                if check_strings:
+                    _check_string(key, pointer)
+                stack.append((child, depth + 1, f"{pointer}/{_escape(key)}"))
+        elif isinstance(node, list):
+            if depth > max_depth:
+                raise IJSONError(f"nesting deeper than {max_depth} levels", pointer)
+            stack.extend((child, depth + 1, f"{pointer}/{i}") for i, child in enumerate(node))
+        elif isinstance(node, bool):
+            continue
+        elif isinstance(node, int):
+            if not -_MAX_SAFE_INT <= node <= _MAX_SAFE_INT:
+                raise IJSONError("integer outside the I-JSON range ±(2**53-1)", pointer)
+        elif isinstance(node, str) and check_strings:
+            _check_string(node, pointer)
+
+
+def _check_string(text: str, pointer: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise IJSONError("string holds an unpaired surrogate", pointer) from None
+
+
+def loads(data: bytes, *, max_depth: int = 32) -> Any:
+    """Parse UTF-8 bytes as I-JSON, or raise :class:`IJSONError` naming the fault."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise IJSONError(f"not UTF-8 at byte {exc.start}") from None
+    if text.startswith("\ufeff"):
+        raise IJSONError("byte order mark before the JSON text")
+    try:
+        value = _DECODER.decode(text)
+    except IJSONError:
+        raise
+    except json.JSONDecodeError as exc:
+        raise IJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise IJSONError(f"nesting deeper than {max_depth} levels") from None
+    _check(value, max_depth, check_strings="\\u" in text)
+    return value
+
+
+def dumps(value: Any) -> bytes:
+    """Compact UTF-8 JSON, for responses and stored documents."""
+    return orjson.dumps(value)

@@ -1,0 +1,206 @@
+"""Domain objects shared by the gateway, the workers and the storage adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from exchange.validation import IndexFields
+
+ParticipantType = Literal[
+    "member_state",
+    "observer_state",
+    "regional_organization",
+    "intergovernmental_organization",
+    "un_entity",
+    "other_partner",
+]
+PARTICIPANT_TYPES: tuple[str, ...] = ParticipantType.__args__  # type: ignore[attr-defined]
+STATE_TYPES = frozenset({"member_state", "observer_state"})
+Role = Literal["participant", "subscriber", "auditor", "admin"]
+ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
+KINDS = ("law", "case", "lesson")
+SubmissionStatus = Literal["received", "accepted", "rejected"]
+Action = Literal["upsert", "withdraw"]
+Serialization = Literal["flattened", "compact"]
+
+
+@dataclass(frozen=True, slots=True)
+class Participant:
+    id: str
+    name: str
+    type: str
+    jurisdictions: tuple[str, ...]
+    created_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": self.type,
+            "jurisdictions": list(self.jurisdictions),
+            "created_at": self.created_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo:
+    token_id: str
+    participant: str | None
+    role: str
+    label: str | None
+    created_at: str
+    revoked_at: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.token_id,
+            "participant": self.participant,
+            "role": self.role,
+            "label": self.label,
+            "created_at": self.created_at,
+            "revoked_at": self.revoked_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedSubmission:
+    """What travels through the queue: the exact JWS bytes and a little metadata. Never pickled."""
+
+    participant: str
+    submission_id: str
+    kind: str
+    received_at: str
+    jws_sha256: str
+    serialization: Serialization
+    body: bytes
+
+    @property
+    def routing_key(self) -> str:
+        return f"submission.{self.kind}.{self.participant}"
+
+
+@dataclass(frozen=True, slots=True)
+class RecordKey:
+    participant: str
+    kind: str
+    record_id: str
+
+    def __str__(self) -> str:
+        return f"{self.participant}/{self.kind}/{self.record_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A worker's verdict on one submission, before the sequencer gives it a place."""
+
+    submission: QueuedSubmission
+    kid: str
+    payload_sha256: str
+    errors: tuple[dict[str, str], ...] = ()
+    record: RecordKey | None = None
+    action: Action = "upsert"
+    schema: str | None = None
+    content: bytes | None = None  # the record as compact JSON; None for a withdrawal
+    base_version: int | None = None
+    index: IndexFields | None = None
+
+
+@dataclass(slots=True)
+class SubmissionState:
+    """Where a submission stands; the status endpoint renders it."""
+
+    participant: str
+    submission_id: str
+    jws_sha256: str
+    received_at: str
+    status: SubmissionStatus
+    kind: str | None = None
+    kid: str | None = None
+    errors: list[dict[str, str]] = field(default_factory=list)
+    record: str | None = None
+    version: int | None = None
+    seq: int | None = None
+    log_index: int | None = None
+    decided_at: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "submission_id": self.submission_id,
+            "participant": self.participant,
+            "status": self.status,
+            "received_at": self.received_at,
+            "jws_sha256": self.jws_sha256,
+        }
+        if self.kid:
+            body["kid"] = self.kid
+        if self.status == "accepted":
+            body.update(
+                record=self.record,
+                version=self.version,
+                seq=self.seq,
+                log_index=self.log_index,
+                decided_at=self.decided_at,
+            )
+        elif self.status == "rejected":
+            body.update(errors=self.errors, log_index=self.log_index, decided_at=self.decided_at)
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class RecordVersion:
+    """One stored version of a record, with its provenance."""
+
+    key: RecordKey
+    version: int
+    action: Action
+    schema: str | None
+    content: Any
+    submission_id: str
+    kid: str
+    jws_sha256: str
+    received_at: str
+    accepted_at: str
+    log_index: int
+    seq: int
+
+    def provenance(self) -> dict[str, Any]:
+        base = f"/v1/submissions/{self.key.participant}/{self.submission_id}"
+        return {
+            "submission_id": self.submission_id,
+            "kid": self.kid,
+            "jws_sha256": self.jws_sha256,
+            "received_at": self.received_at,
+            "accepted_at": self.accepted_at,
+            "log_index": self.log_index,
+            "seq": self.seq,
+            "jws": f"{base}/jws",
+            "receipt": f"{base}/receipt",
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "participant": self.key.participant,
+            "kind": self.key.kind,
+            "record_id": self.key.record_id,
+            "version": self.version,
+            "action": self.action,
+            "schema": self.schema,
+            "content": self.content,
+            "provenance": self.provenance(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class RecordQuery:
+    kind: str | None = None
+    participant: str | None = None
+    jurisdiction: str | None = None
+    region: str | None = None
+    tag: str | None = None
+    status: str | None = None
+    q: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    after: tuple[str, str, str] | None = None  # cursor: the last (participant, kind, record_id) seen
+    limit: int = 50

@@ -1,0 +1,159 @@
+"""Deciding submissions: what the validation worker does with each batch it takes from the queue.
+
+For every delivery: parse the stored JWS again, verify it with the key as it stood when the
+submission was received, validate the payload, and turn the result into a :class:`Decision`. The
+batch is then sequenced and committed in one transaction, and only after that acknowledged. A
+message that cannot even be read is dead-lettered; a transient fault (the database is down) sends the
+batch back to the queue with a growing delay, and dead-letters it after the last attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from exchange import envelope, ijson, times
+from exchange.directory import Directory
+from exchange.envelope import sha256_hex
+from exchange.errors import ExchangeError, Unavailable
+from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
+from exchange.queue.port import Delivery, SubmissionQueue
+from exchange.repository.port import Repository
+from exchange.settings import Settings
+from exchange.validation import Validator
+
+log = logging.getLogger("exchange.worker")
+
+
+class PoisonMessage(Exception):
+    """The message cannot be processed at all; it belongs in the dead-letter queue."""
+
+
+def _issue(pointer: str, rule: str, message: str) -> dict[str, str]:
+    return {"pointer": pointer, "rule": rule, "message": message}
+
+
+@dataclass
+class Processor:
+    settings: Settings
+    repository: Repository
+    queue: SubmissionQueue
+    directory: Directory
+    validator: Validator
+
+    async def judge(self, message: QueuedSubmission) -> Decision:
+        """Verify and validate one submission. Raises :class:`PoisonMessage` when it is unreadable."""
+        try:
+            jws = envelope.parse(message.body, _media_type(message.serialization))
+        except ExchangeError as exc:
+            raise PoisonMessage(f"stored JWS unreadable: {exc.detail}") from None
+        if sha256_hex(message.body) != message.jws_sha256:
+            raise PoisonMessage("the message body does not match its jws_sha256")
+        rejected = Decision(message, jws.kid, "")
+        key = await self.directory.key(jws.kid)
+        if key is None:
+            return _with_errors(rejected, _issue("", "key:unknown", f"no key {jws.kid!r} is registered"))
+        received = times.parse(message.received_at)
+        status = key.status_at(received)
+        if status != "valid":
+            return _with_errors(
+                rejected,
+                _issue("", "key:not-valid", f"key {jws.kid!r} was {status} when the submission arrived"),
+            )
+        try:
+            payload_bytes = jws.verify(key)
+        except ExchangeError as exc:
+            return _with_errors(rejected, _issue("", "signature", exc.detail))
+        payload_sha = sha256_hex(payload_bytes)
+        try:
+            payload = ijson.loads(payload_bytes, max_depth=self.settings.max_json_depth)
+        except ijson.IJSONError as exc:
+            return _with_errors(Decision(message, jws.kid, payload_sha), _issue(exc.pointer, "i-json", str(exc)))
+        if not isinstance(payload, dict):
+            raise PoisonMessage("the payload is not a JSON object")
+        if payload.get("participant") != message.participant or payload.get("participant") != key.participant:
+            raise PoisonMessage("the message metadata does not match its signed payload")
+        if str(payload.get("submission_id", "")).lower() != message.submission_id:
+            raise PoisonMessage("the message metadata does not match its signed payload")
+        scope = await self.directory.scope(message.participant)
+        if scope is None:
+            return _with_errors(
+                Decision(message, jws.kid, payload_sha),
+                _issue(
+                    "/participant",
+                    "participant:unknown",
+                    f"participant {message.participant} is not registered",
+                ),
+            )
+        issues = self.validator.validate_payload(payload, scope)
+        if issues:
+            return Decision(message, jws.kid, payload_sha, errors=tuple(i.as_dict() for i in issues))
+        return _accepted(message, jws.kid, payload_sha, payload, self.validator)
+
+    async def process(self, deliveries: Sequence[Delivery]) -> list[SubmissionState]:
+        """Decide, commit, then acknowledge one batch of deliveries."""
+        decisions: list[Decision] = []
+        kept: list[Delivery] = []
+        for n, delivery in enumerate(deliveries):
+            try:
+                decisions.append(await self.judge(delivery.message))
+                kept.append(delivery)
+            except PoisonMessage as exc:
+                log.warning(
+                    "dead-lettering submission",
+                    extra={"submission_id": delivery.message.submission_id, "reason": str(exc)},
+                )
+                await self.queue.dead_letter(delivery, str(exc))
+            except Unavailable as exc:
+                await self._retry(delivery, str(exc))
+            if n % 32 == 31:
+                await asyncio.sleep(0)  # let the event loop serve requests between chunks of CPU work
+        if not decisions:
+            return []
+        try:
+            states = await self.repository.decide(decisions)
+        except Unavailable as exc:
+            for delivery in kept:
+                await self._retry(delivery, str(exc))
+            return []
+        await self.queue.ack(kept)
+        return states
+
+    async def _retry(self, delivery: Delivery, reason: str) -> None:
+        if delivery.attempt >= self.settings.retry_max_attempts:
+            await self.queue.dead_letter(delivery, f"gave up after {delivery.attempt} attempts: {reason}")
+            return
+        delay = self.settings.retry_delay * 2 ** (delivery.attempt - 1)
+        await self.queue.retry(delivery, reason, delay)
+
+
+def _media_type(serialization: str) -> str:
+    return envelope.COMPACT_MEDIA_TYPE if serialization == "compact" else envelope.FLATTENED_MEDIA_TYPE
+
+
+def _with_errors(decision: Decision, *errors: dict[str, str]) -> Decision:
+    return Decision(decision.submission, decision.kid, decision.payload_sha256, errors=errors)
+
+
+def _accepted(
+    message: QueuedSubmission, kid: str, payload_sha: str, payload: dict[str, Any], validator: Validator
+) -> Decision:
+    action = payload["action"]
+    record: dict[str, Any] = payload.get("record") or {}
+    base = payload.get("base_version")
+    return Decision(
+        submission=message,
+        kid=kid,
+        payload_sha256=payload_sha,
+        record=RecordKey(message.participant, message.kind, payload["record_id"]),
+        action=action,
+        schema=payload["schema"],
+        content=orjson.dumps(record) if action == "upsert" else None,
+        base_version=base if isinstance(base, int) else None,
+        index=validator.index_fields(message.kind, record) if action == "upsert" else None,
+    )

@@ -1,0 +1,78 @@
+"""The repository port: everything the core asks of durable storage.
+
+Adapters (``sqlite``, ``postgresql``) implement it and pass the one contract suite in
+``tests/contract/test_repository.py``. Storage exceptions never cross this boundary: adapters raise
+:class:`exchange.errors.Unavailable` when the database cannot be reached and ``ExchangeError`` for
+domain failures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from exchange.keys import PublicKey
+from exchange.models import (
+    Decision,
+    Participant,
+    QueuedSubmission,
+    RecordKey,
+    RecordQuery,
+    RecordVersion,
+    SubmissionState,
+    TokenInfo,
+)
+
+
+class Repository(Protocol):
+    """Durable state: registry, submissions, record versions, change feed and log entries."""
+
+    async def open(self) -> None: ...
+    async def close(self) -> None: ...
+    async def ping(self) -> None:
+        """Raise :class:`exchange.errors.Unavailable` unless the database answers."""
+
+    # registry
+    async def add_participant(self, participant: Participant) -> None: ...
+    async def get_participant(self, participant_id: str) -> Participant | None: ...
+    async def list_participants(self) -> list[Participant]: ...
+    async def add_key(self, key: PublicKey) -> int:
+        """Register a key and log the event; return its log index."""
+
+    async def revoke_key(self, kid: str, reason: str, at: str) -> tuple[PublicKey, int]: ...
+    async def get_key(self, kid: str) -> PublicKey | None: ...
+    async def list_keys(self, participant: str | None = None) -> list[PublicKey]: ...
+    async def add_token(self, token_hash: str, info: TokenInfo) -> None: ...
+    async def find_token(self, token_hash: str) -> TokenInfo | None: ...
+    async def list_tokens(self) -> list[TokenInfo]: ...
+    async def revoke_token(self, token_id: str, at: str) -> bool: ...
+
+    # submissions
+    async def receive(self, submissions: Sequence[QueuedSubmission]) -> list[SubmissionState | None]:
+        """Record receipts; for each, None when it is new, else the state already stored."""
+
+    async def decide(self, decisions: Sequence[Decision]) -> list[SubmissionState]:
+        """Sequence and commit verdicts in one transaction; already decided ones are left alone."""
+
+    async def get_submission(self, participant: str, submission_id: str) -> SubmissionState | None: ...
+    async def get_submission_body(self, participant: str, submission_id: str) -> tuple[bytes, str] | None:
+        """The stored JWS bytes, unchanged, and their serialization."""
+
+    # transparency log
+    async def log_size(self) -> int: ...
+    async def log_entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        """Entries with ``start <= index < end`` as (index, exact canonical bytes)."""
+
+    async def log_root(self, size: int) -> bytes:
+        """The RFC 9162 root hash of the first ``size`` entries, from stored subtree hashes."""
+
+    # records
+    async def current_version(self, key: RecordKey) -> int | None:
+        """The current version of a record (withdrawals count), None when it never existed."""
+
+    async def get_record(self, key: RecordKey) -> RecordVersion | None:
+        """The latest version, which may be a withdrawal."""
+
+    async def list_records(self, query: RecordQuery) -> list[RecordVersion]: ...
+    async def list_versions(self, key: RecordKey) -> list[RecordVersion]: ...
+    async def get_version(self, key: RecordKey, version: int) -> RecordVersion | None: ...

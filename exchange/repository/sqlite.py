@@ -1,0 +1,581 @@
+"""The embedded repository: SQLite in WAL mode, one writer per process."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from exchange import times
+from exchange.errors import ExchangeError, Problems
+from exchange.keys import PublicKey
+from exchange.models import (
+    Decision,
+    Participant,
+    QueuedSubmission,
+    RecordKey,
+    RecordQuery,
+    RecordVersion,
+    SubmissionState,
+    TokenInfo,
+)
+from exchange.repository.sqlite_schema import MIGRATIONS
+from exchange.sequencer import Current, LogEntry, plan
+from exchange.settings import Settings
+from exchange.sqlitedb import SqliteDatabase
+from exchange.transparency.entries import key_entry
+from exchange.transparency.merkle import EMPTY_ROOT, nodes_for_append, root_from, root_nodes
+
+_SUBMISSION_COLUMNS = (
+    "participant, submission_id, jws_sha256, received_at, status, kind, kid, errors, record, version, "
+    "seq, log_index, decided_at"
+)
+_VERSION_COLUMNS = (
+    "participant, kind, record_id, version, action, schema, content, submission_id, kid, jws_sha256, "
+    "received_at, accepted_at, log_index, seq"
+)
+
+
+def _state(row: Sequence[Any]) -> SubmissionState:
+    return SubmissionState(
+        participant=row[0],
+        submission_id=row[1],
+        jws_sha256=row[2],
+        received_at=row[3],
+        status=row[4],
+        kind=row[5],
+        kid=row[6],
+        errors=orjson.loads(row[7]) if row[7] else [],
+        record=row[8],
+        version=row[9],
+        seq=row[10],
+        log_index=row[11],
+        decided_at=row[12],
+    )
+
+
+def _version(row: Sequence[Any]) -> RecordVersion:
+    return RecordVersion(
+        key=RecordKey(row[0], row[1], row[2]),
+        version=row[3],
+        action=row[4],
+        schema=row[5],
+        content=orjson.loads(row[6]) if row[6] is not None else None,
+        submission_id=row[7],
+        kid=row[8],
+        jws_sha256=row[9],
+        received_at=row[10],
+        accepted_at=row[11],
+        log_index=row[12],
+        seq=row[13],
+    )
+
+
+def _key(row: Sequence[Any]) -> PublicKey:
+    return PublicKey(
+        kid=row[0],
+        participant=row[1],
+        alg=row[2],
+        jwk=orjson.loads(row[3]),
+        valid_from=times.parse(row[4]),
+        valid_until=times.parse(row[5]) if row[5] else None,
+        revoked_at=times.parse(row[6]) if row[6] else None,
+        revoked_reason=row[7],
+        added_at=times.parse(row[8]),
+    )
+
+
+_KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
+
+
+def _participant(row: Sequence[Any]) -> Participant:
+    return Participant(row[0], row[1], row[2], tuple(orjson.loads(row[3])), row[4])
+
+
+def _token(row: Sequence[Any]) -> TokenInfo:
+    return TokenInfo(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def append_log(conn: sqlite3.Connection, entries: Sequence[LogEntry]) -> None:
+    """Store log entries and the Merkle nodes they complete, in the caller's transaction."""
+    if not entries:
+        return
+    start = entries[0].index
+    conn.executemany(
+        "INSERT INTO log_entries (idx, entry, leaf_hash) VALUES (?, ?, ?)",
+        [(e.index, e.entry, e.leaf_hash) for e in entries],
+    )
+
+    nodes = nodes_for_append(start, [e.leaf_hash for e in entries], lambda keys: _nodes(conn, keys))
+    conn.executemany("INSERT INTO log_nodes (level, idx, hash) VALUES (?, ?, ?)", nodes)
+
+
+def _nodes(conn: sqlite3.Connection, keys: Iterable[tuple[int, int]]) -> Mapping[tuple[int, int], bytes]:
+    """Stored subtree hashes for ``keys`` (one indexed lookup each, in one call)."""
+    found: dict[tuple[int, int], bytes] = {}
+    for level, idx in keys:
+        row = conn.execute("SELECT hash FROM log_nodes WHERE level = ? AND idx = ?", (level, idx)).fetchone()
+        if row is not None:
+            found[(level, idx)] = bytes(row[0])
+    return found
+
+
+def log_size(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT max(idx) FROM log_entries").fetchone()
+    return 0 if row[0] is None else int(row[0]) + 1
+
+
+class SqliteRepository:
+    """The :class:`exchange.repository.Repository` port on an SQLite file."""
+
+    def __init__(self, db: SqliteDatabase, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    async def open(self) -> None:
+        await self.db.open("repository", MIGRATIONS)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def ping(self) -> None:
+        await self.db.read(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # registry ---------------------------------------------------------------------------------
+
+    async def add_participant(self, participant: Participant) -> None:
+        def run(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO participants (id, name, type, jurisdictions, created_at) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        participant.id,
+                        participant.name,
+                        participant.type,
+                        orjson.dumps(list(participant.jurisdictions)).decode(),
+                        participant.created_at,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise ExchangeError(Problems.ALREADY_EXISTS, f"participant {participant.id!r} already exists") from None
+
+        await self.db.write(run)
+
+    async def get_participant(self, participant_id: str) -> Participant | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT id, name, type, jurisdictions, created_at FROM participants WHERE id = ?",
+                (participant_id,),
+            ).fetchone()
+        )
+        return _participant(row) if row else None
+
+    async def list_participants(self) -> list[Participant]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                "SELECT id, name, type, jurisdictions, created_at FROM participants ORDER BY id"
+            ).fetchall()
+        )
+        return [_participant(r) for r in rows]
+
+    async def add_key(self, key: PublicKey) -> int:
+        added = times.iso(key.added_at or times.now())
+
+        def run(conn: sqlite3.Connection) -> int:
+            if conn.execute("SELECT 1 FROM participants WHERE id = ?", (key.participant,)).fetchone() is None:
+                raise ExchangeError(Problems.NOT_FOUND, f"participant {key.participant!r} is not registered")
+            index = log_size(conn)
+            try:
+                conn.execute(
+                    "INSERT INTO keys (kid, participant, alg, jwk, thumbprint, valid_from, valid_until, "
+                    "added_at, log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key.kid,
+                        key.participant,
+                        key.alg,
+                        orjson.dumps(key.jwk).decode(),
+                        key.thumbprint,
+                        times.iso(key.valid_from),
+                        times.iso(key.valid_until) if key.valid_until else None,
+                        added,
+                        index,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise ExchangeError(Problems.ALREADY_EXISTS, f"key {key.kid!r} already exists") from None
+            entry = key_entry(
+                index=index,
+                action="added",
+                kid=key.kid,
+                participant=key.participant,
+                jwk_thumbprint=key.thumbprint,
+                at=added,
+            )
+            append_log(conn, [LogEntry(index, entry)])
+            return index
+
+        return await self.db.write(run)
+
+    async def revoke_key(self, kid: str, reason: str, at: str) -> tuple[PublicKey, int]:
+        def run(conn: sqlite3.Connection) -> tuple[PublicKey, int]:
+            row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM keys WHERE kid = ?", (kid,)).fetchone()
+            if row is None:
+                raise ExchangeError(Problems.NOT_FOUND, f"key {kid!r} is not registered")
+            if row[6] is not None:
+                raise ExchangeError(Problems.ALREADY_EXISTS, f"key {kid!r} was already revoked at {row[6]}")
+            conn.execute("UPDATE keys SET revoked_at = ?, revoked_reason = ? WHERE kid = ?", (at, reason, kid))
+            key = _key(conn.execute(f"SELECT {_KEY_COLUMNS} FROM keys WHERE kid = ?", (kid,)).fetchone())
+            index = log_size(conn)
+            entry = key_entry(
+                index=index,
+                action="revoked",
+                kid=kid,
+                participant=key.participant,
+                jwk_thumbprint=key.thumbprint,
+                at=at,
+            )
+            append_log(conn, [LogEntry(index, entry)])
+            return key, index
+
+        return await self.db.write(run)
+
+    async def get_key(self, kid: str) -> PublicKey | None:
+        row = await self.db.read(
+            lambda c: c.execute(f"SELECT {_KEY_COLUMNS} FROM keys WHERE kid = ?", (kid,)).fetchone()
+        )
+        return _key(row) if row else None
+
+    async def list_keys(self, participant: str | None = None) -> list[PublicKey]:
+        def run(conn: sqlite3.Connection) -> list[Any]:
+            if participant is None:
+                return conn.execute(f"SELECT {_KEY_COLUMNS} FROM keys ORDER BY kid").fetchall()
+            return conn.execute(
+                f"SELECT {_KEY_COLUMNS} FROM keys WHERE participant = ? ORDER BY kid", (participant,)
+            ).fetchall()
+
+        return [_key(r) for r in await self.db.read(run)]
+
+    async def add_token(self, token_hash: str, info: TokenInfo) -> None:
+        await self.db.write(
+            lambda c: c.execute(
+                "INSERT INTO tokens (token_hash, token_id, participant, role, label, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash, info.token_id, info.participant, info.role, info.label, info.created_at),
+            )
+        )
+
+    async def find_token(self, token_hash: str) -> TokenInfo | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT token_id, participant, role, label, created_at, revoked_at FROM tokens WHERE token_hash = ?",
+                (token_hash,),
+            ).fetchone()
+        )
+        return _token(row) if row else None
+
+    async def list_tokens(self) -> list[TokenInfo]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                "SELECT token_id, participant, role, label, created_at, revoked_at FROM tokens ORDER BY created_at"
+            ).fetchall()
+        )
+        return [_token(r) for r in rows]
+
+    async def revoke_token(self, token_id: str, at: str) -> bool:
+        def run(conn: sqlite3.Connection) -> bool:
+            cur = conn.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL", (at, token_id)
+            )
+            return cur.rowcount > 0
+
+        return await self.db.write(run)
+
+    # submissions ------------------------------------------------------------------------------
+
+    async def receive(self, submissions: Sequence[QueuedSubmission]) -> list[SubmissionState | None]:
+        def run(conn: sqlite3.Connection) -> list[SubmissionState | None]:
+            out: list[SubmissionState | None] = []
+            for sub in submissions:
+                cur = conn.execute(
+                    "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
+                    "received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'received') "
+                    "ON CONFLICT (participant, submission_id) DO NOTHING",
+                    (
+                        sub.participant,
+                        sub.submission_id,
+                        sub.kind,
+                        sub.jws_sha256,
+                        sub.serialization,
+                        sub.body,
+                        sub.received_at,
+                    ),
+                )
+                if cur.rowcount:
+                    out.append(None)
+                else:
+                    row = conn.execute(
+                        f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+                        (sub.participant, sub.submission_id),
+                    ).fetchone()
+                    out.append(_state(row))
+            return out
+
+        return await self.db.write(run)
+
+    async def decide(self, decisions: Sequence[Decision]) -> list[SubmissionState]:
+        now = times.iso(times.now())
+        return await self.db.write(lambda conn: _decide(conn, decisions, now))
+
+    async def get_submission(self, participant: str, submission_id: str) -> SubmissionState | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+                (participant, submission_id),
+            ).fetchone()
+        )
+        return _state(row) if row else None
+
+    async def get_submission_body(self, participant: str, submission_id: str) -> tuple[bytes, str] | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT body, serialization FROM submissions WHERE participant = ? AND submission_id = ?",
+                (participant, submission_id),
+            ).fetchone()
+        )
+        return (bytes(row[0]), row[1]) if row else None
+
+    # transparency log -------------------------------------------------------------------------
+
+    async def log_size(self) -> int:
+        return await self.db.read(log_size)
+
+    async def log_entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                "SELECT idx, entry FROM log_entries WHERE idx >= ? AND idx < ? ORDER BY idx", (start, end)
+            ).fetchall()
+        )
+        return [(int(r[0]), bytes(r[1])) for r in rows]
+
+    async def log_root(self, size: int) -> bytes:
+        if size == 0:
+            return EMPTY_ROOT
+        return root_from(size, await self.db.read(lambda c: _nodes(c, root_nodes(size))))
+
+    # records ----------------------------------------------------------------------------------
+
+    async def current_version(self, key: RecordKey) -> int | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT version FROM records WHERE participant = ? AND kind = ? AND record_id = ?",
+                (key.participant, key.kind, key.record_id),
+            ).fetchone()
+        )
+        return int(row[0]) if row else None
+
+    async def get_record(self, key: RecordKey) -> RecordVersion | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
+                "AND record_id = ? ORDER BY version DESC LIMIT 1",
+                (key.participant, key.kind, key.record_id),
+            ).fetchone()
+        )
+        return _version(row) if row else None
+
+    async def list_versions(self, key: RecordKey) -> list[RecordVersion]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
+                "AND record_id = ? ORDER BY version",
+                (key.participant, key.kind, key.record_id),
+            ).fetchall()
+        )
+        return [_version(r) for r in rows]
+
+    async def get_version(self, key: RecordKey, version: int) -> RecordVersion | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
+                "AND record_id = ? AND version = ?",
+                (key.participant, key.kind, key.record_id, version),
+            ).fetchone()
+        )
+        return _version(row) if row else None
+
+    async def list_records(self, query: RecordQuery) -> list[RecordVersion]:
+        where = ["r.withdrawn = 0"]
+        args: list[Any] = []
+        for column in ("kind", "participant", "status"):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"r.{column} = ?")
+                args.append(value)
+        for facet, value in (("j", query.jurisdiction), ("r", query.region), ("t", query.tag)):
+            if value is not None:
+                where.append(
+                    "EXISTS (SELECT 1 FROM record_terms t WHERE t.record = r.id AND t.facet = ? AND t.term = ?)"
+                )
+                args += [facet, value]
+        if query.date_from is not None:
+            where.append("r.date >= ?")
+            args.append(query.date_from)
+        if query.date_to is not None:
+            where.append("r.date <= ?")
+            args.append(query.date_to)
+        if query.q:
+            where.append("r.id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
+            args.append(_fts_query(query.q))
+        if query.after is not None:
+            where.append("(r.participant, r.kind, r.record_id) > (?, ?, ?)")
+            args += list(query.after)
+        sql = (
+            f"SELECT {', '.join('v.' + c.strip() for c in _VERSION_COLUMNS.split(','))} "
+            "FROM records r JOIN record_versions v ON v.participant = r.participant AND v.kind = r.kind "
+            "AND v.record_id = r.record_id AND v.version = r.version "
+            f"WHERE {' AND '.join(where)} ORDER BY r.participant, r.kind, r.record_id LIMIT ?"
+        )
+        args.append(query.limit)
+        rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
+        return [_version(r) for r in rows]
+
+
+def _fts_query(text: str) -> str:
+    """Words of the user's query as FTS5 string literals, all required: no query syntax leaks through."""
+    words = [w for w in text.replace('"', " ").split() if w]
+    return " ".join(f'"{w}"' for w in words) or '""'
+
+
+def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -> list[SubmissionState]:
+    existing: dict[tuple[str, str], SubmissionState] = {}
+    current: dict[RecordKey, Current] = {}
+    for decision in decisions:
+        sub = decision.submission
+        row = conn.execute(
+            f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+            (sub.participant, sub.submission_id),
+        ).fetchone()
+        if row is not None:
+            existing[(sub.participant, sub.submission_id)] = _state(row)
+        key = decision.record
+        if key is not None and key not in current:
+            rec = conn.execute(
+                "SELECT version, withdrawn FROM records WHERE participant = ? AND kind = ? AND record_id = ?",
+                (key.participant, key.kind, key.record_id),
+            ).fetchone()
+            if rec is not None:
+                current[key] = Current(rec[0], bool(rec[1]))
+    seq_row = conn.execute("SELECT max(seq) FROM changes").fetchone()
+    result = plan(decisions, existing, current, log_size(conn), (seq_row[0] or 0) + 1, now)
+    for decision, state in result.decided:
+        sub = decision.submission
+        conn.execute(
+            "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
+            "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (participant, submission_id) DO UPDATE SET kind = excluded.kind, "
+            "status = excluded.status, kid = excluded.kid, payload_sha256 = excluded.payload_sha256, "
+            "errors = excluded.errors, record = excluded.record, version = excluded.version, "
+            "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at",
+            (
+                sub.participant,
+                sub.submission_id,
+                sub.kind,
+                sub.jws_sha256,
+                sub.serialization,
+                sub.body,
+                sub.received_at,
+                state.status,
+                state.kid,
+                decision.payload_sha256,
+                orjson.dumps(state.errors).decode() if state.errors else None,
+                state.record,
+                state.version,
+                state.seq,
+                state.log_index,
+                state.decided_at,
+            ),
+        )
+    for new in result.versions:
+        _apply_version(conn, new.key, new.version, new.decision, new.seq, new.log_index, now)
+    append_log(conn, result.entries)
+    return result.states
+
+
+def _apply_version(
+    conn: sqlite3.Connection,
+    key: RecordKey,
+    version: int,
+    decision: Decision,
+    seq: int,
+    log_index: int,
+    now: str,
+) -> None:
+    sub = decision.submission
+    content = decision.content.decode() if decision.content is not None else None
+    conn.execute(
+        f"INSERT INTO record_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            key.participant,
+            key.kind,
+            key.record_id,
+            version,
+            decision.action,
+            decision.schema,
+            content,
+            sub.submission_id,
+            decision.kid,
+            sub.jws_sha256,
+            sub.received_at,
+            now,
+            log_index,
+            seq,
+        ),
+    )
+    conn.execute(
+        "INSERT INTO changes (seq, participant, kind, record_id, version, action, log_index, submission_id, "
+        "kid, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            seq,
+            key.participant,
+            key.kind,
+            key.record_id,
+            version,
+            decision.action,
+            log_index,
+            sub.submission_id,
+            decision.kid,
+            sub.received_at,
+        ),
+    )
+    withdrawn = decision.action == "withdraw"
+    index = decision.index
+    row = conn.execute(
+        "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (participant, kind, record_id) DO UPDATE SET "
+        "version = excluded.version, withdrawn = excluded.withdrawn, "
+        "status = coalesce(excluded.status, records.status), date = coalesce(excluded.date, records.date) "
+        "RETURNING id",
+        (
+            key.participant,
+            key.kind,
+            key.record_id,
+            version,
+            int(withdrawn),
+            index.status if index else None,
+            index.date if index else None,
+        ),
+    ).fetchone()
+    record_id = row[0]
+    if withdrawn or index is None:
+        return
+    conn.execute("DELETE FROM record_terms WHERE record = ?", (record_id,))
+    terms = {("j", j) for j in index.jurisdictions} | {("r", r) for r in index.regions} | {("t", t) for t in index.tags}
+    conn.executemany(
+        "INSERT INTO record_terms (record, facet, term) VALUES (?, ?, ?)",
+        [(record_id, facet, term) for facet, term in sorted(terms)],
+    )
+    conn.execute("DELETE FROM records_fts WHERE rowid = ?", (record_id,))
+    conn.execute("INSERT INTO records_fts (rowid, title, body) VALUES (?, ?, ?)", (record_id, index.title, index.text))

@@ -1,0 +1,113 @@
+"""The embedded repository's schema, as ordered migrations (applied once each, never edited)."""
+
+MIGRATIONS: list[str] = [
+    """
+CREATE TABLE participants (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    type TEXT NOT NULL,
+    jurisdictions TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE keys (
+    kid TEXT PRIMARY KEY,
+    participant TEXT NOT NULL REFERENCES participants (id),
+    alg TEXT NOT NULL,
+    jwk TEXT NOT NULL,
+    thumbprint TEXT NOT NULL,
+    valid_from TEXT NOT NULL,
+    valid_until TEXT,
+    revoked_at TEXT,
+    revoked_reason TEXT,
+    added_at TEXT NOT NULL,
+    log_index INTEGER
+);
+CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    token_id TEXT NOT NULL UNIQUE,
+    participant TEXT,
+    role TEXT NOT NULL,
+    label TEXT,
+    created_at TEXT NOT NULL,
+    revoked_at TEXT
+);
+CREATE TABLE submissions (
+    participant TEXT NOT NULL,
+    submission_id TEXT NOT NULL,
+    kind TEXT,
+    jws_sha256 TEXT NOT NULL,
+    serialization TEXT NOT NULL,
+    body BLOB NOT NULL,
+    received_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    kid TEXT,
+    payload_sha256 TEXT,
+    errors TEXT,
+    record TEXT,
+    version INTEGER,
+    seq INTEGER,
+    log_index INTEGER,
+    decided_at TEXT,
+    PRIMARY KEY (participant, submission_id)
+);
+CREATE INDEX submissions_by_received ON submissions (received_at);
+CREATE TABLE record_versions (
+    participant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    schema TEXT,
+    content TEXT,
+    submission_id TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    jws_sha256 TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    accepted_at TEXT NOT NULL,
+    log_index INTEGER NOT NULL UNIQUE,
+    seq INTEGER NOT NULL UNIQUE,
+    PRIMARY KEY (participant, kind, record_id, version)
+);
+CREATE TABLE records (
+    id INTEGER PRIMARY KEY,
+    participant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    withdrawn INTEGER NOT NULL,
+    status TEXT,
+    date TEXT,
+    UNIQUE (participant, kind, record_id)
+);
+CREATE TABLE record_terms (
+    record INTEGER NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+    facet TEXT NOT NULL,
+    term TEXT NOT NULL,
+    PRIMARY KEY (facet, term, record)
+) WITHOUT ROWID;
+CREATE VIRTUAL TABLE records_fts USING fts5 (title, body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY,
+    participant TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    record_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    log_index INTEGER NOT NULL,
+    submission_id TEXT NOT NULL,
+    kid TEXT NOT NULL,
+    received_at TEXT NOT NULL
+);
+CREATE TABLE log_entries (
+    idx INTEGER PRIMARY KEY,
+    entry BLOB NOT NULL,
+    leaf_hash BLOB NOT NULL
+);
+CREATE TABLE log_nodes (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID
+""",
+]

@@ -1,0 +1,135 @@
+"""The sequencer's plan: one order for every outcome.
+
+Given a batch of verdicts and the state they apply to (read inside the adapter's write transaction,
+under its lock), :func:`plan` decides the final outcome of each submission and assigns, densely and in
+order, the next log index to every outcome and the next change ``seq`` to every accepted change.
+Adapters only read the inputs and write the rows; the rules live here, once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from exchange.models import Decision, RecordKey, SubmissionState
+from exchange.transparency.entries import submission_entry
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    version: int
+    withdrawn: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    key: RecordKey
+    version: int
+    decision: Decision
+    seq: int
+    log_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    index: int
+    entry: bytes
+
+    @property
+    def leaf_hash(self) -> bytes:
+        return hashlib.sha256(b"\x00" + self.entry).digest()
+
+
+@dataclass(slots=True)
+class Plan:
+    states: list[SubmissionState] = field(default_factory=list)
+    decided: list[tuple[Decision, SubmissionState]] = field(default_factory=list)
+    versions: list[NewVersion] = field(default_factory=list)
+    entries: list[LogEntry] = field(default_factory=list)
+
+
+def _reject(rule: str, pointer: str, message: str) -> tuple[dict[str, str], ...]:
+    return ({"pointer": pointer, "rule": rule, "message": message},)
+
+
+def plan(
+    decisions: Sequence[Decision],
+    existing: Mapping[tuple[str, str], SubmissionState],
+    current: Mapping[RecordKey, Current],
+    next_index: int,
+    next_seq: int,
+    decided_at: str,
+) -> Plan:
+    """Decide every submission of the batch; the result lists one state per decision, in order."""
+    out = Plan()
+    current = dict(current)
+    seen: dict[tuple[str, str], SubmissionState] = {}
+    for decision in decisions:
+        sub = decision.submission
+        ident = (sub.participant, sub.submission_id)
+        prior = seen.get(ident) or existing.get(ident)
+        if prior is not None and prior.status != "received":
+            out.states.append(prior)
+            continue
+        errors = decision.errors
+        key = decision.record
+        version = None
+        if not errors and key is not None:
+            cur = current.get(key)
+            cur_version = cur.version if cur else 0
+            if decision.base_version is not None and decision.base_version != cur_version:
+                errors = _reject(
+                    "conflict:base-version",
+                    "/base_version",
+                    f"base_version {decision.base_version} is not the current version {cur_version} of {key}",
+                )
+            elif decision.action == "withdraw" and (cur is None or cur.withdrawn):
+                errors = _reject("record:not-found", "/record_id", f"there is no current record {key} to withdraw")
+            else:
+                version = cur_version + 1
+                current[key] = Current(version, decision.action == "withdraw")
+        accepted = not errors and key is not None
+        outcome: Literal["accepted", "rejected"] = "accepted" if accepted else "rejected"
+        index = next_index
+        next_index += 1
+        state = SubmissionState(
+            participant=sub.participant,
+            submission_id=sub.submission_id,
+            jws_sha256=sub.jws_sha256,
+            received_at=sub.received_at,
+            status=outcome,
+            kind=sub.kind,
+            kid=decision.kid,
+            errors=[] if accepted else [dict(e) for e in errors],
+            record=str(key) if accepted else None,
+            version=version if accepted else None,
+            log_index=index,
+            decided_at=decided_at,
+        )
+        if accepted and key is not None and version is not None:
+            state.seq = next_seq
+            out.versions.append(NewVersion(key, version, decision, next_seq, index))
+            next_seq += 1
+        out.entries.append(
+            LogEntry(
+                index,
+                submission_entry(
+                    index=index,
+                    submission_id=sub.submission_id,
+                    participant=sub.participant,
+                    kid=decision.kid,
+                    jws_sha256=sub.jws_sha256,
+                    payload_sha256=decision.payload_sha256,
+                    received_at=sub.received_at,
+                    outcome=outcome,
+                    record=state.record,
+                    version=state.version,
+                ),
+            )
+        )
+        seen[ident] = state
+        out.states.append(state)
+        out.decided.append((decision, state))
+    return out

@@ -1,0 +1,59 @@
+"""The running service's parts, built once from the settings and shared by HTTP handlers and workers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from exchange.backends import Backends
+from exchange.directory import Directory
+from exchange.envelope import SigningKey
+from exchange.intake import Intake
+from exchange.processing import Processor
+from exchange.queue.port import SubmissionQueue
+from exchange.repokeys import ack_key
+from exchange.repository.port import Repository
+from exchange.settings import Settings
+from exchange.validation import Validator
+
+
+@dataclass
+class Services:
+    settings: Settings
+    backends: Backends
+    validator: Validator
+    directory: Directory
+    signing_key: SigningKey
+    intake: Intake
+    processor: Processor
+
+    @property
+    def repository(self) -> Repository:
+        return self.backends.repository
+
+    @property
+    def queue(self) -> SubmissionQueue:
+        return self.backends.queue
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, backends: Backends | None = None) -> AsyncIterator[Services]:
+    """Open the backends, build everything on them, close them on exit."""
+    backends = backends or Backends.from_settings(settings)
+    validator = Validator.from_package()
+    await backends.open()
+    try:
+        directory = Directory(backends.repository, settings.key_cache_seconds)
+        signing_key = ack_key(settings)
+        yield Services(
+            settings=settings,
+            backends=backends,
+            validator=validator,
+            directory=directory,
+            signing_key=signing_key,
+            intake=Intake(settings, backends.repository, backends.queue, directory, signing_key),
+            processor=Processor(settings, backends.repository, backends.queue, directory, validator),
+        )
+    finally:
+        await backends.close()

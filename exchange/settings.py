@@ -1,0 +1,211 @@
+"""Settings: one typed, frozen model read once from ``EXCHANGE_*`` variables and an optional TOML file.
+
+Precedence, lowest first: defaults, the TOML file (``EXCHANGE_CONFIG`` or ``--config``), environment
+variables, explicit overrides (command-line flags). An unknown key in the file or an unknown
+``EXCHANGE_*`` variable stops start-up with a message naming it, so a typo never goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "EXCHANGE_"
+CONFIG_ENV = "EXCHANGE_CONFIG"
+#: Variables with the prefix that are not server settings: the config-file pointer, the client
+#: commands' own (EXCHANGE_CLIENT_*) and the test harness's (EXCHANGE_TEST_*, EXCHANGE_REQUIRE_SERVICES).
+RESERVED_ENV = frozenset({CONFIG_ENV, "EXCHANGE_REQUIRE_SERVICES"})
+RESERVED_ENV_PREFIXES = ("EXCHANGE_TEST_", "EXCHANGE_CLIENT_")
+
+
+class SettingsError(Exception):
+    """Settings could not be read; the message says which key and why."""
+
+
+class Settings(BaseModel):
+    """Every setting of the service. Each field's description is its documentation."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(
+        Path("./exchange-data"),
+        description="Directory for the embedded database and the repository's own keys.",
+    )
+    database_url: str | None = Field(
+        None,
+        description=(
+            "Repository database. Unset: the embedded SQLite file `exchange.db` in the data directory. "
+            "`sqlite:///PATH` for another file, `postgresql://…` for PostgreSQL."
+        ),
+    )
+    queue_url: str | None = Field(
+        None,
+        description=(
+            "Submission queue. Unset: the durable queue inside the embedded SQLite database. `amqp://…` for RabbitMQ."
+        ),
+    )
+    signing_key_file: Path | None = Field(
+        None,
+        description=(
+            "PEM file of the repository's Ed25519 key that signs acknowledgments. Unset: "
+            "`keys/signing.pem` in the data directory, created at first start. Gateways must share it."
+        ),
+    )
+    database_pool_size: int = Field(10, ge=1, le=200, description="Most PostgreSQL connections one process opens.")
+    amqp_prefix: str = Field(
+        "exchange",
+        pattern=r"^[a-z][a-z0-9_.-]{0,40}$",
+        description="Prefix of the RabbitMQ exchange and queue names (several deployments can share a broker).",
+    )
+    amqp_prefetch: int = Field(
+        512, ge=1, le=65535, description="Most unacknowledged RabbitMQ messages one worker holds at once."
+    )
+    host: str = Field("127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(8080, ge=0, le=65535, description="Port the HTTP server listens on.")
+    origin: str | None = Field(
+        None,
+        description=(
+            "The repository's public origin (scheme://host[:port]); submissions must name it as their "
+            "`audience`. Unset: `http://HOST:PORT`. Set it in production to the public URL."
+        ),
+    )
+    mode: Literal["development", "production"] = Field(
+        "development", description="`production` refuses unsafe settings (such as an http origin)."
+    )
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes.")
+    max_json_depth: int = Field(32, ge=4, le=256, description="Deepest accepted JSON nesting in a payload.")
+    max_batch_items: int = Field(1000, ge=1, description="Most submissions accepted in one batch request.")
+    created_at_max_age: int = Field(
+        7 * 24 * 3600,
+        ge=1,
+        description="How old (seconds) a submission's `created_at` may be when it is received.",
+    )
+    created_at_max_skew: int = Field(
+        300, ge=0, description="How far (seconds) in the future a submission's `created_at` may lie."
+    )
+    rate_limit: float = Field(
+        500.0, gt=0, description="Sustained submissions per second accepted from one participant."
+    )
+    rate_burst: int = Field(2000, ge=1, description="Submissions one participant may send in a burst.")
+    worker_batch: int = Field(256, ge=1, le=10_000, description="Most submissions a worker decides per commit.")
+    worker_poll_interval: float = Field(
+        0.02, gt=0, description="Seconds an idle worker waits before polling the embedded queue again."
+    )
+    serve_workers: int = Field(1, ge=0, description="Validation workers `exchange serve` runs inside its own process.")
+    queue_lease_seconds: float = Field(
+        30.0, gt=0, description="How long a worker holds an embedded-queue message before it is redelivered."
+    )
+    retry_max_attempts: int = Field(
+        5, ge=1, description="Attempts on a transient fault before a submission is dead-lettered."
+    )
+    retry_delay: float = Field(2.0, gt=0, description="First retry delay in seconds; it doubles each attempt.")
+    key_cache_seconds: float = Field(
+        1.0, ge=0, description="How long a process trusts its cached copy of the key registry."
+    )
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = Field(
+        "FULL",
+        description="SQLite `synchronous` mode: FULL survives power loss, NORMAL only process crashes.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
+    log_format: Literal["json", "text"] = Field("json", description="Log line format.")
+
+    @property
+    def public_origin(self) -> str:
+        return (self.origin or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The SQLite file when the repository is embedded, else None."""
+        url = self.database_url
+        if url is None:
+            return self.data_dir / "exchange.db"
+        if url.startswith("sqlite:///"):
+            return Path(url.removeprefix("sqlite:///"))
+        return None
+
+
+def _env_name(field: str) -> str:
+    return ENV_PREFIX + field.upper()
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, str]:
+    known = {_env_name(name): name for name in Settings.model_fields}
+    values: dict[str, str] = {}
+    unknown: list[str] = []
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX) or key in RESERVED_ENV or key.startswith(RESERVED_ENV_PREFIXES):
+            continue
+        if key in known:
+            values[known[key]] = value
+        else:
+            unknown.append(key)
+    if unknown:
+        raise SettingsError(
+            f"unknown setting(s) in the environment: {', '.join(sorted(unknown))}; see `exchange settings` for the list"
+        )
+    return values
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings file {path}: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"settings file {path} is not valid TOML: {exc}") from exc
+    unknown = sorted(set(data) - set(Settings.model_fields))
+    if unknown:
+        raise SettingsError(f"unknown setting(s) in {path}: {', '.join(unknown)}")
+    return data
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    config_file: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read the settings once. Raises :class:`SettingsError` with a readable message."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    file = config_file or (Path(env[CONFIG_ENV]) if env.get(CONFIG_ENV) else None)
+    if file is not None:
+        values.update(_read_file(file))
+    values.update(_read_env(env))
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        settings = Settings.model_validate(values)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])} ({_env_name(str(err['loc'][0]))}): {err['msg']}"
+            for err in exc.errors()
+        )
+        raise SettingsError(f"invalid settings: {problems}") from None
+    if settings.mode == "production" and not settings.public_origin.startswith("https://"):
+        raise SettingsError("production mode needs EXCHANGE_ORIGIN set to an https:// origin")
+    return settings
+
+
+def settings_reference() -> str:
+    """The settings reference in Markdown, generated from the model (docs/settings.md)."""
+    lines = [
+        "# Settings reference",
+        "",
+        "Generated by `exchange settings --markdown` from the code; a test keeps this file in step.",
+        "",
+        "Every setting is read from an environment variable or from a TOML file named by",
+        f"`{CONFIG_ENV}` (or `--config`), whose keys are the names in the first column. Environment",
+        "variables win over the file. An unknown key or `EXCHANGE_*` variable stops start-up.",
+        "",
+        "| setting | variable | default | description |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = "unset" if default is None else f"`{default}`"
+        lines.append(f"| `{name}` | `{_env_name(name)}` | {shown} | {field.description} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,147 @@
+"""One SQLite database file shared by the embedded repository and queue.
+
+All writes of a process go through one thread that owns the only write connection (so they never
+contend inside the process); reads use their own connections on a small pool. WAL mode lets reads run
+beside the writer; other processes on the same file (a separate worker) wait on ``busy_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import TypeVar
+
+from exchange.errors import Unavailable
+
+T = TypeVar("T")
+
+
+class SqliteDatabase:
+    def __init__(self, path: Path, *, synchronous: str = "FULL", readers: int = 2) -> None:
+        self.path = path
+        self._synchronous = synchronous
+        self._readers = readers
+        self._writer: ThreadPoolExecutor | None = None
+        self._reader_pool: ThreadPoolExecutor | None = None
+        self._write_conn: sqlite3.Connection | None = None
+        self._local = threading.local()
+        self._read_conns: list[sqlite3.Connection] = []
+        self._users = 0
+        self._lock = threading.Lock()
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={self._synchronous}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    async def open(self, component: str, migrations: list[str]) -> None:
+        """Open (or share) the database and apply ``component``'s migrations not applied yet."""
+        with self._lock:
+            self._users += 1
+            first = self._writer is None
+            if first:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
+                self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sqlite-reader")
+        if first:
+            self._write_conn = await self._in_writer(self._connect)
+        await self.write(lambda conn: _migrate(conn, component, migrations))
+
+    async def close(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users > 0 or self._writer is None:
+                return
+            writer, readers = self._writer, self._reader_pool
+            self._writer = self._reader_pool = None
+        if self._write_conn is not None:
+            conn = self._write_conn
+            await asyncio.get_running_loop().run_in_executor(writer, conn.close)
+            self._write_conn = None
+        writer.shutdown(wait=True)
+        if readers is not None:
+            readers.shutdown(wait=True)
+        for conn in self._read_conns:
+            conn.close()
+        self._read_conns.clear()
+
+    async def _in_writer(self, fn: Callable[[], T]) -> T:
+        if self._writer is None:
+            raise Unavailable("the database is closed")
+        return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in one IMMEDIATE transaction on the writer thread; roll back if it raises."""
+
+        def run() -> T:
+            conn = self._write_conn
+            if conn is None:
+                raise Unavailable("the database is closed")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise Unavailable(f"the database is busy: {exc}") from None
+            try:
+                result = fn(conn)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return result
+
+        try:
+            return await self._in_writer(run)
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"database error: {exc}") from None
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a reader connection inside one read transaction (a consistent snapshot)."""
+
+        def run() -> T:
+            conn = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._connect()
+                conn.execute("PRAGMA query_only=ON")
+                self._local.conn = conn
+                with self._lock:
+                    self._read_conns.append(conn)
+            conn.execute("BEGIN")
+            try:
+                return fn(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        if self._reader_pool is None:
+            raise Unavailable("the database is closed")
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
+        except sqlite3.OperationalError as exc:
+            raise Unavailable(f"database error: {exc}") from None
+
+
+def _migrate(conn: sqlite3.Connection, component: str, migrations: list[str]) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(component TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (component, version))"
+    )
+    row = conn.execute("SELECT max(version) FROM schema_migrations WHERE component = ?", (component,)).fetchone()
+    applied = row[0] or 0
+    if applied > len(migrations):
+        raise RuntimeError(
+            f"the database holds {component} schema version {applied}, newer than this program "
+            f"knows ({len(migrations)}); upgrade exchange"
+        )
+    for version, script in enumerate(migrations, start=1):
+        if version <= applied:
+            continue
+        for statement in script.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (component, version))

@@ -1,0 +1,29 @@
+"""Time: one format written everywhere (RFC 3339, UTC, ``Z``) and a strict reader."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+_RFC3339 = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds and a ``Z``: sortable as text, the only format stored."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse(text: str) -> datetime:
+    """Parse an RFC 3339 date-time with an explicit offset; raise ValueError otherwise."""
+    match = _RFC3339.match(text) if isinstance(text, str) else None
+    if match is None:
+        raise ValueError(f"not an RFC 3339 date-time: {text!r}")
+    fraction = (match.group(7) or "")[:7].ljust(7, "0")[1:] if match.group(7) else "0"
+    normal = (
+        text[:19].replace("t", "T") + f".{fraction}" + ("+00:00" if match.group(8) in ("Z", "z") else match.group(8))
+    )
+    return datetime.fromisoformat(normal).astimezone(UTC)

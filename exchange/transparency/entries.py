@@ -1,0 +1,171 @@
+"""Log entries: the exact RFC 8785 (JCS) bytes that the transparency log hashes as leaves.
+
+Two kinds of entry share the log (DESIGN §7):
+
+* a submission outcome ``{"v":1, "type":"submission", "index", "submission_id", "participant", "kid",
+  "jws_sha256", "payload_sha256", "received_at", "outcome", "record", "version"}``, where ``record`` and
+  ``version`` appear only when the outcome is ``accepted``;
+* a key event ``{"v":1, "type":"key", "index", "action", "kid", "participant", "jwk_thumbprint", "at"}``.
+
+The builders check every field and return the canonical bytes; the stored and published entry is
+exactly these bytes, so anyone can recompute its leaf hash.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal, cast
+
+import rfc8785
+
+__all__ = [
+    "ENTRY_VERSION",
+    "CanonicalJSONError",
+    "EntryError",
+    "KeyAction",
+    "Outcome",
+    "canonical",
+    "key_entry",
+    "submission_entry",
+]
+
+ENTRY_VERSION = 1
+_SAFE_INTEGER = 2**53 - 1
+
+Outcome = Literal["accepted", "rejected"]
+KeyAction = Literal["added", "revoked"]
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z")
+
+
+class CanonicalJSONError(ValueError):
+    """A value has no RFC 8785 canonical form (or none that other JSON implementations read back exactly)."""
+
+
+class EntryError(ValueError):
+    """A log entry field is missing or malformed."""
+
+
+def canonical(obj: object) -> bytes:
+    """The RFC 8785 (JCS) canonical JSON of ``obj``, as UTF-8 bytes.
+
+    Integers must lie within ±(2^53−1), the range every JSON implementation reads back exactly (send
+    larger numbers as strings); NaN and infinities have no JSON form; object keys must be strings.
+    """
+    try:
+        result = rfc8785.dumps(cast(Any, obj))  # the library checks every value's type itself
+    except rfc8785.IntegerDomainError as exc:
+        raise CanonicalJSONError(
+            f"integer outside ±(2^53−1) has no exact JSON form; send it as a string ({exc})"
+        ) from exc
+    except rfc8785.FloatDomainError as exc:
+        raise CanonicalJSONError(f"NaN and infinity have no JSON form ({exc})") from exc
+    except rfc8785.CanonicalizationError as exc:
+        raise CanonicalJSONError(f"value has no canonical JSON form: {exc}") from exc
+    return result
+
+
+# ---- field checks -----------------------------------------------------------------------------------
+
+
+def _text(name: str, value: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise EntryError(f"{name} must be a non-empty string")
+    return value
+
+
+def _count(name: str, value: int, minimum: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= _SAFE_INTEGER:
+        raise EntryError(f"{name} must be an integer from {minimum} to 2^53−1, not {value!r}")
+    return value
+
+
+def _sha256_hex(name: str, value: str) -> str:
+    if not isinstance(value, str) or not _SHA256_HEX.fullmatch(value):
+        raise EntryError(f"{name} must be a SHA-256 digest in 64 lowercase hex digits")
+    return value
+
+
+def _utc_time(name: str, value: str) -> str:
+    """An RFC 3339 UTC time ending in ``Z``, kept exactly as given."""
+    if not isinstance(value, str) or not _UTC_TIME.fullmatch(value):
+        raise EntryError(f"{name} must be an RFC 3339 UTC time ending in 'Z', not {value!r}")
+    try:
+        datetime.fromisoformat(value[:19])
+    except ValueError:
+        raise EntryError(f"{name} is not a valid date and time: {value!r}") from None
+    return value
+
+
+# ---- builders ---------------------------------------------------------------------------------------
+
+
+def submission_entry(
+    *,
+    index: int,
+    submission_id: str,
+    participant: str,
+    kid: str,
+    jws_sha256: str,
+    payload_sha256: str,
+    received_at: str,
+    outcome: Outcome,
+    record: str | None = None,
+    version: int | None = None,
+) -> bytes:
+    """The log entry for a submission's outcome.
+
+    ``record`` (``<participant>/<kind>/<record_id>``) and ``version`` are required when ``outcome`` is
+    ``"accepted"`` and must be left out when it is ``"rejected"``.
+    """
+    entry: dict[str, object] = {
+        "v": ENTRY_VERSION,
+        "type": "submission",
+        "index": _count("index", index, 0),
+        "submission_id": _text("submission_id", submission_id),
+        "participant": _text("participant", participant),
+        "kid": _text("kid", kid),
+        "jws_sha256": _sha256_hex("jws_sha256", jws_sha256),
+        "payload_sha256": _sha256_hex("payload_sha256", payload_sha256),
+        "received_at": _utc_time("received_at", received_at),
+        "outcome": outcome,
+    }
+    if outcome == "accepted":
+        if record is None or version is None:
+            raise EntryError("an accepted submission's entry needs record and version")
+        entry["record"] = _text("record", record)
+        entry["version"] = _count("version", version, 1)
+    elif outcome == "rejected":
+        if record is not None or version is not None:
+            raise EntryError("a rejected submission's entry carries no record or version")
+    else:
+        raise EntryError(f"outcome must be 'accepted' or 'rejected', not {outcome!r}")
+    return canonical(entry)
+
+
+def key_entry(
+    *,
+    index: int,
+    action: KeyAction,
+    kid: str,
+    participant: str,
+    jwk_thumbprint: str,
+    at: str,
+) -> bytes:
+    """The log entry for a key event: a participant's key ``added`` or ``revoked`` at time ``at``."""
+    if action not in ("added", "revoked"):
+        raise EntryError(f"action must be 'added' or 'revoked', not {action!r}")
+    return canonical(
+        {
+            "v": ENTRY_VERSION,
+            "type": "key",
+            "index": _count("index", index, 0),
+            "action": action,
+            "kid": _text("kid", kid),
+            "participant": _text("participant", participant),
+            "jwk_thumbprint": _text("jwk_thumbprint", jwk_thumbprint),
+            "at": _utc_time("at", at),
+        }
+    )

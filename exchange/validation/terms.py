@@ -1,0 +1,48 @@
+"""Lookups over the vocabularies document: which vocabulary a term belongs to, which articles exist."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+#: The vocabulary key under which instruments are indexed.
+INSTRUMENTS = "instruments"
+
+
+@dataclass(frozen=True, slots=True)
+class TermIndex:
+    """``vocabulary_of`` maps every term id (instruments included) to its vocabulary key;
+    ``articles`` maps each instrument whose articles are catalogued to its article numbers.
+
+    A reference such as ``"19(4)"`` names article ``"19"``; only catalogued articles may be referenced.
+    """
+
+    vocabulary_of: Mapping[str, str]
+    articles: Mapping[str, frozenset[str]]
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> TermIndex:
+        vocabulary_of: dict[str, str] = {}
+        for key, vocabulary in document["vocabularies"].items():
+            for term in vocabulary["terms"]:
+                vocabulary_of[term["id"]] = key
+        articles: dict[str, frozenset[str]] = {}
+        for instrument in document["instruments"]:
+            vocabulary_of[instrument["id"]] = INSTRUMENTS
+            if "articles" in instrument:
+                articles[instrument["id"]] = frozenset(a["number"] for a in instrument["articles"])
+        return cls(vocabulary_of=vocabulary_of, articles=articles)
+
+
+@dataclass(frozen=True, slots=True)
+class CountryIndex:
+    """ISO 3166-1 alpha-3 codes with their UN M49 areas, and the set of known M49 area codes."""
+
+    regions_of: Mapping[str, tuple[str, ...]]
+    areas: frozenset[str]
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> CountryIndex:
+        regions_of = {iso3: tuple(entry["regions"]) for iso3, entry in document["countries"].items()}
+        return cls(regions_of=regions_of, areas=frozenset(document["regions"]))

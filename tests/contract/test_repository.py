@@ -1,0 +1,241 @@
+"""The repository contract: every adapter (embedded SQLite, PostgreSQL) passes these same tests."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from exchange import times
+from exchange.envelope import SigningKey
+from exchange.errors import ExchangeError, Problems
+from exchange.keys import PublicKey
+from exchange.models import Decision, Participant, QueuedSubmission, RecordKey, RecordQuery, TokenInfo
+from exchange.repository.port import Repository
+from exchange.transparency.entries import canonical
+from exchange.transparency.merkle import MemoryNodeStore
+from exchange.validation import IndexFields
+
+
+def participant(pid: str = "EST", type_: str = "member_state", jurisdictions: tuple[str, ...] = ()) -> Participant:
+    return Participant(pid, f"Participant {pid}", type_, jurisdictions, times.iso(times.now()))
+
+
+def public_key(kid: str = "EST/2026-01") -> PublicKey:
+    signing = SigningKey.generate(kid)
+    return PublicKey(kid, kid.split("/")[0], signing.alg, signing.public_jwk, times.now(), added_at=times.now())
+
+
+def submission(p: str = "EST", kind: str = "law", body: bytes | None = None) -> QueuedSubmission:
+    body = body if body is not None else uuid.uuid4().bytes
+    return QueuedSubmission(
+        p, str(uuid.uuid4()), kind, times.iso(times.now()), hashlib.sha256(body).hexdigest(), "flattened", body
+    )
+
+
+def index(jurisdiction: str = "EST", tags: tuple[str, ...] = ("off.cia.illegal_access",), title: str = "Penal Code",
+          status: str | None = "in_force") -> IndexFields:
+    return IndexFields((jurisdiction,), ("150", "154"), tags, status, title, f"{title} computer crime", "2020-01-01")
+
+
+def upsert(record_id: str = "penal-code", p: str = "EST", *, base: int | None = None, content: Any = None,
+           idx: IndexFields | None = None, kind: str = "law") -> Decision:
+    return Decision(
+        submission=submission(p, kind),
+        kid=f"{p}/2026-01",
+        payload_sha256="cd" * 32,
+        record=RecordKey(p, kind, record_id),
+        action="upsert",
+        schema=f"{kind}/1",
+        content=orjson.dumps(content if content is not None else {"title": record_id}),
+        base_version=base,
+        index=idx or index(p),
+    )
+
+
+def withdraw(record_id: str = "penal-code", p: str = "EST") -> Decision:
+    return Decision(submission(p), f"{p}/2026-01", "cd" * 32, record=RecordKey(p, "law", record_id), action="withdraw",
+                    schema=None)
+
+
+def rejected(p: str = "EST") -> Decision:
+    return Decision(submission(p), f"{p}/2026-01", "cd" * 32,
+                    errors=({"pointer": "/record/title", "rule": "schema:required", "message": "title is required"},))
+
+
+async def test_participants(repository: Repository) -> None:
+    await repository.add_participant(participant("EST"))
+    await repository.add_participant(participant("org:coe", "regional_organization", ("EST", "FRA")))
+    with pytest.raises(ExchangeError) as err:
+        await repository.add_participant(participant("EST"))
+    assert err.value.problem == Problems.ALREADY_EXISTS
+    org = await repository.get_participant("org:coe")
+    assert org is not None and org.jurisdictions == ("EST", "FRA")
+    assert [p.id for p in await repository.list_participants()] == ["EST", "org:coe"]
+    assert await repository.get_participant("KEN") is None
+
+
+async def test_keys_are_logged_and_revocable(repository: Repository) -> None:
+    await repository.add_participant(participant("EST"))
+    first = public_key("EST/2026-01")
+    assert await repository.add_key(first) == 0
+    assert await repository.add_key(public_key("EST/2026-02")) == 1
+    with pytest.raises(ExchangeError) as err:
+        await repository.add_key(first)
+    assert err.value.problem == Problems.ALREADY_EXISTS
+    with pytest.raises(ExchangeError) as err:
+        await repository.add_key(public_key("KEN/a"))
+    assert err.value.problem == Problems.NOT_FOUND
+    stored = await repository.get_key("EST/2026-01")
+    assert stored is not None and stored.jwk == first.jwk and stored.alg == "Ed25519"
+    revoked, at_index = await repository.revoke_key("EST/2026-01", "lost laptop", times.iso(times.now()))
+    assert at_index == 2 and revoked.revoked_reason == "lost laptop" and revoked.revoked_at is not None
+    with pytest.raises(ExchangeError):
+        await repository.revoke_key("EST/2026-01", "again", times.iso(times.now()))
+    assert [k.kid for k in await repository.list_keys("EST")] == ["EST/2026-01", "EST/2026-02"]
+    assert await repository.list_keys("KEN") == []
+
+
+async def test_tokens(repository: Repository) -> None:
+    await repository.add_participant(participant("EST"))
+    info = TokenInfo("tok_1", "EST", "participant", "ci", times.iso(times.now()))
+    await repository.add_token("h" * 64, info)
+    assert await repository.find_token("h" * 64) == info
+    assert await repository.find_token("x" * 64) is None
+    assert await repository.revoke_token("tok_1", times.iso(times.now()))
+    assert not await repository.revoke_token("tok_1", times.iso(times.now()))
+    found = await repository.find_token("h" * 64)
+    assert found is not None and found.revoked_at is not None
+    assert [t.token_id for t in await repository.list_tokens()] == ["tok_1"]
+
+
+async def test_receive_is_idempotent_and_detects_other_bytes(repository: Repository) -> None:
+    sub = submission()
+    assert await repository.receive([sub]) == [None]
+    [again] = await repository.receive([sub])
+    assert again is not None and again.status == "received" and again.jws_sha256 == sub.jws_sha256
+    other = QueuedSubmission(sub.participant, sub.submission_id, "law", sub.received_at, "ff" * 32, "flattened", b"x")
+    [clash] = await repository.receive([other])
+    assert clash is not None and clash.jws_sha256 == sub.jws_sha256
+    assert await repository.get_submission_body(sub.participant, sub.submission_id) == (sub.body, "flattened")
+
+
+async def test_versions_log_and_seq_are_dense(repository: Repository) -> None:
+    first, second, bad = upsert(), upsert(content={"title": "v2"}), rejected()
+    await repository.receive([first.submission])
+    states = await repository.decide([first, second, bad])
+    assert [s.status for s in states] == ["accepted", "accepted", "rejected"]
+    assert [s.version for s in states] == [1, 2, None]
+    assert [s.seq for s in states] == [1, 2, None]
+    assert [s.log_index for s in states] == [0, 1, 2]
+    assert states[2].errors[0]["pointer"] == "/record/title"
+    stored = await repository.get_submission("EST", first.submission.submission_id)
+    assert stored is not None and stored.status == "accepted" and stored.record == "EST/law/penal-code"
+    current = await repository.get_record(RecordKey("EST", "law", "penal-code"))
+    assert current is not None and current.version == 2 and current.content == {"title": "v2"}
+    assert current.log_index == 1 and current.seq == 2 and current.kid == "EST/2026-01"
+    assert await repository.current_version(RecordKey("EST", "law", "penal-code")) == 2
+    assert [v.version for v in await repository.list_versions(RecordKey("EST", "law", "penal-code"))] == [1, 2]
+    v1 = await repository.get_version(RecordKey("EST", "law", "penal-code"), 1)
+    assert v1 is not None and v1.content == {"title": "penal-code"}
+
+
+async def test_decide_is_idempotent(repository: Repository) -> None:
+    decision = upsert()
+    [first] = await repository.decide([decision])
+    [again] = await repository.decide([decision])
+    assert again.status == "accepted" and again.version == first.version and again.log_index == first.log_index
+    twice = await repository.decide([upsert(), rejected()])
+    assert [s.log_index for s in twice] == [1, 2]
+    dup = upsert()
+    both = await repository.decide([dup, dup])
+    assert both[0].log_index == both[1].log_index == 3
+    assert [v.version for v in await repository.list_versions(RecordKey("EST", "law", "penal-code"))] == [1, 2, 3]
+
+
+async def test_base_version_conflict_is_rejected(repository: Repository) -> None:
+    await repository.decide([upsert()])
+    [stale, fresh] = await repository.decide([upsert(base=3), upsert(base=1)])
+    assert stale.status == "rejected" and stale.errors[0]["rule"] == "conflict:base-version"
+    assert stale.errors[0]["pointer"] == "/base_version"
+    assert fresh.status == "accepted" and fresh.version == 2
+    [new_with_base] = await repository.decide([upsert("new-law", base=1)])
+    assert new_with_base.status == "rejected"
+
+
+async def test_withdrawal_leaves_history(repository: Repository) -> None:
+    await repository.decide([upsert()])
+    [gone] = await repository.decide([withdraw()])
+    assert gone.status == "accepted" and gone.version == 2
+    latest = await repository.get_record(RecordKey("EST", "law", "penal-code"))
+    assert latest is not None and latest.action == "withdraw" and latest.content is None
+    assert await repository.list_records(RecordQuery()) == []
+    [again] = await repository.decide([withdraw()])
+    assert again.status == "rejected" and again.errors[0]["rule"] == "record:not-found"
+    [missing] = await repository.decide([withdraw("never-existed")])
+    assert missing.status == "rejected"
+    [back] = await repository.decide([upsert()])
+    assert back.version == 3
+    assert len(await repository.list_records(RecordQuery())) == 1
+
+
+async def test_log_entries_and_tree_match_an_independent_rebuild(repository: Repository) -> None:
+    await repository.add_participant(participant("EST"))
+    await repository.add_key(public_key("EST/2026-01"))
+    decisions = [upsert(), rejected(), upsert("other")]
+    states = await repository.decide(decisions)
+    entries = await repository.log_entries(0, 4)
+    assert [e[0] for e in entries] == [0, 1, 2, 3]
+    store = MemoryNodeStore()
+    store.append([e[1] for e in entries])
+    assert await repository.log_root(4) == store.root(4)
+    accepted = orjson.loads(entries[1][1])
+    assert entries[1][1] == canonical(accepted)
+    assert accepted["type"] == "submission" and accepted["outcome"] == "accepted"
+    assert accepted["index"] == states[0].log_index == 1
+    assert accepted["record"] == "EST/law/penal-code" and accepted["version"] == 1
+    refused = orjson.loads(entries[2][1])
+    assert refused["outcome"] == "rejected" and "record" not in refused
+    assert orjson.loads(entries[0][1])["type"] == "key"
+
+
+async def test_queries_filter_and_paginate(repository: Repository) -> None:
+    decisions = [
+        upsert("cyber-act", "EST", idx=index("EST", ("off.cia.illegal_access",), "Cybersecurity Act")),
+        upsert("fraud-act", "EST", idx=index("EST", ("off.gain.fraud",), "Fraud Act", status="repealed")),
+        upsert("misuse-act", "KEN", idx=index("KEN", ("off.cia.illegal_access",), "Computer Misuse Act")),
+        upsert("lesson-1", "KEN", kind="lesson", idx=index("KEN", ("lesson.prevention",), "Awareness", status=None)),
+    ]
+    await repository.decide(decisions)
+
+    async def ids(**filters: Any) -> list[str]:
+        return [v.key.record_id for v in await repository.list_records(RecordQuery(**filters))]
+
+    everything = ["cyber-act", "fraud-act", "misuse-act", "lesson-1"]  # by participant, kind, record id
+    assert await ids() == everything
+    assert await ids(kind="lesson") == ["lesson-1"]
+    assert await ids(participant="EST") == ["cyber-act", "fraud-act"]
+    assert await ids(jurisdiction="KEN") == ["misuse-act", "lesson-1"]
+    assert await ids(tag="off.cia.illegal_access") == ["cyber-act", "misuse-act"]
+    assert await ids(status="repealed") == ["fraud-act"]
+    assert await ids(region="150") == everything
+    assert await ids(q="misuse") == ["misuse-act"]
+    assert await ids(q="computer crime misuse") == ["misuse-act"]
+    assert await ids(q='act" OR "x') == []
+    page = await repository.list_records(RecordQuery(limit=2))
+    rest = await repository.list_records(RecordQuery(after=(page[-1].key.participant, page[-1].key.kind,
+                                                            page[-1].key.record_id), limit=10))
+    assert [v.key.record_id for v in page + rest] == everything
+
+
+async def test_concurrent_decides_keep_versions_dense(repository: Repository) -> None:
+    batches = [[upsert(content={"n": b * 10 + i}) for i in range(5)] for b in range(6)]
+    await asyncio.gather(*(repository.decide(batch) for batch in batches))
+    versions = await repository.list_versions(RecordKey("EST", "law", "penal-code"))
+    assert [v.version for v in versions] == list(range(1, 31))
+    assert sorted(v.seq for v in versions) == list(range(1, 31))
+    assert sorted(v.log_index for v in versions) == list(range(30))
