@@ -1,0 +1,82 @@
+"""The README walk-through, run as a user would: real processes, the command line, HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import urllib.request
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.process import Server, environment, exchange
+
+EXAMPLE = Path(str(resources.files("schemas") / "examples" / "law" / "gbr-computer-misuse-act-1990.json"))
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    env = environment(tmp_path / "data")
+    server = Server(env)
+    server.env["EXCHANGE_ORIGIN"] = server.url
+    yield server
+    server.stop()
+
+
+def test_register_generate_submit_read(tmp_path: Path, server: Server) -> None:
+    env = server.env
+    generated = exchange("keys", "generate", "--kid", "GBR/2026-01", "--out", str(tmp_path / "keys"), env=env, check=True)
+    assert json.loads(generated.stdout)["kid"] == "GBR/2026-01"
+    private = tmp_path / "keys" / "GBR_2026-01.private.pem"
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
+    exchange("admin", "participant", "add", "GBR", "--name", "United Kingdom", "--type", "member_state", env=env,
+             check=True)
+    added = exchange("admin", "key", "add", "GBR/2026-01", "--public-key", str(tmp_path / "keys" /
+                     "GBR_2026-01.public.pem"), env=env, check=True)
+    assert json.loads(added.stdout)["status"] == "active"
+    created = exchange("admin", "token", "create", "--participant", "GBR", "--role", "participant", env=env, check=True)
+    token = created.stdout.strip()
+    assert token.startswith("xt_") and "\n" not in token
+    assert "shown only now" in created.stderr
+    listed = exchange("admin", "token", "list", env=env, check=True)
+    assert token not in listed.stdout
+
+    server.start()
+    args = ["--url", server.url, "--kid", "GBR/2026-01", "--key", str(private), "--token", token]
+    submitted = exchange("submit", str(EXAMPLE), *args, env=env)
+    assert submitted.returncode == 0, submitted.stdout + submitted.stderr
+    assert "accepted GBR/law/gbr-computer-misuse-act-1990 version 1" in submitted.stdout
+
+    with urllib.request.urlopen(f"{server.url}/v1/records/GBR/law/gbr-computer-misuse-act-1990") as response:  # noqa: S310
+        record = json.loads(response.read())
+    assert record["content"] == json.loads(EXAMPLE.read_text(encoding="utf-8"))
+
+    broken = tmp_path / "law" / "broken.json"
+    broken.parent.mkdir()
+    broken.write_text(json.dumps({"jurisdiction": "GBR"}))
+    rejected = exchange("submit", str(broken), *args, env=env)
+    assert rejected.returncode == 1
+    assert "rejected GBR/law/broken" in rejected.stdout and "/record/title" in rejected.stdout
+
+    unreachable = exchange("submit", str(EXAMPLE), "--url", "http://127.0.0.1:9", "--kid", "GBR/2026-01",
+                           "--key", str(private), env=env)
+    assert unreachable.returncode == 3
+
+    revoked = exchange("admin", "key", "revoke", "GBR/2026-01", "--reason", "rotation", env=env, check=True)
+    assert json.loads(revoked.stdout)["status"] == "revoked"
+    assert "revoked" in exchange("admin", "key", "list", env=env, check=True).stdout
+    assert exchange("check", "--url", server.url, env=env).returncode == 0
+
+
+def test_unknown_setting_stops_the_command(tmp_path: Path) -> None:
+    env = environment(tmp_path, prot="1")
+    result = exchange("settings", env=env)
+    assert result.returncode == 1
+    assert "EXCHANGE_PROT" in result.stderr
+
+
+def test_check_fails_when_nothing_listens(tmp_path: Path) -> None:
+    assert exchange("check", "--url", "http://127.0.0.1:9", env=environment(tmp_path)).returncode == 1

@@ -1,0 +1,78 @@
+"""The envelope and I-JSON: structure checks before any use, verification returns the payload."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from exchange import ijson
+from exchange.envelope import FLATTENED_MEDIA_TYPE, SigningKey, parse
+from exchange.errors import ExchangeError, Problems
+from exchange.keys import KeyFormatError, PublicKey, jwk_thumbprint, parse_public_key
+
+
+def registered(key: SigningKey) -> PublicKey:
+    return PublicKey(key.kid, key.kid.split("/")[0], key.alg, key.public_jwk, datetime(2020, 1, 1, tzinfo=UTC))
+
+
+@pytest.mark.parametrize("alg", ["Ed25519", "ES256"])
+def test_sign_parse_verify_round_trip(alg: str) -> None:
+    key = SigningKey.generate("EST/2026-01", alg)  # type: ignore[arg-type]
+    body = json.dumps(key.sign_jws(b'{"a":1}')).encode()
+    jws = parse(body, FLATTENED_MEDIA_TYPE)
+    assert jws.kid == "EST/2026-01" and jws.alg == alg
+    assert jws.verify(registered(key)) == b'{"a":1}'
+
+
+def test_another_key_does_not_verify() -> None:
+    key, other = SigningKey.generate("EST/a"), SigningKey.generate("EST/a")
+    jws = parse(json.dumps(key.sign_jws(b"{}")).encode(), FLATTENED_MEDIA_TYPE)
+    with pytest.raises(ExchangeError) as err:
+        jws.verify(registered(other))
+    assert err.value.problem == Problems.BAD_SIGNATURE
+
+
+def test_rfc8037_thumbprint() -> None:
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}
+    assert jwk_thumbprint(jwk) == "kPrK_qmxVWaYVA9wwBF6Iuo3vVzz7TxHCTwXBygrS4k"
+
+
+def test_public_keys_from_pem_and_jwk_agree() -> None:
+    key = SigningKey.generate("EST/a", "ES256")
+    assert parse_public_key(key.public_pem()) == parse_public_key(json.dumps(key.public_jwk).encode())
+    with pytest.raises(KeyFormatError, match="private"):
+        parse_public_key(key.private_pem())
+    with pytest.raises(KeyFormatError):
+        parse_public_key(b'{"kty": "RSA", "n": "x", "e": "AQAB"}')
+
+
+@pytest.mark.parametrize(
+    ("raw", "fault"),
+    [
+        (b'{"a": 1, "a": 2}', "duplicate member name"),
+        (b'{"a": NaN}', "NaN"),
+        (b'{"a": Infinity}', "Infinity"),
+        (b'{"a": 9007199254740993}', "I-JSON range"),
+        (b'{"a": "\\ud800"}', "surrogate"),
+        (b"\xef\xbb\xbf{}", "byte order mark"),
+        (b"\xff", "not UTF-8"),
+        (b"[" * 40 + b"]" * 40, "nesting"),
+        (b'{"a": 1', "line 1"),
+    ],
+)
+def test_ijson_refuses(raw: bytes, fault: str) -> None:
+    with pytest.raises(ijson.IJSONError, match=fault):
+        ijson.loads(raw)
+
+
+def test_ijson_accepts_plain_json() -> None:
+    assert ijson.loads('{"a": [1, 2.5, "é\\u00e9", null, true]}'.encode()) == {"a": [1, 2.5, "éé", None, True]}
+
+
+def test_compact_and_flattened_carry_the_same_signature() -> None:
+    key = SigningKey.generate("EST/a")
+    flat = key.sign_jws(b"{}")
+    compact = f"{flat['protected']}.{flat['payload']}.{flat['signature']}".encode()
+    assert parse(compact, "application/jose").verify(registered(key)) == b"{}"
