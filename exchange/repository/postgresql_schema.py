@@ -1,0 +1,126 @@
+"""The PostgreSQL repository's schema, as ordered migrations (applied once each, never edited).
+
+The tables and their meaning follow the embedded schema (``sqlite_schema``) one for one. Times stay
+RFC 3339 text, exactly as received and as hashed into the log; identifiers that order results use the
+``"C"`` collation so that PostgreSQL sorts them byte for byte, like SQLite. Full-text search is a
+generated ``tsvector`` column over the record's title and text (``simple`` configuration).
+"""
+
+MIGRATIONS: list[str] = [
+    """
+CREATE TABLE participants (
+    id text COLLATE "C" PRIMARY KEY,
+    name text NOT NULL,
+    type text NOT NULL,
+    jurisdictions text NOT NULL,
+    created_at text NOT NULL
+);
+CREATE TABLE keys (
+    kid text COLLATE "C" PRIMARY KEY,
+    participant text COLLATE "C" NOT NULL REFERENCES participants (id),
+    alg text NOT NULL,
+    jwk text NOT NULL,
+    thumbprint text NOT NULL,
+    valid_from text NOT NULL,
+    valid_until text,
+    revoked_at text,
+    revoked_reason text,
+    added_at text NOT NULL,
+    log_index bigint
+);
+CREATE INDEX keys_by_participant ON keys (participant, kid);
+CREATE TABLE tokens (
+    token_hash text PRIMARY KEY,
+    token_id text NOT NULL UNIQUE,
+    participant text,
+    role text NOT NULL,
+    label text,
+    created_at text COLLATE "C" NOT NULL,
+    revoked_at text
+);
+CREATE TABLE submissions (
+    participant text COLLATE "C" NOT NULL,
+    submission_id text COLLATE "C" NOT NULL,
+    kind text,
+    jws_sha256 text NOT NULL,
+    serialization text NOT NULL,
+    body bytea NOT NULL,
+    received_at text NOT NULL,
+    status text NOT NULL,
+    kid text,
+    payload_sha256 text,
+    errors text,
+    record text,
+    version integer,
+    seq bigint,
+    log_index bigint,
+    decided_at text,
+    PRIMARY KEY (participant, submission_id)
+);
+CREATE INDEX submissions_by_received ON submissions (received_at);
+CREATE TABLE record_versions (
+    participant text COLLATE "C" NOT NULL,
+    kind text COLLATE "C" NOT NULL,
+    record_id text COLLATE "C" NOT NULL,
+    version integer NOT NULL,
+    action text NOT NULL,
+    schema text,
+    content json,
+    submission_id text NOT NULL,
+    kid text NOT NULL,
+    jws_sha256 text NOT NULL,
+    received_at text NOT NULL,
+    accepted_at text NOT NULL,
+    log_index bigint NOT NULL UNIQUE,
+    seq bigint NOT NULL UNIQUE,
+    PRIMARY KEY (participant, kind, record_id, version)
+);
+CREATE TABLE records (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    participant text COLLATE "C" NOT NULL,
+    kind text COLLATE "C" NOT NULL,
+    record_id text COLLATE "C" NOT NULL,
+    version integer NOT NULL,
+    withdrawn boolean NOT NULL,
+    status text,
+    date text,
+    title text,
+    body text,
+    search tsvector GENERATED ALWAYS AS (
+        to_tsvector('simple'::regconfig, coalesce(title, '') || ' ' || coalesce(body, ''))
+    ) STORED,
+    UNIQUE (participant, kind, record_id)
+);
+CREATE INDEX records_search ON records USING gin (search);
+CREATE TABLE record_terms (
+    record bigint NOT NULL REFERENCES records (id) ON DELETE CASCADE,
+    facet text NOT NULL,
+    term text NOT NULL,
+    PRIMARY KEY (facet, term, record)
+);
+CREATE INDEX record_terms_by_record ON record_terms (record);
+CREATE TABLE changes (
+    seq bigint PRIMARY KEY,
+    participant text COLLATE "C" NOT NULL,
+    kind text COLLATE "C" NOT NULL,
+    record_id text COLLATE "C" NOT NULL,
+    version integer NOT NULL,
+    action text NOT NULL,
+    log_index bigint NOT NULL,
+    submission_id text NOT NULL,
+    kid text NOT NULL,
+    received_at text NOT NULL
+);
+CREATE TABLE log_entries (
+    idx bigint PRIMARY KEY,
+    entry bytea NOT NULL,
+    leaf_hash bytea NOT NULL
+);
+CREATE TABLE log_nodes (
+    level smallint NOT NULL,
+    idx bigint NOT NULL,
+    hash bytea NOT NULL,
+    PRIMARY KEY (level, idx)
+)
+""",
+]
