@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from exchange.validation.issues import escape_token
+
 _MAX_SAFE_INT = 2**53 - 1
 
 
@@ -40,10 +42,6 @@ def _constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant)
 
 
-def _escape(token: str) -> str:
-    return token.replace("~", "~0").replace("/", "~1")
-
-
 def _check(value: Any, max_depth: int, check_strings: bool) -> None:
     stack: list[tuple[Any, int, str]] = [(value, 1, "")]
     while stack:
@@ -54,7 +52,7 @@ def _check(value: Any, max_depth: int, check_strings: bool) -> None:
             for key, child in node.items():
                 if check_strings:
                     _check_string(key, pointer)
-                stack.append((child, depth + 1, f"{pointer}/{_escape(key)}"))
+                stack.append((child, depth + 1, f"{pointer}/{escape_token(key)}"))
         elif isinstance(node, list):
             if depth > max_depth:
                 raise IJSONError(f"nesting deeper than {max_depth} levels", pointer)

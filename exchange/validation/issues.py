@@ -3,29 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from exchange.errors import ErrorItem
+
 _SHOWN_CHARS = 80
 
 
-@dataclass(frozen=True, slots=True)
-class Issue:
-    """A problem found in a submission payload.
-
-    ``pointer`` is an RFC 6901 JSON pointer into the payload ("" for the root; for a missing member, the
-    place where it belongs). ``rule`` is a stable id such as ``schema:required`` or
-    ``vocabulary:unknown-term``. ``message`` is a readable English sentence.
-    """
-
-    pointer: str
-    rule: str
-    message: str
-
-    def as_dict(self) -> dict[str, str]:
-        return {"pointer": self.pointer, "rule": self.rule, "message": self.message}
+#: One problem: a JSON pointer into the payload ("" for the root; for a missing member, the place where it
+#: belongs), a stable rule id such as ``schema:required`` or ``vocabulary:unknown-term``, and a readable
+#: English sentence. The same type the error catalogue reports, so verdicts and HTTP problems share a shape.
+Issue = ErrorItem
 
 
 def escape_token(token: str | int) -> str:
