@@ -1,7 +1,7 @@
 """Run the benchmark and write bench/REPORT.md and bench/results.json.
 
-    python -m bench                 # the full run (a few minutes on 2 cores)
-    python -m bench --quick         # a short smoke run
+python -m bench                 # the full run (a few minutes on 2 cores)
+python -m bench --quick         # a short smoke run
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from pathlib import Path
 from bench import ceilings, pipeline
 
 HERE = Path(__file__).resolve().parent
-EXAMPLES = {"GBR": "gbr-computer-misuse-act-1990", "IRL": "irl-criminal-justice-information-systems-act-2017",
-            "DEU": "deu-strafgesetzbuch-202a-202c"}
+EXAMPLES = {
+    "GBR": "gbr-computer-misuse-act-1990",
+    "IRL": "irl-criminal-justice-information-systems-act-2017",
+    "DEU": "deu-strafgesetzbuch-202a-202c",
+}
 
 
 def main() -> None:
@@ -31,17 +34,30 @@ def main() -> None:
     size = sum(len(json.dumps(r)) for r in records.values()) // len(records)
 
     print("ceilings (one core, one stage alone)…", flush=True)
-    payload = {"submission_id": "0b6c6f2e-8d1f-4c52-9a55-1e0d2b7b4a10", "participant": "GBR",
-               "audience": "https://bench.test", "created_at": "2026-01-01T00:00:00Z", "action": "upsert",
-               "kind": "law", "schema": "law/1", "record_id": "bench", "record": records["GBR"]}
+    payload = {
+        "submission_id": "0b6c6f2e-8d1f-4c52-9a55-1e0d2b7b4a10",
+        "participant": "GBR",
+        "audience": "https://bench.test",
+        "created_at": "2026-01-01T00:00:00Z",
+        "action": "upsert",
+        "kind": "law",
+        "schema": "law/1",
+        "record_id": "bench",
+        "record": records["GBR"],
+    }
     limits = ceilings.measure(payload, "GBR")
     runs = []
     for clients in (16, 64):
         print(f"embedded default, {clients} clients, {count} submissions…", flush=True)
         runs.append(pipeline.run(records, clients, count, {}))
         print(f"  {runs[-1].per_second:,.0f}/s end to end", flush=True)
-    results = {"machine": pipeline.machine(), "date": time.strftime("%Y-%m-%d"), "record_bytes": size,
-               "ceilings": limits, "embedded": [{**asdict(r), "per_second": r.per_second} for r in runs]}
+    results = {
+        "machine": pipeline.machine(),
+        "date": time.strftime("%Y-%m-%d"),
+        "record_bytes": size,
+        "ceilings": limits,
+        "embedded": [{**asdict(r), "per_second": r.per_second} for r in runs],
+    }
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (HERE / "REPORT.md").write_text(report(results, args))
     print(f"wrote {HERE / 'REPORT.md'}")
@@ -66,8 +82,10 @@ def report(results: dict, args: argparse.Namespace) -> str:  # type: ignore[type
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results["embedded"]:
-        lines.append(f"| {r['clients']} | {r['submissions']} | {r['per_second']:,.0f} | {r['ack_p50_ms']:.1f} | "
-                     f"{r['ack_p99_ms']:.1f} | {r['loadgen_cpu_seconds']:.1f} | {r['server_peak_rss_mb']:.0f} |")
+        lines.append(
+            f"| {r['clients']} | {r['submissions']} | {r['per_second']:,.0f} | {r['ack_p50_ms']:.1f} | "
+            f"{r['ack_p99_ms']:.1f} | {r['loadgen_cpu_seconds']:.1f} | {r['server_peak_rss_mb']:.0f} |"
+        )
     lowest = min(c.values())
     best = max(r["per_second"] for r in results["embedded"])
     lines += [
@@ -76,8 +94,10 @@ def report(results: dict, args: argparse.Namespace) -> str:  # type: ignore[type
         "",
         "| stage | per second | cost each |",
         "| --- | --- | --- |",
-        *(f"| {name.removesuffix('_per_s').replace('_', ' ')} | {value:,.0f} | {1e6 / value:.1f} µs |"
-          for name, value in c.items()),
+        *(
+            f"| {name.removesuffix('_per_s').replace('_', ' ')} | {value:,.0f} | {1e6 / value:.1f} µs |"
+            for name, value in c.items()
+        ),
         "",
         f"The pipeline reaches {best / lowest:.0%} of the lowest single-stage ceiling ({lowest:,.0f}/s).",
         "",

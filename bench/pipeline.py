@@ -48,7 +48,9 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def prepare(env: dict[str, str], origin: str, records: dict[str, dict[str, Any]], count: int) -> list[tuple[str, str, bytes]]:
+def prepare(
+    env: dict[str, str], origin: str, records: dict[str, dict[str, Any]], count: int
+) -> list[tuple[str, str, bytes]]:
     """Register one State per record and pre-sign ``count`` submissions: (participant, id, body)."""
     keys = {}
     for participant in records:
@@ -56,8 +58,18 @@ def prepare(env: dict[str, str], origin: str, records: dict[str, dict[str, Any]]
         keyfile = Path(env["EXCHANGE_DATA_DIR"]) / f"{participant}.jwk"
         keyfile.parent.mkdir(parents=True, exist_ok=True)
         keyfile.write_text(json.dumps(key.public_jwk))
-        exchange("admin", "participant", "add", participant, "--name", participant, "--type", "member_state",
-                 env=env, check=True)
+        exchange(
+            "admin",
+            "participant",
+            "add",
+            participant,
+            "--name",
+            participant,
+            "--type",
+            "member_state",
+            env=env,
+            check=True,
+        )
         exchange("admin", "key", "add", key.kid, "--public-key", str(keyfile), env=env, check=True)
         keys[participant] = key
     bodies = []
@@ -66,9 +78,15 @@ def prepare(env: dict[str, str], origin: str, records: dict[str, dict[str, Any]]
     for n in range(count):
         participant = participants[n % len(participants)]
         payload = {
-            "submission_id": str(uuid.uuid4()), "participant": participant, "audience": origin,
-            "created_at": created, "action": "upsert", "kind": "law", "schema": "law/1",
-            "record_id": f"bench-{n % 500}", "record": records[participant],
+            "submission_id": str(uuid.uuid4()),
+            "participant": participant,
+            "audience": origin,
+            "created_at": created,
+            "action": "upsert",
+            "kind": "law",
+            "schema": "law/1",
+            "record_id": f"bench-{n % 500}",
+            "record": records[participant],
         }
         body = json.dumps(keys[participant].sign_jws(json.dumps(payload).encode())).encode()
         bodies.append((participant, payload["submission_id"], body))

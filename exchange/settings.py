@@ -96,7 +96,14 @@ class Settings(BaseModel):
     worker_poll_interval: float = Field(
         0.02, gt=0, description="Seconds an idle worker waits before polling the embedded queue again."
     )
-    serve_workers: int = Field(1, ge=0, description="Validation workers `exchange serve` runs inside its own process.")
+    serve_workers: int = Field(1, ge=0, description="Validation workers `exchange serve` runs beside the gateway.")
+    serve_worker_mode: Literal["process", "inline"] = Field(
+        "process",
+        description=(
+            "`process`: each worker of `exchange serve` is a child process (uses another core); "
+            "`inline`: workers run inside the serving process."
+        ),
+    )
     queue_lease_seconds: float = Field(
         30.0, gt=0, description="How long a worker holds an embedded-queue message before it is redelivered."
     )

@@ -59,9 +59,7 @@ def queue_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def backend_overrides(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> dict[str, str]:
+async def backend_overrides(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
     """Settings that select the adapters the test is parametrised with."""
     overrides: dict[str, str] = {}
     names = request.fixturenames

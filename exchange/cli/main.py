@@ -28,15 +28,20 @@ def cli() -> None:
     """
 
 
-def _serve(settings: Settings, workers: int) -> None:
+def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
     from aiohttp import web
 
-    from exchange.gateway.app import create_app
+    from exchange.gateway.app import Background, create_app
     from exchange.logs import configure
-    from workers import validate
+    from workers import supervisor, validate
 
     configure(settings.log_level, settings.log_format)
-    app = create_app(settings, background=[validate.background] * workers)
+    background: list[Background] = []
+    if workers and settings.serve_worker_mode == "process":
+        background.append(supervisor.worker_processes(workers, config_file))
+    else:
+        background += [validate.background] * workers
+    app = create_app(settings, background=background)
     click.echo(
         f"exchange {__version__} on http://{settings.host}:{settings.port} "
         f"(origin {settings.public_origin}; {workers} in-process worker(s); data in {settings.data_dir})",
@@ -53,7 +58,7 @@ def _serve(settings: Settings, workers: int) -> None:
 def serve(host: str | None, port: int | None, workers: int | None, config_file: Path | None) -> None:
     """Run the whole service in one process: gateway and validation workers on the embedded database."""
     settings = settings_from(config_file, host=host, port=port, serve_workers=workers)
-    _serve(settings, settings.serve_workers)
+    _serve(settings, settings.serve_workers, config_file)
 
 
 @cli.command()
@@ -62,7 +67,7 @@ def serve(host: str | None, port: int | None, workers: int | None, config_file: 
 @config_option
 def gateway(host: str | None, port: int | None, config_file: Path | None) -> None:
     """Run only the HTTP gateway (scale-out: run workers as separate processes)."""
-    _serve(settings_from(config_file, host=host, port=port), 0)
+    _serve(settings_from(config_file, host=host, port=port), 0, config_file)
 
 
 @cli.group()

@@ -54,7 +54,7 @@ async def schema(request: web.Request) -> web.Response:
         document = request.app[SERVICES].validator.schema_document(name)
     except KeyError:
         raise ExchangeError(Problems.NOT_FOUND, f"no schema {name}") from None
-    return json_response(document, headers={"Content-Type": "application/schema+json"})
+    return json_response(document, media_type="application/schema+json")
 
 
 @routes.get("/v1/vocabularies")

@@ -24,8 +24,10 @@ def problem_response(error: ExchangeError, instance: str | None = None) -> web.R
     )
 
 
-def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=ijson.dumps(data), content_type="application/json", headers=headers)
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None, media_type: str = "application/json"
+) -> web.Response:
+    return web.Response(status=status, body=ijson.dumps(data), content_type=media_type, headers=headers)
 
 
 _HTTP_PROBLEMS = {

@@ -85,6 +85,7 @@ CREATE TABLE record_terms (
     term TEXT NOT NULL,
     PRIMARY KEY (facet, term, record)
 ) WITHOUT ROWID;
+CREATE INDEX record_terms_by_record ON record_terms (record);
 CREATE VIRTUAL TABLE records_fts USING fts5 (title, body, tokenize = 'unicode61 remove_diacritics 2');
 CREATE TABLE changes (
     seq INTEGER PRIMARY KEY,

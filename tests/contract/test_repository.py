@@ -37,13 +37,24 @@ def submission(p: str = "EST", kind: str = "law", body: bytes | None = None) -> 
     )
 
 
-def index(jurisdiction: str = "EST", tags: tuple[str, ...] = ("off.cia.illegal_access",), title: str = "Penal Code",
-          status: str | None = "in_force") -> IndexFields:
+def index(
+    jurisdiction: str = "EST",
+    tags: tuple[str, ...] = ("off.cia.illegal_access",),
+    title: str = "Penal Code",
+    status: str | None = "in_force",
+) -> IndexFields:
     return IndexFields((jurisdiction,), ("150", "154"), tags, status, title, f"{title} computer crime", "2020-01-01")
 
 
-def upsert(record_id: str = "penal-code", p: str = "EST", *, base: int | None = None, content: Any = None,
-           idx: IndexFields | None = None, kind: str = "law") -> Decision:
+def upsert(
+    record_id: str = "penal-code",
+    p: str = "EST",
+    *,
+    base: int | None = None,
+    content: Any = None,
+    idx: IndexFields | None = None,
+    kind: str = "law",
+) -> Decision:
     return Decision(
         submission=submission(p, kind),
         kid=f"{p}/2026-01",
@@ -58,13 +69,18 @@ def upsert(record_id: str = "penal-code", p: str = "EST", *, base: int | None = 
 
 
 def withdraw(record_id: str = "penal-code", p: str = "EST") -> Decision:
-    return Decision(submission(p), f"{p}/2026-01", "cd" * 32, record=RecordKey(p, "law", record_id), action="withdraw",
-                    schema=None)
+    return Decision(
+        submission(p), f"{p}/2026-01", "cd" * 32, record=RecordKey(p, "law", record_id), action="withdraw", schema=None
+    )
 
 
 def rejected(p: str = "EST") -> Decision:
-    return Decision(submission(p), f"{p}/2026-01", "cd" * 32,
-                    errors=({"pointer": "/record/title", "rule": "schema:required", "message": "title is required"},))
+    return Decision(
+        submission(p),
+        f"{p}/2026-01",
+        "cd" * 32,
+        errors=({"pointer": "/record/title", "rule": "schema:required", "message": "title is required"},),
+    )
 
 
 async def test_participants(repository: Repository) -> None:
@@ -227,8 +243,9 @@ async def test_queries_filter_and_paginate(repository: Repository) -> None:
     assert await ids(q="computer crime misuse") == ["misuse-act"]
     assert await ids(q='act" OR "x') == []
     page = await repository.list_records(RecordQuery(limit=2))
-    rest = await repository.list_records(RecordQuery(after=(page[-1].key.participant, page[-1].key.kind,
-                                                            page[-1].key.record_id), limit=10))
+    rest = await repository.list_records(
+        RecordQuery(after=(page[-1].key.participant, page[-1].key.kind, page[-1].key.record_id), limit=10)
+    )
     assert [v.key.record_id for v in page + rest] == everything
 
 

@@ -55,7 +55,8 @@ class Service:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             response = await self.client.get(
-                f"/v1/submissions/{participant}/{submission_id}", headers={"Authorization": f"Bearer {self.admin_token}"}
+                f"/v1/submissions/{participant}/{submission_id}",
+                headers={"Authorization": f"Bearer {self.admin_token}"},
             )
             body = await response.json()
             assert response.status == 200, body
@@ -77,13 +78,21 @@ async def start_service(tmp_path: Path, overrides: dict[str, Any]) -> tuple[Test
     return client, app[SERVICES]
 
 
-async def register(services: Services, participant: str, type_: str = "member_state",
-                   jurisdictions: tuple[str, ...] = (), alg: str = "Ed25519") -> Signer:
+async def register(
+    services: Services,
+    participant: str,
+    type_: str = "member_state",
+    jurisdictions: tuple[str, ...] = (),
+    alg: str = "Ed25519",
+) -> Signer:
     if await services.repository.get_participant(participant) is None:
-        await admin.add_participant(services.repository, services.validator, participant, f"{participant} ministry",
-                                    type_, list(jurisdictions))
-    key = SigningKey.generate(f"{participant}/k{len(await services.repository.list_keys(participant)) + 1}",
-                              "Ed25519" if alg == "Ed25519" else "ES256")
+        await admin.add_participant(
+            services.repository, services.validator, participant, f"{participant} ministry", type_, list(jurisdictions)
+        )
+    key = SigningKey.generate(
+        f"{participant}/k{len(await services.repository.list_keys(participant)) + 1}",
+        "Ed25519" if alg == "Ed25519" else "ES256",
+    )
     await admin.add_key(services.repository, key.kid, json.dumps(key.public_jwk).encode())
     return Signer(key, audience=services.settings.public_origin)
 

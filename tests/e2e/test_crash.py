@@ -24,8 +24,11 @@ async def _hammer(server: Server, signer: Signer, record: dict[str, object], cou
         if killed.is_set():
             return
         try:
-            async with session.post(server.url + "/v1/submissions", data=signer.sign_payload(payload),
-                                    headers={"Content-Type": "application/jose+json"}) as response:
+            async with session.post(
+                server.url + "/v1/submissions",
+                data=signer.sign_payload(payload),
+                headers={"Content-Type": "application/jose+json"},
+            ) as response:
                 if response.status == 202:
                     acknowledged.add(str(payload["submission_id"]))
         except (aiohttp.ClientError, ConnectionError):
@@ -68,8 +71,18 @@ def test_sigkill_loses_nothing_and_applies_nothing_twice(tmp_path: Path) -> None
     server.env["EXCHANGE_QUEUE_LEASE_SECONDS"] = "2"
     key = SigningKey.generate("GBR/2026-01")
     (tmp_path / "key.jwk").write_text(json.dumps(key.public_jwk))
-    exchange("admin", "participant", "add", "GBR", "--name", "United Kingdom", "--type", "member_state",
-             env=server.env, check=True)
+    exchange(
+        "admin",
+        "participant",
+        "add",
+        "GBR",
+        "--name",
+        "United Kingdom",
+        "--type",
+        "member_state",
+        env=server.env,
+        check=True,
+    )
     exchange("admin", "key", "add", key.kid, "--public-key", str(tmp_path / "key.jwk"), env=server.env, check=True)
     token = exchange("admin", "token", "create", "--role", "auditor", env=server.env, check=True).stdout.strip()
     _, record = example_for("law", "GBR")

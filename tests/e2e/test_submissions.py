@@ -15,7 +15,7 @@ from exchange import admin
 from exchange.envelope import SigningKey
 from exchange.keys import PublicKey
 from tests.e2e.conftest import Service, register
-from tests.support import example, example_for
+from tests.support import example_for
 
 
 def b64url(data: bytes) -> str:
@@ -23,11 +23,13 @@ def b64url(data: bytes) -> str:
 
 
 def forged(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"\x00" * 64) -> bytes:
-    return json.dumps({
-        "protected": b64url(json.dumps(header).encode()),
-        "payload": b64url(json.dumps(payload).encode()),
-        "signature": b64url(signature),
-    }).encode()
+    return json.dumps(
+        {
+            "protected": b64url(json.dumps(header).encode()),
+            "payload": b64url(json.dumps(payload).encode()),
+            "signature": b64url(signature),
+        }
+    ).encode()
 
 
 def law(service: Service) -> tuple[str, dict[str, Any]]:
@@ -44,14 +46,25 @@ async def test_a_law_is_accepted_and_reads_back(service: Service) -> None:
     # the acknowledgment is signed by the repository key published at /v1/info
     info = await (await service.client.get("/v1/info")).json()
     assert info["origin"] == "https://repository.test"
-    repo_key = PublicKey(info["keys"][0]["kid"], "repository", "Ed25519",
-                         {k: info["keys"][0][k] for k in ("kty", "crv", "x")}, datetime.now(UTC))
+    repo_key = PublicKey(
+        info["keys"][0]["kid"],
+        "repository",
+        "Ed25519",
+        {k: info["keys"][0][k] for k in ("kty", "crv", "x")},
+        datetime.now(UTC),
+    )
     signed = ack["acknowledgment"]
-    assert repo_key.verify(f"{signed['protected']}.{signed['payload']}".encode(),
-                           base64.urlsafe_b64decode(signed["signature"] + "=="))
+    assert repo_key.verify(
+        f"{signed['protected']}.{signed['payload']}".encode(), base64.urlsafe_b64decode(signed["signature"] + "==")
+    )
     acked = json.loads(base64.urlsafe_b64decode(signed["payload"] + "=="))
-    assert acked == {"submission_id": ack["submission_id"], "participant": "GBR", "jws_sha256": ack["jws_sha256"],
-                     "received_at": ack["received_at"], "audience": "https://repository.test"}
+    assert acked == {
+        "submission_id": ack["submission_id"],
+        "participant": "GBR",
+        "jws_sha256": ack["jws_sha256"],
+        "received_at": ack["received_at"],
+        "audience": "https://repository.test",
+    }
     verdict = await service.verdict("GBR", ack["submission_id"])
     assert verdict["status"] == "accepted", verdict
     assert verdict["record"] == f"GBR/law/{record_id}" and verdict["version"] == 1
@@ -166,9 +179,12 @@ async def test_interoperable_signers_are_accepted(service: Service) -> None:
     for alg in ("Ed25519", "EdDSA"):
         payload = service.signer.payload(record, record_id=record_id)
         with pytest.warns() if alg == "EdDSA" else _nothing():
-            flat = jws.serialize_json({"protected": {"alg": alg, "kid": service.signer.key.kid,
-                                                     "typ": "exchange-submission+json"}},
-                                      json.dumps(payload).encode(), key, algorithms=[alg])
+            flat = jws.serialize_json(
+                {"protected": {"alg": alg, "kid": service.signer.key.kid, "typ": "exchange-submission+json"}},
+                json.dumps(payload).encode(),
+                key,
+                algorithms=[alg],
+            )
         verdict = await service.submit_and_wait(json.dumps(flat).encode())
         assert verdict["status"] == "accepted", (alg, verdict)
     assert joserfc is not None
@@ -197,11 +213,14 @@ async def test_compact_serialization_and_p256_keys(service: Service) -> None:
 
 # --- rejected at the gateway -----------------------------------------------------------------
 
+
 def _header(service: Service, **changes: Any) -> dict[str, Any]:
     return {"alg": "Ed25519", "kid": service.signer.key.kid, "typ": "exchange-submission+json", **changes}
 
 
-async def expect(service: Service, body: bytes, status: int, slug: str, media_type: str = "application/jose+json") -> dict[str, Any]:
+async def expect(
+    service: Service, body: bytes, status: int, slug: str, media_type: str = "application/jose+json"
+) -> dict[str, Any]:
     got, problem = await service.post(body, media_type)
     assert got == status, problem
     assert problem["type"] == f"urn:exchange:problem:{slug}"
@@ -253,8 +272,9 @@ async def test_revoked_and_expired_keys(service: Service) -> None:
     await expect(service, service.signer.submission(law(service)[1]), 401, "key-not-valid")
     old = SigningKey.generate("GBR/old")
     past = datetime.now(UTC) - timedelta(days=30)
-    await admin.add_key(service.services.repository, old.kid, json.dumps(old.public_jwk).encode(), past,
-                        past + timedelta(days=1))
+    await admin.add_key(
+        service.services.repository, old.kid, json.dumps(old.public_jwk).encode(), past, past + timedelta(days=1)
+    )
     expired = service.signer.__class__(old, audience=service.signer.audience)
     problem = await expect(service, expired.submission(law(service)[1]), 401, "key-not-valid")
     assert "expired" in problem["detail"]
@@ -289,8 +309,9 @@ async def test_duplicate_member_names_and_nan(service: Service) -> None:
 
 async def test_audience_and_created_at(service: Service) -> None:
     record = law(service)[1]
-    problem = await expect(service, service.signer.submission(record, audience="https://other.test"), 422,
-                           "invalid-payload")
+    problem = await expect(
+        service, service.signer.submission(record, audience="https://other.test"), 422, "invalid-payload"
+    )
     assert problem["errors"][0]["pointer"] == "/audience"
     old = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
     problem = await expect(service, service.signer.submission(record, created_at=old), 422, "invalid-payload")
@@ -309,8 +330,9 @@ async def test_rate_limit_per_participant(service: Service) -> None:
     record_id, record = law(service)
     for _ in range(3):
         assert (await service.post(service.signer.submission(record, record_id=record_id)))[0] == 202
-    response = await service.client.post("/v1/submissions", data=service.signer.submission(record),
-                                         headers={"Content-Type": "application/jose+json"})
+    response = await service.client.post(
+        "/v1/submissions", data=service.signer.submission(record), headers={"Content-Type": "application/jose+json"}
+    )
     assert response.status == 429
     assert int(response.headers["Retry-After"]) >= 1
 
@@ -318,10 +340,16 @@ async def test_rate_limit_per_participant(service: Service) -> None:
 async def test_batch_answers_each_line_in_order(service: Service) -> None:
     record_id, record = law(service)
     good = [service.signer.submission(record, record_id=f"{record_id}-{n}") for n in range(3)]
-    lines = [good[0], b"garbage", good[1], forged(_header(service, kid="GBR/nope"), service.signer.payload({})),
-             good[2]]
-    response = await service.client.post("/v1/submissions:batch", data=b"\n".join(lines) + b"\n",
-                                         headers={"Content-Type": "application/x-ndjson"})
+    lines = [
+        good[0],
+        b"garbage",
+        good[1],
+        forged(_header(service, kid="GBR/nope"), service.signer.payload({})),
+        good[2],
+    ]
+    response = await service.client.post(
+        "/v1/submissions:batch", data=b"\n".join(lines) + b"\n", headers={"Content-Type": "application/x-ndjson"}
+    )
     assert response.status == 207
     results = (await response.json())["results"]
     assert [r["status"] for r in results] == [202, 400, 202, 401, 202]

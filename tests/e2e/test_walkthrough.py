@@ -28,14 +28,25 @@ def server(tmp_path: Path) -> Iterator[Server]:
 
 def test_register_generate_submit_read(tmp_path: Path, server: Server) -> None:
     env = server.env
-    generated = exchange("keys", "generate", "--kid", "GBR/2026-01", "--out", str(tmp_path / "keys"), env=env, check=True)
+    generated = exchange(
+        "keys", "generate", "--kid", "GBR/2026-01", "--out", str(tmp_path / "keys"), env=env, check=True
+    )
     assert json.loads(generated.stdout)["kid"] == "GBR/2026-01"
     private = tmp_path / "keys" / "GBR_2026-01.private.pem"
     assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
-    exchange("admin", "participant", "add", "GBR", "--name", "United Kingdom", "--type", "member_state", env=env,
-             check=True)
-    added = exchange("admin", "key", "add", "GBR/2026-01", "--public-key", str(tmp_path / "keys" /
-                     "GBR_2026-01.public.pem"), env=env, check=True)
+    exchange(
+        "admin", "participant", "add", "GBR", "--name", "United Kingdom", "--type", "member_state", env=env, check=True
+    )
+    added = exchange(
+        "admin",
+        "key",
+        "add",
+        "GBR/2026-01",
+        "--public-key",
+        str(tmp_path / "keys" / "GBR_2026-01.public.pem"),
+        env=env,
+        check=True,
+    )
     assert json.loads(added.stdout)["status"] == "active"
     created = exchange("admin", "token", "create", "--participant", "GBR", "--role", "participant", env=env, check=True)
     token = created.stdout.strip()
@@ -61,8 +72,9 @@ def test_register_generate_submit_read(tmp_path: Path, server: Server) -> None:
     assert rejected.returncode == 1
     assert "rejected GBR/law/broken" in rejected.stdout and "/record/title" in rejected.stdout
 
-    unreachable = exchange("submit", str(EXAMPLE), "--url", "http://127.0.0.1:9", "--kid", "GBR/2026-01",
-                           "--key", str(private), env=env)
+    unreachable = exchange(
+        "submit", str(EXAMPLE), "--url", "http://127.0.0.1:9", "--kid", "GBR/2026-01", "--key", str(private), env=env
+    )
     assert unreachable.returncode == 3
 
     revoked = exchange("admin", "key", "revoke", "GBR/2026-01", "--reason", "rotation", env=env, check=True)
@@ -80,3 +92,55 @@ def test_unknown_setting_stops_the_command(tmp_path: Path) -> None:
 
 def test_check_fails_when_nothing_listens(tmp_path: Path) -> None:
     assert exchange("check", "--url", "http://127.0.0.1:9", env=environment(tmp_path)).returncode == 1
+
+
+def test_gateway_and_a_burst_worker_as_separate_processes(tmp_path: Path) -> None:
+    """The gateway alone only queues; `exchange worker validate --burst` decides what waits, then exits."""
+    import asyncio
+
+    from exchange.envelope import SigningKey
+    from tests.support import Signer
+
+    env = environment(tmp_path / "data", serve_workers="0")
+    server = Server(env)
+    server.env["EXCHANGE_ORIGIN"] = server.url
+    key = SigningKey.generate("GBR/2026-01")
+    (tmp_path / "key.jwk").write_text(json.dumps(key.public_jwk))
+    exchange("admin", "participant", "add", "GBR", "--name", "UK", "--type", "member_state", env=server.env, check=True)
+    exchange("admin", "key", "add", key.kid, "--public-key", str(tmp_path / "key.jwk"), env=server.env, check=True)
+    token = exchange("admin", "token", "create", "--role", "auditor", env=server.env, check=True).stdout.strip()
+    signer = Signer(key, audience=server.url)
+    record = json.loads(EXAMPLE.read_text(encoding="utf-8"))
+    server.start()
+    try:
+        import aiohttp
+
+        async def submit_all() -> list[str]:
+            async with aiohttp.ClientSession() as session:
+                ids = []
+                for n in range(5):
+                    payload = signer.payload(record, record_id=f"act-{n}")
+                    async with session.post(
+                        server.url + "/v1/submissions",
+                        data=signer.sign_payload(payload),
+                        headers={"Content-Type": "application/jose+json"},
+                    ) as response:
+                        assert response.status == 202
+                    ids.append(payload["submission_id"])
+                return ids
+
+        async def statuses(ids: list[str]) -> list[str]:
+            async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+                out = []
+                for sid in ids:
+                    async with session.get(f"{server.url}/v1/submissions/GBR/{sid}") as response:
+                        out.append((await response.json())["status"])
+                return out
+
+        ids = asyncio.run(submit_all())
+        assert asyncio.run(statuses(ids)) == ["received"] * 5
+        burst = exchange("worker", "validate", "--burst", env=server.env, check=True)
+        assert "decided 5 submission(s)" in burst.stderr
+        assert asyncio.run(statuses(ids)) == ["accepted"] * 5
+    finally:
+        server.stop()

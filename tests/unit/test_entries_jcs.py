@@ -75,8 +75,7 @@ def test_values_without_json_form_are_refused(value: object) -> None:
 
 def test_safe_integers_and_nested_values() -> None:
     assert (
-        canonical({"b": [2**53 - 1, -(2**53 - 1)], "a": None})
-        == b'{"a":null,"b":[9007199254740991,-9007199254740991]}'
+        canonical({"b": [2**53 - 1, -(2**53 - 1)], "a": None}) == b'{"a":null,"b":[9007199254740991,-9007199254740991]}'
     )
     assert canonical({"é": "\u20ac", "e": 1.0}) == '{"e":1,"é":"€"}'.encode()
 

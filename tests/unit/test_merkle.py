@@ -170,9 +170,7 @@ def test_proofs_verify_with_the_independent_verifier(store: MemoryNodeStore, rfc
         root = store.root(size)
         assert rfc9162.root_of(ENTRIES[:size]) == root
         for index in range(size):
-            rfc9162.verify_inclusion(
-                index, size, leaf_hash(ENTRIES[index]), store.inclusion(index, size), root
-            )
+            rfc9162.verify_inclusion(index, size, leaf_hash(ENTRIES[index]), store.inclusion(index, size), root)
         for old in range(1, size + 1):
             rfc9162.verify_consistency(old, size, store.root(old), root, store.consistency(old, size))
 
@@ -290,9 +288,7 @@ def test_reads_per_append_are_one_call_of_at_most_log_n_keys() -> None:
     while tree.size < 5000:
         before = tree.size
         tree.reads.clear()
-        tree.append_leaf_hashes(
-            [hashlib.sha256(str(before + i).encode()).digest() for i in range(rng.randint(1, 40))]
-        )
+        tree.append_leaf_hashes([hashlib.sha256(str(before + i).encode()).digest() for i in range(rng.randint(1, 40))])
         assert len(tree.reads) <= 1
         assert sum(tree.reads) <= _log2_ceil(tree.size), (before, tree.size, tree.reads)
 

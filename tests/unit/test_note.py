@@ -38,9 +38,7 @@ C2SP_NOTE = (
 # golang.org/x/mod/sumdb/note, documented example: signer key, verifier key, text and the signed note.
 GO_SKEY = "PRIVATE+KEY+PeterNeumann+c74f20a3+AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz"
 GO_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-GO_TEXT = (
-    "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
-)
+GO_TEXT = "If you think cryptography is the answer to your problem,\nthen you don't know what your problem is.\n"
 GO_NOTE = (
     GO_TEXT + "\n\u2014 PeterNeumann "
     "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n"
@@ -87,10 +85,7 @@ def test_signing_reproduces_the_go_reference_note_byte_for_byte() -> None:
 
 
 def test_checkpoint_body_format() -> None:
-    assert (
-        checkpoint_body(ORIGIN, 0, EMPTY_ROOT)
-        == f"{ORIGIN}\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"
-    )
+    assert checkpoint_body(ORIGIN, 0, EMPTY_ROOT) == f"{ORIGIN}\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"
     assert parse_checkpoint(checkpoint_body(ORIGIN, 4712, b"\x07" * 32)) == (ORIGIN, 4712, b"\x07" * 32)
 
 

@@ -58,4 +58,6 @@ def test_production_needs_an_https_origin() -> None:
 
 
 def test_reference_document_is_current() -> None:
-    assert DOCS.read_text(encoding="utf-8") == settings_reference(), "run: exchange settings --markdown > docs/settings.md"
+    assert DOCS.read_text(encoding="utf-8") == settings_reference(), (
+        "run: exchange settings --markdown > docs/settings.md"
+    )
