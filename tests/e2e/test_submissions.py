@@ -360,7 +360,7 @@ async def test_batch_answers_each_line_in_order(service: Service) -> None:
 
 
 async def test_status_needs_the_right_token(service: Service) -> None:
-    status, ack = await service.post(service.signer.submission(law(service)[1]))
+    _, ack = await service.post(service.signer.submission(law(service)[1]))
     path = f"/v1/submissions/GBR/{ack['submission_id']}"
     assert (await service.client.get(path)).status == 401
     other, _ = await admin.create_token(service.services.repository, "participant", "GBR")
