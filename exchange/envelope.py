@@ -160,6 +160,10 @@ class SigningKey:
     def from_file(cls, kid: str, path: Path) -> SigningKey:
         return cls.from_pem(kid, path.read_bytes())
 
+    @property
+    def private_key(self) -> ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey:
+        return self._key
+
     def private_pem(self) -> bytes:
         return self._key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

@@ -134,6 +134,8 @@ class SubmissionState:
         }
         if self.kid:
             body["kid"] = self.kid
+        if self.status != "received":
+            body["links"] = {"receipt": f"/v1/submissions/{self.participant}/{self.submission_id}/receipt"}
         if self.status == "accepted":
             body.update(
                 record=self.record,
@@ -204,3 +206,13 @@ class RecordQuery:
     date_to: str | None = None
     after: tuple[str, str, str] | None = None  # cursor: the last (participant, kind, record_id) seen
     limit: int = 50
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint of the transparency log, as kept by the repository."""
+
+    size: int
+    root: bytes
+    note: str
+    signed_at: str

@@ -1,7 +1,8 @@
-"""The repository's own signing key: it signs acknowledgments of submissions.
+"""The repository's own keys: one signs acknowledgments of submissions, one the log's checkpoints.
 
-Generated at first start and kept in the data directory (or read from ``EXCHANGE_SIGNING_KEY_FILE``,
-which every gateway of a scale-out deployment must share). Written with mode 0600; never logged.
+Each is generated at first start and kept in the data directory (or read from the file its setting
+names, which every process of a scale-out deployment must share). Written with mode 0600; never
+logged.
 """
 
 from __future__ import annotations
@@ -10,9 +11,12 @@ import contextlib
 import os
 from pathlib import Path
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from exchange.envelope import SigningKey
 from exchange.keys import jwk_thumbprint
 from exchange.settings import Settings
+from exchange.transparency.note import NoteSigner
 
 
 def _write_private(path: Path, pem: bytes) -> None:
@@ -35,3 +39,23 @@ def load_or_create(path: Path, label: str) -> SigningKey:
 
 def ack_key(settings: Settings) -> SigningKey:
     return load_or_create(settings.signing_key_file or settings.data_dir / "keys" / "signing.pem", "ack")
+
+
+def log_origin(settings: Settings) -> str:
+    """The log's name in checkpoints and verifier keys: the public origin without its scheme."""
+    return settings.public_origin.split("://", 1)[-1]
+
+
+def log_signers(settings: Settings) -> list[NoteSigner]:
+    """The checkpoint signers: the current log key first, then the previous one during a rotation."""
+    files = [settings.log_key_file or settings.data_dir / "keys" / "log.pem"]
+    if settings.log_previous_key_file is not None:
+        files.append(settings.log_previous_key_file)
+    signers = []
+    for path in files:
+        key = load_or_create(path, "log")
+        private = key.private_key
+        if not isinstance(private, Ed25519PrivateKey):
+            raise ValueError(f"the log key {path} must be an Ed25519 key")
+        signers.append(NoteSigner(log_origin(settings), private))
+    return signers

@@ -12,9 +12,10 @@ from exchange.envelope import SigningKey
 from exchange.intake import Intake
 from exchange.processing import Processor
 from exchange.queue.port import SubmissionQueue
-from exchange.repokeys import ack_key
+from exchange.repokeys import ack_key, log_signers
 from exchange.repository.port import Repository
 from exchange.settings import Settings
+from exchange.transparency.log import TransparencyLog
 from exchange.validation import Validator
 
 
@@ -27,6 +28,7 @@ class Services:
     signing_key: SigningKey
     intake: Intake
     processor: Processor
+    log: TransparencyLog
 
     @property
     def repository(self) -> Repository:
@@ -54,6 +56,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
             signing_key=signing_key,
             intake=Intake(settings, backends.repository, backends.queue, directory, signing_key),
             processor=Processor(settings, backends.repository, backends.queue, directory, validator),
+            log=TransparencyLog(backends.repository, log_signers(settings)),
         )
     finally:
         await backends.close()

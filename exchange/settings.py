@@ -56,6 +56,23 @@ class Settings(BaseModel):
             "`keys/signing.pem` in the data directory, created at first start. Gateways must share it."
         ),
     )
+    log_key_file: Path | None = Field(
+        None,
+        description=(
+            "PEM file of the Ed25519 key that signs the transparency log's checkpoints. Unset: `keys/log.pem` "
+            "in the data directory, created at first start. Every process of a deployment must share it."
+        ),
+    )
+    log_previous_key_file: Path | None = Field(
+        None,
+        description=(
+            "During a rotation of the log key: the old key's PEM file. Checkpoints are then signed by both keys, "
+            "so verifiers that still trust the old key keep working until they learn the new one."
+        ),
+    )
+    checkpoint_interval: float = Field(
+        1.0, gt=0, le=60, description="Seconds between signed checkpoints while the log grows."
+    )
     database_pool_size: int = Field(10, ge=1, le=200, description="Most PostgreSQL connections one process opens.")
     amqp_prefix: str = Field(
         "exchange",

@@ -33,10 +33,10 @@ def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
 
     from exchange.gateway.app import Background, create_app
     from exchange.logs import configure
-    from workers import supervisor, validate
+    from workers import checkpoint, supervisor, validate
 
     configure(settings.log_level, settings.log_format)
-    background: list[Background] = []
+    background: list[Background] = [checkpoint.run]
     if workers and settings.serve_worker_mode == "process":
         background.append(supervisor.worker_processes(workers, config_file))
     else:
@@ -97,6 +97,28 @@ def worker_validate(burst: bool, config_file: Path | None) -> None:
 
     processed = run(main)
     click.echo(f"decided {processed} submission(s)", err=True)
+
+
+@worker.command("checkpoint")
+@config_option
+def worker_checkpoint(config_file: Path | None) -> None:
+    """Sign a checkpoint of the transparency log every second while it grows (several may run)."""
+    from exchange.logs import configure
+    from exchange.services import open_services
+    from workers import checkpoint
+
+    settings = settings_from(config_file)
+    configure(settings.log_level, settings.log_format)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with open_services(settings) as services:
+            await checkpoint.run(services, stop)
+
+    run(main)
 
 
 @cli.command()

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange.gateway import info, records, registry, submissions
+from exchange.gateway import info, log, records, registry, submissions
 from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import problems_middleware
 from exchange.services import Services, open_services
@@ -36,6 +36,6 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
                     await asyncio.wait_for(task, timeout=30)
 
     app.cleanup_ctx.append(lifecycle)
-    for module in (submissions, records, registry, info):
+    for module in (submissions, records, registry, info, log):
         app.add_routes(module.routes)
     return app

@@ -27,6 +27,9 @@ async def info(request: web.Request) -> web.Response:
             "version": __version__,
             "origin": settings.public_origin,
             "keys": [{**key.public_jwk, "kid": key.kid, "alg": key.alg, "use": "sig"}],
+            "log_origin": services.log.origin,
+            "log_verifier_key": services.log.verifier_keys[0],
+            "log_verifier_keys": services.log.verifier_keys,
             "submission": {
                 "media_types": [FLATTENED_MEDIA_TYPE, COMPACT_MEDIA_TYPE],
                 "algorithms": ["Ed25519", "EdDSA", "ES256"],

@@ -75,6 +75,34 @@ def openapi_document(origin: str) -> dict[str, Any]:
             "parameters": _path("participant", "submission_id"),
             "get": _op("The stored JWS, byte for byte, once accepted", errors=(404,)),
         },
+        f"{sub}/receipt": {
+            "parameters": _path("participant", "submission_id"),
+            "get": _op(
+                "Receipt: {log_index, entry, inclusion_proof, checkpoint}, verifiable offline; "
+                "public once accepted, else with a participant or auditor token",
+                errors=(401, 403, 404),
+            ),
+        },
+        "/v1/log/checkpoint": {
+            "get": {
+                "summary": "The newest signed checkpoint (C2SP tlog-checkpoint signed note)",
+                "responses": {
+                    "200": {"description": "the note", "content": {"text/plain": {"schema": {"type": "string"}}}}
+                },
+            }
+        },
+        "/v1/log/checkpoints": {"get": _op("Every signed checkpoint after a size", params=("after",))},
+        "/v1/log/entries": {
+            "get": _op(
+                "Log entries (base64 of the exact canonical JSON), at most 1000", params=("start", "end"), errors=(422,)
+            )
+        },
+        "/v1/log/proof/inclusion": {
+            "get": _op("RFC 9162 inclusion proof (standard base64 hashes)", params=("index", "size"), errors=(422,))
+        },
+        "/v1/log/proof/consistency": {
+            "get": _op("RFC 9162 consistency proof between two sizes", params=("old", "new"), errors=(422,))
+        },
         "/v1/records": {
             "get": _op(
                 "Current records, filtered, with cursor pagination",

@@ -98,3 +98,18 @@ async def stored_jws(request: web.Request) -> web.StreamResponse:
     body, serialization = stored
     media_type = COMPACT_MEDIA_TYPE if serialization == "compact" else FLATTENED_MEDIA_TYPE
     return web.Response(body=body, content_type=media_type, headers={"ETag": f'"{state.jws_sha256}"'})
+
+
+@routes.get("/v1/submissions/{participant}/{submission_id}/receipt")
+async def receipt(request: web.Request) -> web.Response:
+    """Proof that the submission's outcome sits in the log: public once accepted, else with a token."""
+    services = request.app[SERVICES]
+    participant, sid = request.match_info["participant"], request.match_info["submission_id"].lower()
+    state = await services.repository.get_submission(participant, sid)
+    if state is not None and state.status != "accepted":
+        token = await authenticate(request, "participant", "auditor")
+        if token.role == "participant" and token.participant != participant:
+            raise ExchangeError(Problems.FORBIDDEN, f"this token may read only {token.participant}'s submissions")
+    if state is None:
+        raise ExchangeError(Problems.NOT_FOUND, "no such submission")
+    return json_response(await services.log.receipt(state))

@@ -18,6 +18,7 @@ from exchange.models import (
     RecordKey,
     RecordQuery,
     RecordVersion,
+    StoredCheckpoint,
     SubmissionState,
     TokenInfo,
 )
@@ -363,6 +364,35 @@ class SqliteRepository:
         if size == 0:
             return EMPTY_ROOT
         return root_from(size, await self.db.read(lambda c: _nodes(c, root_nodes(size))))
+
+    async def log_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        return dict(await self.db.read(lambda c: _nodes(c, keys)))
+
+    async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        await self.db.write(
+            lambda c: c.execute(
+                "INSERT INTO log_checkpoints (size, root, note, signed_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (size) DO NOTHING",
+                (checkpoint.size, checkpoint.root, checkpoint.note, checkpoint.signed_at),
+            )
+        )
+
+    async def latest_checkpoint(self) -> StoredCheckpoint | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT size, root, note, signed_at FROM log_checkpoints ORDER BY size DESC LIMIT 1"
+            ).fetchone()
+        )
+        return StoredCheckpoint(row[0], bytes(row[1]), row[2], row[3]) if row else None
+
+    async def list_checkpoints(self, after: int = 0, limit: int = 1000) -> list[StoredCheckpoint]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                "SELECT size, root, note, signed_at FROM log_checkpoints WHERE size > ? ORDER BY size LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        )
+        return [StoredCheckpoint(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
 
     # records ----------------------------------------------------------------------------------
 

@@ -111,4 +111,12 @@ CREATE TABLE log_nodes (
     PRIMARY KEY (level, idx)
 ) WITHOUT ROWID
 """,
+    """
+CREATE TABLE log_checkpoints (
+    size INTEGER PRIMARY KEY,
+    root BLOB NOT NULL,
+    note TEXT NOT NULL,
+    signed_at TEXT NOT NULL
+)
+""",
 ]

@@ -1,0 +1,96 @@
+"""The transparency log as a service: checkpoints, proofs and receipts over the repository's nodes.
+
+Every proof is assembled from stored subtree hashes (O(log n) node reads, one query), never by
+rehashing the log. A checkpoint is signed when the log has grown since the last one, by the
+checkpointer loop or on demand when a receipt needs one; signing is deterministic (Ed25519), so two
+processes that sign the same size produce the same note.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from typing import Any
+
+from exchange import times
+from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.models import StoredCheckpoint, SubmissionState
+from exchange.repository.port import Repository
+from exchange.transparency import merkle
+from exchange.transparency.note import NoteSigner, checkpoint_body, sign_many
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _invalid(name: str, message: str) -> ExchangeError:
+    return ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"?{name}", "range", message)])
+
+
+@dataclass
+class TransparencyLog:
+    repository: Repository
+    signers: list[NoteSigner]
+
+    @property
+    def origin(self) -> str:
+        return self.signers[0].name
+
+    @property
+    def verifier_keys(self) -> list[str]:
+        return [s.verifier_key for s in self.signers]
+
+    async def checkpoint(self) -> StoredCheckpoint:
+        """The newest checkpoint, signing a new one first when the log has grown."""
+        latest = await self.repository.latest_checkpoint()
+        size = await self.repository.log_size()
+        if latest is not None and latest.size >= size:
+            return latest
+        root = await self.repository.log_root(size)
+        note = sign_many(checkpoint_body(self.origin, size, root), self.signers)
+        fresh = StoredCheckpoint(size, root, note, times.iso(times.now()))
+        await self.repository.add_checkpoint(fresh)
+        return fresh
+
+    async def inclusion(self, index: int, size: int) -> list[bytes]:
+        if not 0 <= index < size:
+            raise _invalid("index", f"index must lie in [0, size); got index {index}, size {size}")
+        await self._within(size, "size")
+        nodes = await self.repository.log_nodes(merkle.inclusion_nodes(index, size))
+        return merkle.inclusion_proof(index, size, nodes)
+
+    async def consistency(self, old: int, new: int) -> list[bytes]:
+        if not 0 < old <= new:
+            raise _invalid("old", f"consistency needs 0 < old <= new; got old {old}, new {new}")
+        await self._within(new, "new")
+        nodes = await self.repository.log_nodes(merkle.consistency_nodes(old, new))
+        return merkle.consistency_proof(old, new, nodes)
+
+    async def _within(self, size: int, name: str) -> None:
+        current = await self.repository.log_size()
+        if size > current:
+            raise _invalid(name, f"{name} {size} is beyond the log's size {current}")
+
+    async def entry(self, index: int) -> bytes:
+        rows = await self.repository.log_entries(index, index + 1)
+        if not rows:
+            raise ExchangeError(Problems.NOT_FOUND, f"the log has no entry {index}")
+        return rows[0][1]
+
+    async def receipt(self, state: SubmissionState) -> dict[str, Any]:
+        """``{log_index, entry, inclusion_proof, checkpoint}``: verifiable offline with the log's key."""
+        if state.log_index is None:
+            raise ExchangeError(
+                Problems.NOT_FOUND,
+                "the submission is not decided yet; its receipt follows its verdict",
+                headers={"Retry-After": "1"},
+            )
+        checkpoint = await self.checkpoint()
+        proof = await self.inclusion(state.log_index, checkpoint.size)
+        return {
+            "log_index": state.log_index,
+            "entry": b64(await self.entry(state.log_index)),
+            "inclusion_proof": [b64(h) for h in proof],
+            "checkpoint": checkpoint.note,
+        }
