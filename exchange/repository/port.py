@@ -19,6 +19,7 @@ from exchange.models import (
     RecordKey,
     RecordQuery,
     RecordVersion,
+    StoredCheckpoint,
     SubmissionState,
     TokenInfo,
 )
@@ -65,6 +66,16 @@ class Repository(Protocol):
 
     async def log_root(self, size: int) -> bytes:
         """The RFC 9162 root hash of the first ``size`` entries, from stored subtree hashes."""
+
+    async def log_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        """Stored subtree hashes by (level, index), read in one query; absent keys are left out."""
+
+    async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        """Keep a signed checkpoint; one already kept for that size is left as it is."""
+
+    async def latest_checkpoint(self) -> StoredCheckpoint | None: ...
+    async def list_checkpoints(self, after: int = 0, limit: int = 1000) -> list[StoredCheckpoint]:
+        """Checkpoints with ``size > after``, smallest first."""
 
     # records
     async def current_version(self, key: RecordKey) -> int | None:
