@@ -123,6 +123,7 @@ class SubmissionState:
     seq: int | None = None
     log_index: int | None = None
     decided_at: str | None = None
+    payload_sha256: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -216,3 +217,25 @@ class StoredCheckpoint:
     root: bytes
     note: str
     signed_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditQuery:
+    """Decided submissions in log order, for auditors."""
+
+    participant: str | None = None
+    kid: str | None = None
+    outcome: str | None = None
+    received_from: str | None = None
+    received_to: str | None = None
+    after: int = -1  # the last log index seen
+    limit: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedSubmission:
+    """A decided submission with its stored bytes."""
+
+    state: SubmissionState
+    body: bytes
+    serialization: str

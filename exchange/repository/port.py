@@ -13,6 +13,8 @@ from typing import Protocol
 
 from exchange.keys import PublicKey
 from exchange.models import (
+    AuditedSubmission,
+    AuditQuery,
     Decision,
     Participant,
     QueuedSubmission,
@@ -76,6 +78,13 @@ class Repository(Protocol):
     async def latest_checkpoint(self) -> StoredCheckpoint | None: ...
     async def list_checkpoints(self, after: int = 0, limit: int = 1000) -> list[StoredCheckpoint]:
         """Checkpoints with ``size > after``, smallest first."""
+
+    # audit
+    async def audit_submissions(self, query: AuditQuery) -> list[AuditedSubmission]:
+        """Decided submissions with ``log_index > query.after`` matching the filters, in log order."""
+
+    async def all_versions(self, after_seq: int = 0, limit: int = 1000) -> list[RecordVersion]:
+        """Every record version with ``seq > after_seq``, in seq order (for exports and audits)."""
 
     # records
     async def current_version(self, key: RecordKey) -> int | None:

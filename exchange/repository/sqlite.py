@@ -12,6 +12,8 @@ from exchange import times
 from exchange.errors import ExchangeError, Problems
 from exchange.keys import PublicKey
 from exchange.models import (
+    AuditedSubmission,
+    AuditQuery,
     Decision,
     Participant,
     QueuedSubmission,
@@ -31,7 +33,7 @@ from exchange.transparency.merkle import EMPTY_ROOT, nodes_for_append, root_from
 
 _SUBMISSION_COLUMNS = (
     "participant, submission_id, jws_sha256, received_at, status, kind, kid, errors, record, version, "
-    "seq, log_index, decided_at"
+    "seq, log_index, decided_at, payload_sha256"
 )
 _VERSION_COLUMNS = (
     "participant, kind, record_id, version, action, schema, content, submission_id, kid, jws_sha256, "
@@ -54,6 +56,7 @@ def _state(row: Sequence[Any]) -> SubmissionState:
         seq=row[10],
         log_index=row[11],
         decided_at=row[12],
+        payload_sha256=row[13],
     )
 
 
@@ -393,6 +396,37 @@ class SqliteRepository:
             ).fetchall()
         )
         return [StoredCheckpoint(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
+
+    # audit ------------------------------------------------------------------------------------
+
+    async def audit_submissions(self, query: AuditQuery) -> list[AuditedSubmission]:
+        where: list[str] = ["log_index > ?"]
+        args: list[Any] = [query.after]
+        for column, value in (("participant", query.participant), ("kid", query.kid), ("status", query.outcome)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if query.received_from is not None:
+            where.append("received_at >= ?")
+            args.append(query.received_from)
+        if query.received_to is not None:
+            where.append("received_at < ?")
+            args.append(query.received_to)
+        sql = (
+            f"SELECT {_SUBMISSION_COLUMNS}, body, serialization FROM submissions WHERE {' AND '.join(where)} "
+            "ORDER BY log_index LIMIT ?"
+        )
+        rows = await self.db.read(lambda c: c.execute(sql, [*args, query.limit]).fetchall())
+        return [AuditedSubmission(_state(r), bytes(r[14]), r[15]) for r in rows]
+
+    async def all_versions(self, after_seq: int = 0, limit: int = 1000) -> list[RecordVersion]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {_VERSION_COLUMNS} FROM record_versions WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after_seq, limit),
+            ).fetchall()
+        )
+        return [_version(r) for r in rows]
 
     # records ----------------------------------------------------------------------------------
 

@@ -117,6 +117,7 @@ CREATE TABLE log_checkpoints (
     root BLOB NOT NULL,
     note TEXT NOT NULL,
     signed_at TEXT NOT NULL
-)
+);
+CREATE INDEX submissions_by_log_index ON submissions (log_index)
 """,
 ]

@@ -14,7 +14,7 @@ from exchange import times
 from exchange.envelope import SigningKey
 from exchange.errors import ExchangeError, Problems
 from exchange.keys import PublicKey
-from exchange.models import Decision, Participant, QueuedSubmission, RecordKey, RecordQuery, TokenInfo
+from exchange.models import AuditQuery, Decision, Participant, QueuedSubmission, RecordKey, RecordQuery, TokenInfo
 from exchange.repository.port import Repository
 from exchange.transparency.entries import canonical
 from exchange.transparency.merkle import MemoryNodeStore
@@ -256,3 +256,21 @@ async def test_concurrent_decides_keep_versions_dense(repository: Repository) ->
     assert [v.version for v in versions] == list(range(1, 31))
     assert sorted(v.seq for v in versions) == list(range(1, 31))
     assert sorted(v.log_index for v in versions) == list(range(30))
+
+
+async def test_audit_lists_decided_submissions_in_log_order(repository: Repository) -> None:
+    good, bad, other = upsert(), rejected(), upsert("x", "KEN")
+    for d in (good, bad, other):
+        await repository.receive([d.submission])
+    await repository.receive([submission()])  # received, not decided: not listed
+    await repository.decide([good, bad, other])
+    listed = await repository.audit_submissions(AuditQuery())
+    assert [a.state.submission_id for a in listed] == [d.submission.submission_id for d in (good, bad, other)]
+    assert listed[0].body == good.submission.body
+    assert listed[0].state.payload_sha256 == "cd" * 32
+    assert [a.state.status for a in await repository.audit_submissions(AuditQuery(outcome="rejected"))] == ["rejected"]
+    assert len(await repository.audit_submissions(AuditQuery(participant="KEN"))) == 1
+    assert len(await repository.audit_submissions(AuditQuery(after=0, limit=1))) == 1
+    versions = await repository.all_versions()
+    assert [(v.key.record_id, v.seq) for v in versions] == [("penal-code", 1), ("x", 2)]
+    assert [v.seq for v in await repository.all_versions(after_seq=1)] == [2]
