@@ -154,6 +154,9 @@ class SubmissionClient:
     async def status(self, participant: str, submission_id: str) -> tuple[int, Any]:
         return await self.get_json(f"/v1/submissions/{participant}/{submission_id}")
 
+    async def receipt(self, participant: str, submission_id: str) -> tuple[int, Any]:
+        return await self.get_json(f"/v1/submissions/{participant}/{submission_id}/receipt")
+
     async def wait(self, participant: str, submission_id: str, timeout: float = 60.0) -> tuple[int, Any]:
         """Poll the status until it is no longer ``received`` (or ``timeout`` passes)."""
         deadline = time.monotonic() + timeout

@@ -76,6 +76,16 @@ def _problem(body: Any) -> tuple[str, list[dict[str, Any]]]:
     return str(body), []
 
 
+async def _save_receipt(client: SubmissionClient, path: Path, participant: str, submission_id: str) -> str:
+    """Write ``FILE.receipt.json`` beside the submitted file; return a note for the summary."""
+    status, body = await client.receipt(participant, submission_id)
+    if status != 200:
+        return f"; no receipt (HTTP {status})"
+    target = path.with_name(path.name + ".receipt.json")
+    target.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+    return f"; receipt in {target}"
+
+
 async def _submit_one(
     client: SubmissionClient,
     path: Path,
@@ -83,6 +93,7 @@ async def _submit_one(
     audience: str,
     options: dict[str, Any],
     wait: float | None,
+    receipts: bool = False,
 ) -> Outcome:
     try:
         payload = payload_from_file(path, participant=key.kid.split("/", 1)[0], audience=audience, **options)
@@ -113,10 +124,14 @@ async def _submit_one(
         detail, _ = _problem(state)
         return Outcome(path, "received", f"received {label}; status unavailable (HTTP {status}: {detail})")
     verdict = state.get("status")
+    note = ""
+    if receipts and verdict in ("accepted", "rejected"):
+        note = await _save_receipt(client, path, prepared.participant, prepared.submission_id)
     if verdict == "accepted":
-        return Outcome(path, "accepted", f"accepted {state['record']} version {state['version']} (seq {state['seq']})")
+        summary = f"accepted {state['record']} version {state['version']} (seq {state['seq']})"
+        return Outcome(path, "accepted", summary + note)
     if verdict == "rejected":
-        return Outcome(path, "rejected", f"rejected {label}", list(state.get("errors") or []))
+        return Outcome(path, "rejected", f"rejected {label}{note}", list(state.get("errors") or []))
     return Outcome(path, "received", f"received {label}; no verdict within {wait:g}s")
 
 
@@ -144,6 +159,7 @@ async def _submit_one(
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for each verdict (needs --token).")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for a verdict.")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Submissions in flight at once.")
+@click.option("--receipts", is_flag=True, help="Save each verdict's log receipt beside its file as FILE.receipt.json.")
 def submit(
     files: tuple[Path, ...],
     url: str,
@@ -158,6 +174,7 @@ def submit(
     wait: bool,
     timeout: float,
     concurrency: int,
+    receipts: bool,
 ) -> None:
     """Sign FILES (JSON records) and submit them; print each verdict.
 
@@ -189,7 +206,7 @@ def submit(
 
             async def one(path: Path) -> Outcome:
                 async with gate:
-                    outcome = await _submit_one(client, path, key, audience, options, waiting)
+                    outcome = await _submit_one(client, path, key, audience, options, waiting, receipts)
                 bar.update()
                 return outcome
 

@@ -57,16 +57,20 @@ def test_register_generate_submit_read(tmp_path: Path, server: Server) -> None:
 
     server.start()
     args = ["--url", server.url, "--kid", "GBR/2026-01", "--key", str(private), "--token", token]
-    submitted = exchange("submit", str(EXAMPLE), *args, env=env)
+    law = tmp_path / "law" / EXAMPLE.name
+    law.parent.mkdir()
+    law.write_bytes(EXAMPLE.read_bytes())
+    submitted = exchange("submit", str(law), *args, "--receipts", env=env)
     assert submitted.returncode == 0, submitted.stdout + submitted.stderr
     assert "accepted GBR/law/gbr-computer-misuse-act-1990 version 1" in submitted.stdout
+    receipt = json.loads((tmp_path / "law" / f"{EXAMPLE.name}.receipt.json").read_text())
+    assert set(receipt) == {"log_index", "entry", "inclusion_proof", "checkpoint"}
 
     with urllib.request.urlopen(f"{server.url}/v1/records/GBR/law/gbr-computer-misuse-act-1990") as response:  # noqa: S310
         record = json.loads(response.read())
     assert record["content"] == json.loads(EXAMPLE.read_text(encoding="utf-8"))
 
     broken = tmp_path / "law" / "broken.json"
-    broken.parent.mkdir()
     broken.write_text(json.dumps({"jurisdiction": "GBR"}))
     rejected = exchange("submit", str(broken), *args, env=env)
     assert rejected.returncode == 1
