@@ -239,3 +239,50 @@ class AuditedSubmission:
     state: SubmissionState
     body: bytes
     serialization: str
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the change feed: an accepted record version, in ``seq`` order."""
+
+    seq: int
+    action: Action
+    key: RecordKey
+    version: int
+    log_index: int
+    submission_id: str
+    kid: str
+    received_at: str
+    jurisdiction: str | None = None
+    content: Any = None
+    jws: str | None = None
+
+    def as_dict(self, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "seq": self.seq,
+            "action": self.action,
+            "record": str(self.key),
+            "version": self.version,
+            "log_index": self.log_index,
+            "submission_id": self.submission_id,
+            "kid": self.kid,
+            "received_at": self.received_at,
+        }
+        if "record" in include:
+            body["content"] = self.content
+        if "jws" in include:
+            body["jws"] = self.jws
+        return body
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeQuery:
+    """A page of the change feed: ``since`` is exclusive; filters never change the order."""
+
+    since: int = 0
+    limit: int = 100
+    kinds: tuple[str, ...] = ()
+    participants: tuple[str, ...] = ()
+    jurisdictions: tuple[str, ...] = ()
+    include_content: bool = False
+    include_jws: bool = False

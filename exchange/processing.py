@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,6 +45,7 @@ class Processor:
     queue: SubmissionQueue
     directory: Directory
     validator: Validator
+    on_commit: Callable[[int], None] | None = None
 
     async def judge(self, message: QueuedSubmission) -> Decision:
         """Verify and validate one submission. Raises :class:`PoisonMessage` when it is unreadable."""
@@ -122,6 +123,9 @@ class Processor:
                 await self._retry(delivery, str(exc))
             return []
         await self.queue.ack(kept)
+        seqs = [s.seq for s in states if s.seq is not None]
+        if seqs and self.on_commit is not None:
+            self.on_commit(max(seqs))
         return states
 
     async def _retry(self, delivery: Delivery, reason: str) -> None:

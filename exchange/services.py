@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from exchange.backends import Backends
 from exchange.directory import Directory
 from exchange.envelope import SigningKey
+from exchange.feeds import ChangeNotifier
 from exchange.intake import Intake
 from exchange.processing import Processor
 from exchange.queue.port import SubmissionQueue
@@ -29,6 +30,7 @@ class Services:
     intake: Intake
     processor: Processor
     log: TransparencyLog
+    notifier: ChangeNotifier
 
     @property
     def repository(self) -> Repository:
@@ -48,6 +50,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
     try:
         directory = Directory(backends.repository, settings.key_cache_seconds)
         signing_key = ack_key(settings)
+        notifier = ChangeNotifier(backends.repository, settings.feed_poll_interval)
         yield Services(
             settings=settings,
             backends=backends,
@@ -55,8 +58,11 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
             directory=directory,
             signing_key=signing_key,
             intake=Intake(settings, backends.repository, backends.queue, directory, signing_key),
-            processor=Processor(settings, backends.repository, backends.queue, directory, validator),
+            processor=Processor(
+                settings, backends.repository, backends.queue, directory, validator, on_commit=notifier.poke
+            ),
             log=TransparencyLog(backends.repository, log_signers(settings)),
+            notifier=notifier,
         )
     finally:
         await backends.close()

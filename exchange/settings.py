@@ -73,6 +73,17 @@ class Settings(BaseModel):
     checkpoint_interval: float = Field(
         1.0, gt=0, le=60, description="Seconds between signed checkpoints while the log grows."
     )
+    feed_poll_interval: float = Field(
+        0.1, gt=0, le=10, description="Seconds between checks for new changes while feed readers wait."
+    )
+    feed_heartbeat: float = Field(
+        15.0, gt=0, le=300, description="Seconds between heartbeat comments on an idle event stream."
+    )
+    feed_write_timeout: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a stream client may stall before it is dropped (it resumes from its last id).",
+    )
     database_pool_size: int = Field(10, ge=1, le=200, description="Most PostgreSQL connections one process opens.")
     amqp_prefix: str = Field(
         "exchange",

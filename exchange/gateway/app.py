@@ -9,8 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange.gateway import info, log, records, registry, submissions
-from exchange.gateway.keys import SERVICES
+from exchange.gateway import changes, info, log, records, registry, submissions
+from exchange.gateway.keys import SERVICES, STOPPING
 from exchange.gateway.problems import problems_middleware
 from exchange.services import Services, open_services
 from exchange.settings import Settings
@@ -35,7 +35,13 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(task, timeout=30)
 
+    app[STOPPING] = asyncio.Event()
+
+    async def stopping(app: web.Application) -> None:
+        app[STOPPING].set()
+
+    app.on_shutdown.append(stopping)
     app.cleanup_ctx.append(lifecycle)
-    for module in (submissions, records, registry, info, log):
+    for module in (submissions, records, registry, info, log, changes):
         app.add_routes(module.routes)
     return app

@@ -103,6 +103,17 @@ def openapi_document(origin: str) -> dict[str, Any]:
         "/v1/log/proof/consistency": {
             "get": _op("RFC 9162 consistency proof between two sizes", params=("old", "new"), errors=(422,))
         },
+        "/v1/changes": {
+            "get": {
+                **_op(
+                    "The change feed: accepted record versions in seq order, from `since` (exclusive); "
+                    "feed=longpoll waits up to `timeout` seconds for the first change; feed=eventsource streams "
+                    "Server-Sent Events (id = seq, resumable with Last-Event-ID)",
+                    params=("since", "limit", "kind", "participant", "jurisdiction", "include", "feed", "timeout"),
+                    errors=(304, 422),
+                )
+            }
+        },
         "/v1/records": {
             "get": _op(
                 "Current records, filtered, with cursor pagination",

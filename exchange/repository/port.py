@@ -15,6 +15,8 @@ from exchange.keys import PublicKey
 from exchange.models import (
     AuditedSubmission,
     AuditQuery,
+    Change,
+    ChangeQuery,
     Decision,
     Participant,
     QueuedSubmission,
@@ -78,6 +80,13 @@ class Repository(Protocol):
     async def latest_checkpoint(self) -> StoredCheckpoint | None: ...
     async def list_checkpoints(self, after: int = 0, limit: int = 1000) -> list[StoredCheckpoint]:
         """Checkpoints with ``size > after``, smallest first."""
+
+    # change feed
+    async def last_seq(self) -> int:
+        """The highest committed change ``seq`` (0 when there is none)."""
+
+    async def list_changes(self, query: ChangeQuery) -> list[Change]:
+        """Changes with ``seq > query.since`` matching the filters, in ``seq`` order."""
 
     # audit
     async def audit_submissions(self, query: AuditQuery) -> list[AuditedSubmission]:

@@ -14,6 +14,8 @@ from exchange.keys import PublicKey
 from exchange.models import (
     AuditedSubmission,
     AuditQuery,
+    Change,
+    ChangeQuery,
     Decision,
     Participant,
     QueuedSubmission,
@@ -397,6 +399,59 @@ class SqliteRepository:
         )
         return [StoredCheckpoint(r[0], bytes(r[1]), r[2], r[3]) for r in rows]
 
+    # change feed ------------------------------------------------------------------------------
+
+    async def last_seq(self) -> int:
+        row = await self.db.read(lambda c: c.execute("SELECT max(seq) FROM changes").fetchone())
+        return int(row[0] or 0)
+
+    async def list_changes(self, query: ChangeQuery) -> list[Change]:
+        where: list[str] = ["c.seq > ?"]
+        args: list[Any] = [query.since]
+        for column, values in (
+            ("kind", query.kinds),
+            ("participant", query.participants),
+            ("jurisdiction", query.jurisdictions),
+        ):
+            if values:
+                where.append(f"c.{column} IN ({', '.join('?' * len(values))})")
+                args += list(values)
+        content = "v.content" if query.include_content else "NULL"
+        jws = "s.body" if query.include_jws else "NULL"
+        sql = (
+            "SELECT c.seq, c.action, c.participant, c.kind, c.record_id, c.version, c.log_index, c.submission_id, "
+            f"c.kid, c.received_at, c.jurisdiction, {content}, {jws} FROM changes c "
+            + (
+                "JOIN record_versions v ON v.participant = c.participant AND v.kind = c.kind "
+                "AND v.record_id = c.record_id AND v.version = c.version "
+                if query.include_content
+                else ""
+            )
+            + (
+                "JOIN submissions s ON s.participant = c.participant AND s.submission_id = c.submission_id "
+                if query.include_jws
+                else ""
+            )
+            + f"WHERE {' AND '.join(where)} ORDER BY c.seq LIMIT ?"
+        )
+        rows = await self.db.read(lambda c: c.execute(sql, [*args, query.limit]).fetchall())
+        return [
+            Change(
+                seq=r[0],
+                action=r[1],
+                key=RecordKey(r[2], r[3], r[4]),
+                version=r[5],
+                log_index=r[6],
+                submission_id=r[7],
+                kid=r[8],
+                received_at=r[9],
+                jurisdiction=r[10],
+                content=orjson.loads(r[11]) if r[11] is not None else None,
+                jws=bytes(r[12]).decode() if r[12] is not None else None,
+            )
+            for r in rows
+        ]
+
     # audit ------------------------------------------------------------------------------------
 
     async def audit_submissions(self, query: AuditQuery) -> list[AuditedSubmission]:
@@ -598,9 +653,18 @@ def _apply_version(
             seq,
         ),
     )
+    if decision.index is not None and decision.index.jurisdictions:
+        jurisdiction: str | None = decision.index.jurisdictions[0]
+    else:  # a withdrawal: the jurisdiction the record had
+        row = conn.execute(
+            "SELECT jurisdiction FROM changes WHERE participant = ? AND kind = ? AND record_id = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (key.participant, key.kind, key.record_id),
+        ).fetchone()
+        jurisdiction = row[0] if row else None
     conn.execute(
         "INSERT INTO changes (seq, participant, kind, record_id, version, action, log_index, submission_id, "
-        "kid, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "kid, received_at, jurisdiction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             seq,
             key.participant,
@@ -612,6 +676,7 @@ def _apply_version(
             sub.submission_id,
             decision.kid,
             sub.received_at,
+            jurisdiction,
         ),
     )
     withdrawn = decision.action == "withdraw"

@@ -97,8 +97,10 @@ CREATE TABLE changes (
     log_index INTEGER NOT NULL,
     submission_id TEXT NOT NULL,
     kid TEXT NOT NULL,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    jurisdiction TEXT
 );
+CREATE INDEX changes_by_record ON changes (participant, kind, record_id, seq);
 CREATE TABLE log_entries (
     idx INTEGER PRIMARY KEY,
     entry BLOB NOT NULL,

@@ -1,0 +1,132 @@
+"""The change feed over HTTP: pull, long-poll and Server-Sent Events, resumable from any ``seq``."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Coroutine
+from dataclasses import replace
+from typing import Any
+
+from aiohttp import web
+
+from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.feeds import page, sse_comment, sse_event
+from exchange.gateway.keys import SERVICES, STOPPING
+from exchange.gateway.problems import json_response
+from exchange.models import ChangeQuery
+
+routes = web.RouteTableDef()
+MAX_LIMIT = 1000
+MAX_TIMEOUT = 120.0
+_PARAMS = {"since", "limit", "kind", "participant", "jurisdiction", "feed", "timeout", "include"}
+
+
+def _bad(name: str, message: str) -> ExchangeError:
+    return ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"?{name}", "query", message)])
+
+
+def _number(request: web.Request, name: str, default: float, low: float, high: float) -> float:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise _bad(name, f"{name} must be a number") from None
+    if not low <= value <= high:
+        raise _bad(name, f"{name} must lie between {low:g} and {high:g}")
+    return value
+
+
+def _list(request: web.Request, name: str) -> tuple[str, ...]:
+    return tuple(v for raw in request.query.getall(name, []) for v in raw.split(",") if v)
+
+
+def parse_query(request: web.Request) -> tuple[ChangeQuery, frozenset[str], str, float]:
+    unknown = sorted(set(request.query) - _PARAMS)
+    if unknown:
+        raise _bad(unknown[0], f"unknown query parameter(s): {', '.join(unknown)}")
+    include = frozenset(_list(request, "include"))
+    if include - {"record", "jws"}:
+        raise _bad("include", "include takes record and/or jws")
+    feed = request.query.get("feed", "normal")
+    if feed not in ("normal", "longpoll", "eventsource"):
+        raise _bad("feed", "feed is normal, longpoll or eventsource")
+    since = int(_number(request, "since", 0, 0, 2**53))
+    last_event = request.headers.get("Last-Event-ID")
+    if feed == "eventsource" and last_event:
+        if not last_event.isdigit():
+            raise _bad("Last-Event-ID", "Last-Event-ID must be a seq this feed sent")
+        since = int(last_event)
+    query = ChangeQuery(
+        since=since,
+        limit=int(_number(request, "limit", 100, 1, MAX_LIMIT)),
+        kinds=_list(request, "kind"),
+        participants=_list(request, "participant"),
+        jurisdictions=_list(request, "jurisdiction"),
+        include_content="record" in include,
+        include_jws="jws" in include,
+    )
+    return query, include, feed, _number(request, "timeout", 30.0, 0, MAX_TIMEOUT)
+
+
+@routes.get("/v1/changes")
+async def changes(request: web.Request) -> web.StreamResponse:
+    query, include, feed, timeout = parse_query(request)
+    if feed == "eventsource":
+        return await _stream(request, query, include)
+    services = request.app[SERVICES]
+    head = await services.repository.last_seq()
+    found = await services.repository.list_changes(query)
+    if not found and feed == "longpoll" and await services.notifier.wait_beyond(max(head, query.since), timeout):
+        head = await services.repository.last_seq()
+        found = await services.repository.list_changes(query)
+    body = page(found, include, head, query.since, query.limit)
+    tag = hashlib.sha256(f"{request.query_string}|{body['last_seq']}|{len(found)}".encode()).hexdigest()[:32]
+    etag = f'"{tag}"'
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers={"ETag": etag})
+    return json_response(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
+
+
+async def _stream(request: web.Request, query: ChangeQuery, include: frozenset[str]) -> web.StreamResponse:
+    services = request.app[SERVICES]
+    settings = services.settings
+    stopping = request.app[STOPPING]
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+
+    async def send(chunk: bytes) -> None:
+        # a client that stops reading is dropped (it resumes from its last id), never buffered without bound
+        await asyncio.wait_for(response.write(chunk), timeout=settings.feed_write_timeout)
+
+    since = query.since
+    await send(b"retry: 2000\n\n")
+    try:
+        while not stopping.is_set():
+            head = await services.repository.last_seq()
+            batch = await services.repository.list_changes(replace(query, since=since, limit=100))
+            for change in batch:
+                await send(sse_event(change, include))
+                since = change.seq
+            if len(batch) == 100:
+                continue
+            since = max(since, head)  # every change up to head that matches was sent
+            if not await _wait(services.notifier.wait_beyond(since, settings.feed_heartbeat), stopping):
+                await send(sse_comment("heartbeat"))
+    except (ConnectionResetError, TimeoutError):
+        pass
+    return response
+
+
+async def _wait(grew: Coroutine[Any, Any, bool], stopping: asyncio.Event) -> bool:
+    """Wait for the feed to grow, or for the server to stop; True when it grew."""
+    waiter = asyncio.ensure_future(grew)
+    stopper = asyncio.ensure_future(stopping.wait())
+    done, pending = await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    return waiter in done and waiter.result()
