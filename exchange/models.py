@@ -286,3 +286,74 @@ class ChangeQuery:
     jurisdictions: tuple[str, ...] = ()
     include_content: bool = False
     include_jws: bool = False
+
+
+SubscriptionStatus = Literal["pending", "active", "paused", "gone"]
+
+
+@dataclass(slots=True)
+class Subscription:
+    """A webhook subscription: where to deliver which changes, and how far delivery has come."""
+
+    id: str
+    owner: str
+    url: str
+    kinds: tuple[str, ...]
+    participants: tuple[str, ...]
+    jurisdictions: tuple[str, ...]
+    secret: str
+    status: SubscriptionStatus
+    cursor: int
+    created_at: str
+    previous_secret: str | None = None
+    previous_secret_until: str | None = None
+    failing_since: str | None = None
+    attempts: int = 0
+    next_attempt_at: str | None = None
+    last_error: str | None = None
+    lease_owner: str | None = None
+    lease_until: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        """What the API shows (never the secret)."""
+        return {
+            "id": self.id,
+            "url": self.url,
+            "filter": {
+                "kinds": list(self.kinds),
+                "participants": list(self.participants),
+                "jurisdictions": list(self.jurisdictions),
+            },
+            "status": self.status,
+            "cursor": self.cursor,
+            "created_at": self.created_at,
+            "failing_since": self.failing_since,
+            "attempts": self.attempts,
+            "next_attempt_at": self.next_attempt_at,
+            "last_error": self.last_error,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryAttempt:
+    """One try at delivering one change to one subscription, for the delivery log."""
+
+    subscription_id: str
+    seq: int
+    webhook_id: str
+    attempt: int
+    at: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "webhook_id": self.webhook_id,
+            "attempt": self.attempt,
+            "at": self.at,
+            "status_code": self.status_code,
+            "latency_ms": round(self.latency_ms, 1),
+            "error": self.error,
+        }

@@ -84,6 +84,25 @@ class Settings(BaseModel):
         gt=0,
         description="Seconds a stream client may stall before it is dropped (it resumes from its last id).",
     )
+    webhooks_allow_private: bool = Field(
+        False,
+        description="Allow webhook deliveries to loopback and private addresses (off: such URLs are refused).",
+    )
+    webhook_timeout: float = Field(10.0, gt=0, le=120, description="Seconds a webhook receiver has to answer.")
+    webhook_retry_base: float = Field(
+        1.0, gt=0, description="First retry delay (seconds) after a failed delivery; it doubles each attempt."
+    )
+    webhook_max_backoff: float = Field(
+        3600.0, gt=0, description="Longest delay (seconds) between two delivery attempts to one subscription."
+    )
+    webhook_failure_window: float = Field(
+        86400.0,
+        gt=0,
+        description="Seconds a subscription may keep failing before it is paused (its cursor is kept).",
+    )
+    webhook_secret_overlap: float = Field(
+        86400.0, ge=0, description="Seconds the old secret keeps signing beside the new one after a rotation."
+    )
     database_pool_size: int = Field(10, ge=1, le=200, description="Most PostgreSQL connections one process opens.")
     amqp_prefix: str = Field(
         "exchange",

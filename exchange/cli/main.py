@@ -16,6 +16,7 @@ from exchange.cli.admin import admin
 from exchange.cli.client import keys, submit
 from exchange.cli.common import config_option, run, settings_from
 from exchange.errors import ExchangeError
+from exchange.gateway.app import Background
 from exchange.settings import Settings, settings_reference
 
 
@@ -31,12 +32,12 @@ def cli() -> None:
 def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
     from aiohttp import web
 
-    from exchange.gateway.app import Background, create_app
+    from exchange.gateway.app import create_app
     from exchange.logs import configure
-    from workers import checkpoint, supervisor, validate
+    from workers import checkpoint, deliver, supervisor, validate
 
     configure(settings.log_level, settings.log_format)
-    background: list[Background] = [checkpoint.run]
+    background: list[Background] = [checkpoint.run, deliver.run]
     if workers and settings.serve_worker_mode == "process":
         background.append(supervisor.worker_processes(workers, config_file))
     else:
@@ -99,13 +100,9 @@ def worker_validate(burst: bool, config_file: Path | None) -> None:
     click.echo(f"decided {processed} submission(s)", err=True)
 
 
-@worker.command("checkpoint")
-@config_option
-def worker_checkpoint(config_file: Path | None) -> None:
-    """Sign a checkpoint of the transparency log every second while it grows (several may run)."""
+def _run_until_signalled(config_file: Path | None, job: Background) -> None:
     from exchange.logs import configure
     from exchange.services import open_services
-    from workers import checkpoint
 
     settings = settings_from(config_file)
     configure(settings.log_level, settings.log_format)
@@ -116,9 +113,27 @@ def worker_checkpoint(config_file: Path | None) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with open_services(settings) as services:
-            await checkpoint.run(services, stop)
+            await job(services, stop)
 
     run(main)
+
+
+@worker.command("checkpoint")
+@config_option
+def worker_checkpoint(config_file: Path | None) -> None:
+    """Sign a checkpoint of the transparency log every second while it grows (several may run)."""
+    from workers import checkpoint
+
+    _run_until_signalled(config_file, checkpoint.run)
+
+
+@worker.command("deliver")
+@config_option
+def worker_deliver(config_file: Path | None) -> None:
+    """Deliver webhooks to every subscription, in order, at least once (several may run)."""
+    from workers import deliver
+
+    _run_until_signalled(config_file, deliver.run)
 
 
 @cli.command()

@@ -114,6 +114,42 @@ def openapi_document(origin: str) -> dict[str, Any]:
                 )
             }
         },
+        "/v1/subscriptions": {
+            "post": _op(
+                "Create a webhook subscription {url, filter: {kinds, participants, jurisdictions}, since}; "
+                "a verification of intent (GET url?challenge=…) activates it; the secret is shown once",
+                ok="201",
+                security="subscriber",
+                body="application/json",
+                errors=(401, 403, 422),
+            ),
+            "get": _op("Your webhook subscriptions", security="subscriber"),
+        },
+        "/v1/subscriptions/{id}": {
+            "parameters": _path("id"),
+            "get": _op("One subscription, with its cursor and failure state", security="subscriber", errors=(404,)),
+            "delete": _op("Delete a subscription", ok="204", security="subscriber"),
+        },
+        "/v1/subscriptions/{id}/pause": {
+            "parameters": _path("id"),
+            "post": _op("Pause deliveries (the cursor is kept)", security="subscriber"),
+        },
+        "/v1/subscriptions/{id}/resume": {
+            "parameters": _path("id"),
+            "post": _op("Resume deliveries from the cursor", security="subscriber"),
+        },
+        "/v1/subscriptions/{id}/rotate": {
+            "parameters": _path("id"),
+            "post": _op("New secret (shown once); both sign during the overlap", security="subscriber"),
+        },
+        "/v1/subscriptions/{id}/replay": {
+            "parameters": _path("id"),
+            "post": _op("Deliver again from a seq {since}", security="subscriber", body="application/json"),
+        },
+        "/v1/subscriptions/{id}/deliveries": {
+            "parameters": _path("id"),
+            "get": _op("The delivery log: status codes and latencies", security="subscriber"),
+        },
         "/v1/records": {
             "get": _op(
                 "Current records, filtered, with cursor pagination",
@@ -161,6 +197,47 @@ def openapi_document(origin: str) -> dict[str, Any]:
         "/v1/openapi.json": {"get": _op("This document")},
         "/healthz": {"get": _op("Liveness")},
         "/readyz": {"get": _op("Readiness: database and queue reachable", errors=(503,))},
+        "/v1/audit/submissions": {
+            "get": _op(
+                "Decided submissions in log order, filtered; `next` is the `after` of the next page",
+                security="auditor or admin",
+                params=("participant", "kid", "outcome", "from", "to", "after", "limit"),
+                errors=(401, 403, 422),
+            )
+        },
+        "/v1/audit/records/{participant}/{kind}/{record_id}/versions/{version}": {
+            "parameters": _path("participant", "kind", "record_id", "version"),
+            "get": _op(
+                "A record version's provenance: the version, its submission and stored JWS, the key as "
+                "registered, the log entry and a receipt",
+                security="auditor or admin",
+                errors=(401, 403, 404),
+            ),
+        },
+        "/v1/audit/export": {
+            "get": {
+                **_op(
+                    "The whole history, streamed: NDJSON (submissions in log order, then record versions, "
+                    "then an end line) or W3C PROV-JSON",
+                    security="auditor or admin",
+                    params=("format",),
+                    errors=(401, 403, 422),
+                ),
+                "responses": {
+                    "200": {
+                        "description": "the export, chunked",
+                        "content": {
+                            "application/x-ndjson": {"schema": {"type": "string"}},
+                            "application/json": {"schema": {"type": "object"}},
+                        },
+                    },
+                    "401": _PROBLEM,
+                    "403": _PROBLEM,
+                    "422": _PROBLEM,
+                    "default": _PROBLEM,
+                },
+            }
+        },
         "/v1/admin/participants": {
             "post": _op(
                 "Register a participant",

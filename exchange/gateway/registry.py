@@ -15,7 +15,7 @@ from exchange.gateway.problems import json_response
 routes = web.RouteTableDef()
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ExchangeError(Problems.UNSUPPORTED_MEDIA_TYPE, "send application/json")
     try:
@@ -67,7 +67,7 @@ async def key_directory(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/participants")
 async def add_participant(request: web.Request) -> web.Response:
     await authenticate(request, "admin")
-    body = await _json_body(request)
+    body = await json_body(request)
     services = request.app[SERVICES]
     jurisdictions = _field(body, "jurisdictions", list, required=False) or []
     participant = await admin.add_participant(
@@ -84,7 +84,7 @@ async def add_participant(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/keys")
 async def add_key(request: web.Request) -> web.Response:
     await authenticate(request, "admin")
-    body = await _json_body(request)
+    body = await json_body(request)
     if isinstance(body.get("jwk"), dict):
         material = ijson.dumps(body["jwk"])
     else:
@@ -102,7 +102,7 @@ async def add_key(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/keys/{participant}/{label}/revoke")
 async def revoke_key(request: web.Request) -> web.Response:
     await authenticate(request, "admin")
-    body = await _json_body(request)
+    body = await json_body(request)
     kid = f"{request.match_info['participant']}/{request.match_info['label']}"
     key, index = await admin.revoke_key(request.app[SERVICES].repository, kid, _field(body, "reason", str))
     return json_response({**key.to_jwk(), "log_index": index})
@@ -118,7 +118,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/tokens")
 async def create_token(request: web.Request) -> web.Response:
     await authenticate(request, "admin")
-    body = await _json_body(request)
+    body = await json_body(request)
     secret, info = await admin.create_token(
         request.app[SERVICES].repository,
         _field(body, "role", str),

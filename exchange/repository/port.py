@@ -8,8 +8,8 @@ domain failures.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from exchange.keys import PublicKey
 from exchange.models import (
@@ -18,6 +18,7 @@ from exchange.models import (
     Change,
     ChangeQuery,
     Decision,
+    DeliveryAttempt,
     Participant,
     QueuedSubmission,
     RecordKey,
@@ -25,6 +26,7 @@ from exchange.models import (
     RecordVersion,
     StoredCheckpoint,
     SubmissionState,
+    Subscription,
     TokenInfo,
 )
 
@@ -87,6 +89,24 @@ class Repository(Protocol):
 
     async def list_changes(self, query: ChangeQuery) -> list[Change]:
         """Changes with ``seq > query.since`` matching the filters, in ``seq`` order."""
+
+    # webhook subscriptions
+    async def add_subscription(self, subscription: Subscription) -> None: ...
+    async def get_subscription(self, subscription_id: str) -> Subscription | None: ...
+    async def list_subscriptions(self, owner: str | None = None) -> list[Subscription]: ...
+    async def update_subscription(
+        self, subscription_id: str, fields: Mapping[str, Any], expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Set ``fields`` (names of :class:`Subscription` fields) if every ``expect`` field still has its
+        value (compare-and-set, so a worker never undoes a concurrent pause or replay); True if it did."""
+
+    async def delete_subscription(self, subscription_id: str) -> bool: ...
+    async def claim_subscriptions(self, owner: str, until: str, now: str, limit: int) -> list[Subscription]:
+        """Lease up to ``limit`` pending or active subscriptions whose lease is free, expired or ``owner``'s."""
+
+    async def add_delivery(self, attempt: DeliveryAttempt) -> None: ...
+    async def list_deliveries(self, subscription_id: str, limit: int = 100) -> list[DeliveryAttempt]:
+        """The newest delivery attempts first."""
 
     # audit
     async def audit_submissions(self, query: AuditQuery) -> list[AuditedSubmission]:

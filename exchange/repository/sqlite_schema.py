@@ -122,4 +122,38 @@ CREATE TABLE log_checkpoints (
 );
 CREATE INDEX submissions_by_log_index ON submissions (log_index)
 """,
+    """
+CREATE TABLE subscriptions (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    url TEXT NOT NULL,
+    kinds TEXT NOT NULL,
+    participants TEXT NOT NULL,
+    jurisdictions TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    status TEXT NOT NULL,
+    cursor INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    previous_secret TEXT,
+    previous_secret_until TEXT,
+    failing_since TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT,
+    last_error TEXT,
+    lease_owner TEXT,
+    lease_until TEXT
+);
+CREATE TABLE webhook_deliveries (
+    id INTEGER PRIMARY KEY,
+    subscription_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    webhook_id TEXT NOT NULL,
+    attempt INTEGER NOT NULL,
+    at TEXT NOT NULL,
+    status_code INTEGER,
+    latency_ms REAL NOT NULL,
+    error TEXT
+);
+CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription_id, id)
+""",
 ]

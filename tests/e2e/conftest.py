@@ -19,7 +19,7 @@ from exchange.gateway.app import create_app
 from exchange.gateway.keys import SERVICES
 from exchange.services import Services
 from tests.support import AMQP_URL, Signer, make_settings
-from workers import validate
+from workers import deliver, validate
 
 
 @pytest.fixture(params=["embedded", "scale-out"])
@@ -72,7 +72,7 @@ class Service:
 
 async def start_service(tmp_path: Path, overrides: dict[str, Any]) -> tuple[TestClient[Any, Any], Services]:
     settings = make_settings(tmp_path, **overrides)
-    app = create_app(settings, background=[validate.background])
+    app = create_app(settings, background=[validate.background, deliver.run])
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     return client, app[SERVICES]

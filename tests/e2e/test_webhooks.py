@@ -1,0 +1,186 @@
+"""Webhooks: verified by the independent standardwebhooks library, bodies parsed as CloudEvents, every
+change delivered once (by webhook-id) and in order, whatever the receiver does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import pytest
+from cloudevents.v1.http import from_http
+from standardwebhooks.webhooks import Webhook
+
+from exchange import admin
+from tests.e2e.conftest import Service
+from tests.e2e.receiver import Received, receiver
+from tests.support import example_for
+
+FAST = {"webhooks_allow_private": True, "webhook_retry_base": 0.05, "webhook_timeout": 1.0}
+pytestmark = pytest.mark.settings(**FAST)
+
+
+async def subscriber_token(service: Service) -> dict[str, str]:
+    secret, _ = await admin.create_token(service.services.repository, "subscriber", "GBR")
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def subscribe(service: Service, url: str, auth: dict[str, str], **extra: Any) -> dict[str, Any]:
+    response = await service.client.post("/v1/subscriptions", json={"url": url, "since": 0, **extra}, headers=auth)
+    body = await response.json()
+    assert response.status == 201, body
+    return dict(body)
+
+
+async def submit(service: Service, n: int, start: int = 0) -> list[dict[str, Any]]:
+    record_id, record = example_for("law", "GBR")
+    return [
+        await service.submit_and_wait(service.signer.submission(record, record_id=f"{record_id}-{i}"))
+        for i in range(start, start + n)
+    ]
+
+
+def check(delivery: Received, secret: str) -> dict[str, Any]:
+    """Verify the signature with standardwebhooks and parse the body with cloudevents; return the change."""
+    payload = Webhook(secret).verify(delivery.body, delivery.headers)
+    event = from_http(delivery.headers, delivery.body)
+    assert event["specversion"] == "1.0" and event["id"] == delivery.headers["webhook-id"]
+    assert event["type"] == "int.exchange.record.changed" and event["source"] == "https://repository.test"
+    assert event["sequence"] == str(payload["data"]["seq"])
+    assert event.data == payload["data"]
+    return dict(payload["data"])
+
+
+async def test_every_change_is_delivered_in_order_and_verifies(service: Service) -> None:
+    auth = await subscriber_token(service)
+    async with receiver() as hook:
+        sub = await subscribe(service, hook.url, auth)
+        assert sub["status"] == "active" and sub["secret"].startswith("whsec_")
+        verdicts = await submit(service, 3)
+        deliveries = await hook.wait_for(3)
+        assert [check(d, sub["secret"])["seq"] for d in deliveries] == [v["seq"] for v in verdicts]
+        assert deliveries[0].headers["webhook-id"] == f"msg_{sub['id']}_{verdicts[0]['seq']}"
+        shown = await (await service.client.get(f"/v1/subscriptions/{sub['id']}", headers=auth)).json()
+        assert "secret" not in shown
+        for _ in range(50):
+            shown = await (await service.client.get(f"/v1/subscriptions/{sub['id']}", headers=auth)).json()
+            if shown["cursor"] == verdicts[-1]["seq"]:
+                break
+            await asyncio.sleep(0.05)
+        assert shown["cursor"] == verdicts[-1]["seq"]
+        log = await (await service.client.get(f"/v1/subscriptions/{sub['id']}/deliveries", headers=auth)).json()
+        assert {d["status_code"] for d in log["deliveries"]} == {200}
+        assert all(d["latency_ms"] >= 0 for d in log["deliveries"])
+
+
+async def test_failures_timeouts_and_429_still_deliver_each_once_in_order(service: Service) -> None:
+    auth = await subscriber_token(service)
+    async with receiver(script=[500, 503, "hang", 429, 200, 500, 200], hang_seconds=2.0) as hook:
+        sub = await subscribe(service, hook.url, auth)
+        verdicts = await submit(service, 4)
+        deliveries = await hook.wait_for(4, timeout=60)
+        assert [check(d, sub["secret"])["seq"] for d in deliveries] == [v["seq"] for v in verdicts]
+        ids = [d.headers["webhook-id"] for d in hook.received]
+        first = ids[0]
+        assert ids.count(first) >= 3, "retries of the same change keep the same webhook-id"
+        log = await (await service.client.get(f"/v1/subscriptions/{sub['id']}/deliveries", headers=auth)).json()
+        codes = [d["status_code"] for d in reversed(log["deliveries"])]
+        assert codes[:2] == [500, 503] and None in codes and 429 in codes
+
+
+async def test_pause_resume_and_replay(service: Service) -> None:
+    auth = await subscriber_token(service)
+    async with receiver() as hook:
+        sub = await subscribe(service, hook.url, auth)
+        await submit(service, 1)
+        await hook.wait_for(1)
+        paused = await service.client.post(f"/v1/subscriptions/{sub['id']}/pause", headers=auth)
+        assert (await paused.json())["status"] == "paused"
+        await submit(service, 2, start=1)
+        await asyncio.sleep(1.5)
+        assert len(hook.accepted()) == 1
+        resumed = await service.client.post(f"/v1/subscriptions/{sub['id']}/resume", headers=auth)
+        assert (await resumed.json())["status"] == "active"
+        deliveries = await hook.wait_for(3)
+        assert [check(d, sub["secret"])["seq"] for d in deliveries] == [1, 2, 3]
+        replay = await service.client.post(f"/v1/subscriptions/{sub['id']}/replay", json={"since": 1}, headers=auth)
+        assert replay.status == 200
+        for _ in range(100):
+            if len(hook.received) >= 5:
+                break
+            await asyncio.sleep(0.05)
+        assert [json.loads(d.body)["data"]["seq"] for d in hook.received[3:5]] == [2, 3]
+
+
+async def test_rotation_signs_with_both_secrets_during_the_overlap(service: Service) -> None:
+    auth = await subscriber_token(service)
+    async with receiver() as hook:
+        sub = await subscribe(service, hook.url, auth)
+        rotated = await (await service.client.post(f"/v1/subscriptions/{sub['id']}/rotate", headers=auth)).json()
+        assert rotated["secret"] != sub["secret"]
+        await submit(service, 1)
+        [delivery] = await hook.wait_for(1)
+        assert len(delivery.headers["webhook-signature"].split(" ")) == 2
+        check(delivery, rotated["secret"])
+        check(delivery, sub["secret"])
+
+
+async def test_gone_receiver_ends_the_subscription(service: Service) -> None:
+    auth = await subscriber_token(service)
+    async with receiver(script=[410]) as hook:
+        sub = await subscribe(service, hook.url, auth)
+        await submit(service, 1)
+        for _ in range(100):
+            shown = await (await service.client.get(f"/v1/subscriptions/{sub['id']}", headers=auth)).json()
+            if shown["status"] == "gone":
+                break
+            await asyncio.sleep(0.05)
+        assert shown["status"] == "gone"
+        assert hook.received[0].status == 410
+
+
+@pytest.mark.settings(**FAST, webhook_failure_window=0.3)
+async def test_long_failure_pauses_and_keeps_the_cursor(service: Service) -> None:
+    auth = await subscriber_token(service)
+    async with receiver(script=[500] * 1000) as hook:
+        sub = await subscribe(service, hook.url, auth)
+        await submit(service, 1)
+        for _ in range(200):
+            shown = await (await service.client.get(f"/v1/subscriptions/{sub['id']}", headers=auth)).json()
+            if shown["status"] == "paused":
+                break
+            await asyncio.sleep(0.05)
+        assert shown["status"] == "paused" and shown["cursor"] == 0 and shown["failing_since"]
+        assert hook.received
+
+
+async def test_one_outage_does_not_slow_another(service: Service) -> None:
+    auth = await subscriber_token(service)
+    async with receiver(script=["hang"] * 100, hang_seconds=3.0) as stuck, receiver() as healthy:
+        await subscribe(service, stuck.url, auth)
+        good = await subscribe(service, healthy.url, auth)
+        verdicts = await submit(service, 3)
+        deliveries = await healthy.wait_for(3, timeout=10)
+        assert [check(d, good["secret"])["seq"] for d in deliveries] == [v["seq"] for v in verdicts]
+
+
+async def test_handshake_and_address_rules(service: Service) -> None:
+    auth = await subscriber_token(service)
+    async with receiver(echo_challenge=False) as hook:
+        sub = await subscribe(service, hook.url, auth)
+        assert sub["status"] == "pending" and sub["last_error"]
+    listed = await (await service.client.get("/v1/subscriptions", headers=auth)).json()
+    assert [s["id"] for s in listed["subscriptions"]] == [sub["id"]]
+    assert (await service.client.post("/v1/subscriptions", json={"url": "ftp://x"}, headers=auth)).status == 422
+    assert (await service.client.post("/v1/subscriptions", json={"url": "http://x"})).status == 401
+    deleted = await service.client.delete(f"/v1/subscriptions/{sub['id']}", headers=auth)
+    assert deleted.status == 204
+
+
+@pytest.mark.settings(webhooks_allow_private=False)
+async def test_private_addresses_are_refused(service: Service) -> None:
+    auth = await subscriber_token(service)
+    for url in ("http://127.0.0.1:9/hook", "http://10.0.0.8/hook", "http://[::1]/hook", "http://localhost/x"):
+        response = await service.client.post("/v1/subscriptions", json={"url": url}, headers=auth)
+        assert response.status == 422, url
+        assert (await response.json())["errors"][0]["pointer"] == "/url"
