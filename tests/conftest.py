@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import AsyncIterator
-from pathlib import Path
+from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
 import pytest
@@ -12,9 +12,9 @@ import pytest
 from tests.support import AMQP_URL, PG_URL, unavailable
 
 
-@pytest.fixture
-async def pg_url() -> AsyncIterator[str]:
-    """A PostgreSQL URL whose search_path is a fresh schema, dropped after the test."""
+@asynccontextmanager
+async def pg_schema() -> AsyncIterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema, dropped afterwards."""
     import asyncpg
 
     schema = "t_" + secrets.token_hex(6)
@@ -31,9 +31,9 @@ async def pg_url() -> AsyncIterator[str]:
         await conn.close()
 
 
-@pytest.fixture
-async def amqp_prefix() -> AsyncIterator[str]:
-    """A unique exchange/queue name prefix on the test broker; its queues are deleted after the test."""
+@asynccontextmanager
+async def amqp_namespace() -> AsyncIterator[str]:
+    """A unique exchange/queue name prefix on the test broker; its topology is deleted afterwards."""
     import aio_pika
 
     prefix = "t" + secrets.token_hex(5)
@@ -41,11 +41,40 @@ async def amqp_prefix() -> AsyncIterator[str]:
         connection = await aio_pika.connect(AMQP_URL, timeout=5)
     except Exception as exc:  # aio-pika raises several unrelated types for an unreachable broker
         unavailable("RabbitMQ", f"{AMQP_URL}: {exc}")
-    yield prefix
-    from exchange.queue.rabbitmq import delete_topology
+    try:
+        yield prefix
+    finally:
+        from exchange.queue.rabbitmq import delete_topology
 
-    await delete_topology(connection, prefix)
-    await connection.close()
+        await delete_topology(connection, prefix)
+        await connection.close()
+
+
+@asynccontextmanager
+async def backend_overrides(database: str, queue: str) -> AsyncIterator[dict[str, str]]:
+    """Settings selecting the adapters: ``database`` sqlite|postgresql, ``queue`` sqlite|rabbitmq."""
+    overrides: dict[str, str] = {}
+    async with _maybe(database == "postgresql", pg_schema) as url, _maybe(queue == "rabbitmq", amqp_namespace) as ns:
+        if url is not None:
+            overrides["database_url"] = url
+        if ns is not None:
+            overrides.update(queue_url=AMQP_URL, amqp_prefix=ns)
+        yield overrides
+
+
+@asynccontextmanager
+async def _maybe(wanted: bool, factory: object) -> AsyncIterator[str | None]:
+    if not wanted:
+        yield None
+        return
+    async with factory() as value:  # type: ignore[operator]
+        yield value
+
+
+def param(request: pytest.FixtureRequest, name: str, default: str) -> str:
+    """The value a parametrised fixture takes for this test, without setting it up."""
+    callspec = getattr(request.node, "callspec", None)
+    return str(callspec.params.get(name, default)) if callspec else default
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -59,13 +88,14 @@ def queue_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-async def backend_overrides(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    """Settings that select the adapters the test is parametrised with."""
-    overrides: dict[str, str] = {}
-    names = request.fixturenames
-    if "repository_backend" in names and request.getfixturevalue("repository_backend") == "postgresql":
-        overrides["database_url"] = request.getfixturevalue("pg_url")
-    if "queue_backend" in names and request.getfixturevalue("queue_backend") == "rabbitmq":
-        overrides["queue_url"] = AMQP_URL
-        overrides["amqp_prefix"] = request.getfixturevalue("amqp_prefix")
-    return overrides
+async def pg_url() -> AsyncIterator[str]:
+    """A PostgreSQL URL on a fresh schema, for adapter-specific tests."""
+    async with pg_schema() as url:
+        yield url
+
+
+@pytest.fixture
+async def amqp_prefix() -> AsyncIterator[str]:
+    """A fresh RabbitMQ name prefix, for adapter-specific tests."""
+    async with amqp_namespace() as prefix:
+        yield prefix

@@ -12,18 +12,26 @@ from exchange.queue.port import SubmissionQueue
 from exchange.repository.port import Repository
 from exchange.settings import Settings
 from exchange.sqlitedb import SqliteDatabase
+from tests.conftest import backend_overrides, param
 from tests.support import make_settings
 
 
 @pytest.fixture
-def contract_settings(tmp_path: Path, backend_overrides: dict[str, str]) -> Settings:
-    return make_settings(tmp_path, **backend_overrides)
+async def contract_settings(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Settings]:
+    database = param(request, "repository_backend", "sqlite")
+    queue = param(request, "queue_backend", "sqlite")
+    async with backend_overrides(database, queue) as overrides:
+        yield make_settings(tmp_path, **overrides)
+
+
+def _local(settings: Settings) -> Callable[[Path], SqliteDatabase]:
+    databases: dict[Path, SqliteDatabase] = {}
+    return lambda p: databases.setdefault(p, SqliteDatabase(p))
 
 
 @pytest.fixture
 async def repository(repository_backend: str, contract_settings: Settings) -> AsyncIterator[Repository]:
-    databases: dict[Path, SqliteDatabase] = {}
-    repo = open_repository(contract_settings, lambda p: databases.setdefault(p, SqliteDatabase(p)))
+    repo = open_repository(contract_settings, _local(contract_settings))
     await repo.open()
     yield repo
     await repo.close()
@@ -31,8 +39,7 @@ async def repository(repository_backend: str, contract_settings: Settings) -> As
 
 @pytest.fixture
 async def queue(queue_backend: str, contract_settings: Settings) -> AsyncIterator[SubmissionQueue]:
-    databases: dict[Path, SqliteDatabase] = {}
-    q = open_queue(contract_settings, lambda p: databases.setdefault(p, SqliteDatabase(p)))
+    q = open_queue(contract_settings, _local(contract_settings))
     await q.open()
     yield q
     await q.close()
@@ -41,9 +48,4 @@ async def queue(queue_backend: str, contract_settings: Settings) -> AsyncIterato
 @pytest.fixture
 def reopen_queue(contract_settings: Settings) -> Callable[[], SubmissionQueue]:
     """A factory for a second, independent queue object on the same backend (another process's view)."""
-
-    def make() -> SubmissionQueue:
-        databases: dict[Path, SqliteDatabase] = {}
-        return open_queue(contract_settings, lambda p: databases.setdefault(p, SqliteDatabase(p)))
-
-    return make
+    return lambda: open_queue(contract_settings, _local(contract_settings))

@@ -18,19 +18,14 @@ from exchange.envelope import SigningKey
 from exchange.gateway.app import create_app
 from exchange.gateway.keys import SERVICES
 from exchange.services import Services
-from tests.support import AMQP_URL, Signer, make_settings
+from tests.conftest import backend_overrides
+from tests.support import Signer, make_settings
 from workers import deliver, validate
 
 
 @pytest.fixture(params=["embedded", "scale-out"])
-def stack(request: pytest.FixtureRequest) -> dict[str, str]:
-    if request.param == "embedded":
-        return {}
-    return {
-        "database_url": request.getfixturevalue("pg_url"),
-        "queue_url": AMQP_URL,
-        "amqp_prefix": request.getfixturevalue("amqp_prefix"),
-    }
+def stack(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @dataclass
@@ -98,16 +93,18 @@ async def register(
 
 
 @pytest.fixture
-async def service(tmp_path: Path, stack: dict[str, str], request: pytest.FixtureRequest) -> AsyncIterator[Service]:
-    overrides: dict[str, Any] = dict(stack)
-    marker = request.node.get_closest_marker("settings")
-    if marker is not None:
-        overrides.update(marker.kwargs)
-    client, services = await start_service(tmp_path, overrides)
-    try:
-        signer = await register(services, "GBR")
-        admin_secret, _ = await admin.create_token(services.repository, "admin", None)
-        secret, _ = await admin.create_token(services.repository, "participant", "GBR")
-        yield Service(client, services, signer, admin_secret, secret)
-    finally:
-        await client.close()
+async def service(tmp_path: Path, stack: str, request: pytest.FixtureRequest) -> AsyncIterator[Service]:
+    scale_out = stack == "scale-out"
+    async with backend_overrides("postgresql" if scale_out else "sqlite", "rabbitmq" if scale_out else "sqlite") as o:
+        overrides: dict[str, Any] = dict(o)
+        marker = request.node.get_closest_marker("settings")
+        if marker is not None:
+            overrides.update(marker.kwargs)
+        client, services = await start_service(tmp_path, overrides)
+        try:
+            signer = await register(services, "GBR")
+            admin_secret, _ = await admin.create_token(services.repository, "admin", None)
+            secret, _ = await admin.create_token(services.repository, "participant", "GBR")
+            yield Service(client, services, signer, admin_secret, secret)
+        finally:
+            await client.close()
