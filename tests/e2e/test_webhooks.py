@@ -103,13 +103,15 @@ async def test_pause_resume_and_replay(service: Service) -> None:
         assert (await resumed.json())["status"] == "active"
         deliveries = await hook.wait_for(3)
         assert [check(d, sub["secret"])["seq"] for d in deliveries] == [1, 2, 3]
+        await asyncio.sleep(0.2)  # let the last acknowledgment land (a later duplicate is allowed, not expected)
+        before = len(hook.received)
         replay = await service.client.post(f"/v1/subscriptions/{sub['id']}/replay", json={"since": 1}, headers=auth)
         assert replay.status == 200
         for _ in range(100):
-            if len(hook.received) >= 5:
+            if len(hook.received) >= before + 2:
                 break
             await asyncio.sleep(0.05)
-        assert [json.loads(d.body)["data"]["seq"] for d in hook.received[3:5]] == [2, 3]
+        assert [json.loads(d.body)["data"]["seq"] for d in hook.received[before : before + 2]] == [2, 3]
 
 
 async def test_rotation_signs_with_both_secrets_during_the_overlap(service: Service) -> None:
