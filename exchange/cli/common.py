@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from exchange import loops
 from exchange.errors import ExchangeError
 from exchange.settings import Settings, SettingsError, load_settings
 
@@ -33,7 +33,7 @@ def settings_from(config_file: Path | None, **overrides: Any) -> Settings:
 def run(main: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; domain errors become one readable line and exit status 1."""
     try:
-        return asyncio.run(_call(main))
+        return loops.run(_call(main))
     except ExchangeError as exc:
         click.echo(f"error: {exc.detail}", err=True)
         for item in exc.errors:

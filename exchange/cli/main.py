@@ -11,10 +11,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from exchange import __version__
+from exchange import __version__, loops
 from exchange.cli.admin import admin
 from exchange.cli.client import keys, submit
 from exchange.cli.common import config_option, run, settings_from
+from exchange.cli.connect import connect_group, import_group, outbox_group
+from exchange.cli.verify import audit, verify
 from exchange.errors import ExchangeError
 from exchange.gateway.app import Background
 from exchange.settings import Settings, settings_reference
@@ -48,7 +50,9 @@ def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
         f"(origin {settings.public_origin}; {workers} in-process worker(s); data in {settings.data_dir})",
         err=True,
     )
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None)
+    web.run_app(
+        app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loops.loop_factory()()
+    )
 
 
 @cli.command()
@@ -222,6 +226,11 @@ def show_settings(markdown: bool, config_file: Path | None) -> None:
 cli.add_command(admin)
 cli.add_command(keys)
 cli.add_command(submit)
+cli.add_command(import_group)
+cli.add_command(outbox_group)
+cli.add_command(connect_group)
+cli.add_command(verify)
+cli.add_command(audit)
 
 
 def main() -> None:
