@@ -107,6 +107,7 @@ def plan(
             version=version if accepted else None,
             log_index=index,
             decided_at=decided_at,
+            payload_sha256=decision.payload_sha256 or None,
         )
         if accepted and key is not None and version is not None:
             state.seq = next_seq

@@ -24,16 +24,24 @@ from exchange import times
 from exchange.errors import ExchangeError, Problems, Unavailable
 from exchange.keys import PublicKey
 from exchange.models import (
+    AuditedSubmission,
+    AuditQuery,
+    Change,
+    ChangeQuery,
     Decision,
+    DeliveryAttempt,
     Participant,
     QueuedSubmission,
     RecordKey,
     RecordQuery,
     RecordVersion,
+    StoredCheckpoint,
     SubmissionState,
+    Subscription,
     TokenInfo,
 )
 from exchange.repository.postgresql_schema import MIGRATIONS
+from exchange.repository.sqlite import subscription_update
 from exchange.sequencer import Current, LogEntry, NewVersion, plan
 from exchange.settings import Settings
 from exchange.transparency.entries import key_entry
@@ -46,7 +54,7 @@ COMPONENT = "repository"
 #: First key of the two-key advisory locks (ASCII "EXSQ" and "EXMG"); the second is the schema's hash.
 SEQUENCER_LOCK = 0x45585351
 MIGRATION_LOCK = 0x45584D47
-_LOCK = "SELECT pg_advisory_xact_lock($1::int4, hashtext(current_schema()))"
+_LOCK = "SELECT pg_advisory_xact_lock($1::int4, hashtext(coalesce(current_schema(), '')))"
 _CONNECT_TIMEOUT = 10.0
 _ACQUIRE_TIMEOUT = 30.0
 _CLOSE_TIMEOUT = 10.0
@@ -63,17 +71,29 @@ _TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.InternalClientError,
 )
 
+#: Failures while connecting, where a server error (authentication, unknown database) also means "unavailable".
+_CONNECT_FAILURES: tuple[type[BaseException], ...] = (*_TRANSIENT, asyncpg.PostgresError)
+
 _SUBMISSION_COLUMNS = (
     "participant, submission_id, jws_sha256, received_at, status, kind, kid, errors, record, version, "
-    "seq, log_index, decided_at"
+    "seq, log_index, decided_at, payload_sha256"
 )
 _VERSION_COLUMNS = (
     "participant, kind, record_id, version, action, schema, content, submission_id, kid, jws_sha256, "
     "received_at, accepted_at, log_index, seq"
 )
 _KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
-_TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at"
+_TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at"  # noqa: S105 (column names)
 _PARTICIPANT_COLUMNS = "id, name, type, jurisdictions, created_at"
+_SUBSCRIPTION_COLUMNS = (
+    "id, owner, url, kinds, participants, jurisdictions, secret, status, cursor, created_at, previous_secret, "
+    "previous_secret_until, failing_since, attempts, next_attempt_at, last_error, lease_owner, lease_until"
+)
+_DELIVERY_COLUMNS = "subscription_id, seq, webhook_id, attempt, at, status_code, latency_ms, error"
+_CHANGE_COLUMNS = (
+    "c.seq, c.action, c.participant, c.kind, c.record_id, c.version, c.log_index, c.submission_id, c.kid, "
+    "c.received_at, c.jurisdiction"
+)
 
 
 def redact(url: str) -> str:
@@ -106,7 +126,7 @@ def _is_transient(exc: BaseException) -> bool:
 # ---- row conversion -----------------------------------------------------------------------------------
 
 
-def _state(row: Sequence[Any]) -> SubmissionState:
+def _state(row: asyncpg.Record) -> SubmissionState:
     return SubmissionState(
         participant=row[0],
         submission_id=row[1],
@@ -121,10 +141,11 @@ def _state(row: Sequence[Any]) -> SubmissionState:
         seq=row[10],
         log_index=row[11],
         decided_at=row[12],
+        payload_sha256=row[13],
     )
 
 
-def _version(row: Sequence[Any]) -> RecordVersion:
+def _version(row: asyncpg.Record) -> RecordVersion:
     return RecordVersion(
         key=RecordKey(row[0], row[1], row[2]),
         version=row[3],
@@ -141,7 +162,7 @@ def _version(row: Sequence[Any]) -> RecordVersion:
     )
 
 
-def _key(row: Sequence[Any]) -> PublicKey:
+def _key(row: asyncpg.Record) -> PublicKey:
     return PublicKey(
         kid=row[0],
         participant=row[1],
@@ -155,12 +176,55 @@ def _key(row: Sequence[Any]) -> PublicKey:
     )
 
 
-def _participant(row: Sequence[Any]) -> Participant:
+def _participant(row: asyncpg.Record) -> Participant:
     return Participant(row[0], row[1], row[2], tuple(orjson.loads(row[3])), row[4])
 
 
-def _token(row: Sequence[Any]) -> TokenInfo:
+def _token(row: asyncpg.Record) -> TokenInfo:
     return TokenInfo(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def _subscription_row(s: Subscription) -> tuple[Any, ...]:
+    return (
+        s.id, s.owner, s.url, orjson.dumps(list(s.kinds)).decode(), orjson.dumps(list(s.participants)).decode(),
+        orjson.dumps(list(s.jurisdictions)).decode(), s.secret, s.status, s.cursor, s.created_at,
+        s.previous_secret, s.previous_secret_until, s.failing_since, s.attempts, s.next_attempt_at,
+        s.last_error, s.lease_owner, s.lease_until,
+    )  # fmt: skip
+
+
+def _subscription(row: asyncpg.Record) -> Subscription:
+    return Subscription(
+        id=row[0], owner=row[1], url=row[2], kinds=tuple(orjson.loads(row[3])),
+        participants=tuple(orjson.loads(row[4])), jurisdictions=tuple(orjson.loads(row[5])), secret=row[6],
+        status=row[7], cursor=row[8], created_at=row[9], previous_secret=row[10], previous_secret_until=row[11],
+        failing_since=row[12], attempts=row[13], next_attempt_at=row[14], last_error=row[15],
+        lease_owner=row[16], lease_until=row[17],
+    )  # fmt: skip
+
+
+def _delivery(row: asyncpg.Record) -> DeliveryAttempt:
+    return DeliveryAttempt(row[0], row[1], row[2], row[3], row[4], row[5], float(row[6]), row[7])
+
+
+def _change(row: asyncpg.Record) -> Change:
+    return Change(
+        seq=row[0],
+        action=row[1],
+        key=RecordKey(row[2], row[3], row[4]),
+        version=row[5],
+        log_index=row[6],
+        submission_id=row[7],
+        kid=row[8],
+        received_at=row[9],
+        jurisdiction=row[10],
+        content=orjson.loads(row[11]) if row[11] is not None else None,
+        jws=bytes(row[12]).decode() if row[12] is not None else None,
+    )
+
+
+def _checkpoint(row: asyncpg.Record) -> StoredCheckpoint:
+    return StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], row[3])
 
 
 def _columns(rows: Iterable[Sequence[Any]], width: int) -> list[list[Any]]:
@@ -351,8 +415,41 @@ def _fold_records(versions: Sequence[NewVersion]) -> dict[RecordKey, _RecordRow]
     for row in rows.values():
         if row.index is not None:
             i = row.index
-            row.terms = sorted({("j", j) for j in i.jurisdictions} | {("r", r) for r in i.regions} | {("t", t) for t in i.tags})
+            row.terms = sorted(
+                {("j", j) for j in i.jurisdictions} | {("r", r) for r in i.regions} | {("t", t) for t in i.tags}
+            )
     return rows
+
+
+async def change_jurisdictions(conn: Connection, versions: Sequence[NewVersion]) -> list[str | None]:
+    """Each change's jurisdiction: its record's primary one, or (a withdrawal) the one its record had."""
+    out: list[str | None] = []
+    last: dict[RecordKey, str | None] = {}
+    seen: set[RecordKey] = set()
+    unknown: list[RecordKey] = []  # records whose first change in the batch names no jurisdiction
+    for v in versions:
+        if not (v.decision.index and v.decision.index.jurisdictions) and v.key not in seen:
+            unknown.append(v.key)
+        seen.add(v.key)
+    if unknown:
+        participants, kinds, record_ids = _columns(((k.participant, k.kind, k.record_id) for k in unknown), 3)
+        rows = await conn.fetch(
+            "SELECT DISTINCT ON (c.participant, c.kind, c.record_id) c.participant, c.kind, c.record_id, "
+            "c.jurisdiction FROM changes c "
+            "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(participant, kind, record_id) "
+            "ON c.participant = k.participant AND c.kind = k.kind AND c.record_id = k.record_id "
+            "ORDER BY c.participant, c.kind, c.record_id, c.seq DESC",
+            participants,
+            kinds,
+            record_ids,
+        )
+        last.update({RecordKey(r[0], r[1], r[2]): r[3] for r in rows})
+    for v in versions:
+        index = v.decision.index
+        jurisdiction = index.jurisdictions[0] if index and index.jurisdictions else last.get(v.key)
+        last[v.key] = jurisdiction
+        out.append(jurisdiction)
+    return out
 
 
 async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: str) -> None:
@@ -382,6 +479,7 @@ async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: 
         ],
         columns=[c.strip() for c in _VERSION_COLUMNS.split(",")],
     )
+    jurisdictions = await change_jurisdictions(conn, versions)
     await conn.copy_records_to_table(
         "changes",
         records=[
@@ -396,8 +494,9 @@ async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: 
                 v.decision.submission.submission_id,
                 v.decision.kid,
                 v.decision.submission.received_at,
+                jurisdiction,
             )
-            for v in versions
+            for v, jurisdiction in zip(versions, jurisdictions, strict=True)
         ],
         columns=(
             "seq",
@@ -410,6 +509,7 @@ async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: 
             "submission_id",
             "kid",
             "received_at",
+            "jurisdiction",
         ),
     )
     await _write_records(conn, _fold_records(versions))
@@ -496,6 +596,58 @@ def records_query(query: RecordQuery) -> tuple[str, list[Any]]:
     return sql, args
 
 
+def changes_query(query: ChangeQuery) -> tuple[str, list[Any]]:
+    """The SQL and arguments of a change-feed page: ``seq > since``, filters, ``seq`` order."""
+    args: list[Any] = [query.since]
+    where = ["c.seq > $1"]
+    for column, values in (
+        ("kind", query.kinds),
+        ("participant", query.participants),
+        ("jurisdiction", query.jurisdictions),
+    ):
+        if values:
+            args.append(list(values))
+            where.append(f"c.{column} = ANY(${len(args)}::text[])")
+    joins = ""
+    if query.include_content:
+        joins += (
+            "JOIN record_versions v ON v.participant = c.participant AND v.kind = c.kind "
+            "AND v.record_id = c.record_id AND v.version = c.version "
+        )
+    if query.include_jws:
+        joins += "JOIN submissions s ON s.participant = c.participant AND s.submission_id = c.submission_id "
+    content = "v.content" if query.include_content else "NULL"
+    jws = "s.body" if query.include_jws else "NULL::bytea"
+    args.append(query.limit)
+    sql = (
+        f"SELECT {_CHANGE_COLUMNS}, {content}, {jws} FROM changes c {joins}"
+        f"WHERE {' AND '.join(where)} ORDER BY c.seq LIMIT ${len(args)}"
+    )
+    return sql, args
+
+
+def audit_query(query: AuditQuery) -> tuple[str, list[Any]]:
+    """The SQL and arguments listing decided submissions after ``query.after`` in log order."""
+    args: list[Any] = [query.after]
+    where = ["log_index > $1"]
+    for column, value in (("participant", query.participant), ("kid", query.kid), ("status", query.outcome)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    if query.received_from is not None:
+        args.append(query.received_from)
+        where.append(f"received_at >= ${len(args)}")
+    if query.received_to is not None:
+        args.append(query.received_to)
+        where.append(f"received_at < ${len(args)}")
+    args.append(query.limit)
+    sql = (
+        f"SELECT {_SUBMISSION_COLUMNS}, body, serialization FROM submissions WHERE {' AND '.join(where)} "
+        f"ORDER BY log_index LIMIT ${len(args)}"
+    )
+    return sql, args
+
+
 # ---- the adapter --------------------------------------------------------------------------------------
 
 
@@ -520,10 +672,8 @@ class PostgresRepository:
             return
         size = self.settings.database_pool_size
         try:
-            pool = await asyncpg.create_pool(
-                self._url, min_size=min(2, size), max_size=size, timeout=_CONNECT_TIMEOUT
-            )
-        except (*_TRANSIENT, asyncpg.PostgresError) as exc:
+            pool = await asyncpg.create_pool(self._url, min_size=min(2, size), max_size=size, timeout=_CONNECT_TIMEOUT)
+        except _CONNECT_FAILURES as exc:
             if isinstance(exc, asyncpg.DataError):
                 raise
             raise Unavailable(f"cannot connect to PostgreSQL at {self.url}: {_describe(exc)}") from None
@@ -543,7 +693,7 @@ class PostgresRepository:
             return
         try:
             await asyncio.wait_for(pool.close(), _CLOSE_TIMEOUT)
-        except (TimeoutError, *_TRANSIENT):
+        except _TRANSIENT:
             pool.terminate()
 
     @contextlib.asynccontextmanager
@@ -740,7 +890,9 @@ class PostgresRepository:
         async with self._transaction() as conn:
             await lock_sequencer(conn)
             now = times.iso(times.now())
-            existing = await fetch_states(conn, ((d.submission.participant, d.submission.submission_id) for d in decisions))
+            existing = await fetch_states(
+                conn, ((d.submission.participant, d.submission.submission_id) for d in decisions)
+            )
             current = await fetch_current(conn, (d.record for d in decisions if d.record is not None))
             counters = await conn.fetchrow(
                 "SELECT (SELECT coalesce(max(idx) + 1, 0) FROM log_entries), "
@@ -790,6 +942,153 @@ class PostgresRepository:
         async with self._connection() as conn:
             nodes = await fetch_nodes(conn, root_nodes(size))
         return root_from(size, nodes)
+
+    async def log_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], bytes]:
+        async with self._connection() as conn:
+            return await fetch_nodes(conn, keys)
+
+    async def add_checkpoint(self, checkpoint: StoredCheckpoint) -> None:
+        async with self._connection() as conn:
+            await conn.execute(
+                "INSERT INTO log_checkpoints (size, root, note, signed_at) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (size) DO NOTHING",
+                checkpoint.size,
+                checkpoint.root,
+                checkpoint.note,
+                checkpoint.signed_at,
+            )
+
+    async def latest_checkpoint(self) -> StoredCheckpoint | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                "SELECT size, root, note, signed_at FROM log_checkpoints ORDER BY size DESC LIMIT 1"
+            )
+        return _checkpoint(row) if row else None
+
+    async def list_checkpoints(self, after: int = 0, limit: int = 1000) -> list[StoredCheckpoint]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT size, root, note, signed_at FROM log_checkpoints WHERE size > $1 ORDER BY size LIMIT $2",
+                after,
+                limit,
+            )
+        return [_checkpoint(r) for r in rows]
+
+    # change feed ------------------------------------------------------------------------------
+
+    async def last_seq(self) -> int:
+        async with self._connection() as conn:
+            return int(await conn.fetchval("SELECT coalesce(max(seq), 0) FROM changes"))
+
+    async def list_changes(self, query: ChangeQuery) -> list[Change]:
+        sql, args = changes_query(query)
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [_change(r) for r in rows]
+
+    # webhook subscriptions --------------------------------------------------------------------
+
+    async def add_subscription(self, subscription: Subscription) -> None:
+        row = _subscription_row(subscription)
+        placeholders = ", ".join(f"${n}" for n in range(1, len(row) + 1))
+        async with self._connection() as conn:
+            added = await conn.fetchval(
+                f"INSERT INTO subscriptions ({_SUBSCRIPTION_COLUMNS}) VALUES ({placeholders}) "
+                "ON CONFLICT (id) DO NOTHING RETURNING 1",
+                *row,
+            )
+        if added is None:
+            raise ExchangeError(Problems.ALREADY_EXISTS, f"subscription {subscription.id!r} already exists")
+
+    async def get_subscription(self, subscription_id: str) -> Subscription | None:
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = $1", subscription_id
+            )
+        return _subscription(row) if row else None
+
+    async def list_subscriptions(self, owner: str | None = None) -> list[Subscription]:
+        async with self._connection() as conn:
+            if owner is None:
+                rows = await conn.fetch(f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY created_at, id")
+            else:
+                rows = await conn.fetch(
+                    f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE owner = $1 ORDER BY created_at, id",
+                    owner,
+                )
+        return [_subscription(r) for r in rows]
+
+    async def update_subscription(
+        self, subscription_id: str, fields: Mapping[str, Any], expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        sql, args = subscription_update(fields, expect or {}, "$")
+        async with self._connection() as conn:
+            updated = await conn.fetchval(
+                sql + " RETURNING 1", *args[: len(fields)], subscription_id, *args[len(fields) :]
+            )
+        return updated is not None
+
+    async def delete_subscription(self, subscription_id: str) -> bool:
+        async with self._connection() as conn:
+            deleted = await conn.fetchval("DELETE FROM subscriptions WHERE id = $1 RETURNING 1", subscription_id)
+        return deleted is not None
+
+    async def claim_subscriptions(self, owner: str, until: str, now: str, limit: int) -> list[Subscription]:
+        """Lease subscriptions; rows another process is claiming right now are skipped, never waited for."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                f"UPDATE subscriptions SET lease_owner = $1, lease_until = $2 WHERE id IN ("
+                "SELECT id FROM subscriptions WHERE status IN ('pending', 'active') "
+                "AND (lease_owner IS NULL OR lease_owner = $1 OR lease_until < $3) "
+                "ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) "
+                f"RETURNING {_SUBSCRIPTION_COLUMNS}",
+                owner,
+                until,
+                now,
+                limit,
+            )
+        return sorted((_subscription(r) for r in rows), key=lambda s: (s.created_at, s.id))
+
+    async def add_delivery(self, attempt: DeliveryAttempt) -> None:
+        async with self._connection() as conn:
+            await conn.execute(
+                f"INSERT INTO webhook_deliveries ({_DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                attempt.subscription_id,
+                attempt.seq,
+                attempt.webhook_id,
+                attempt.attempt,
+                attempt.at,
+                attempt.status_code,
+                attempt.latency_ms,
+                attempt.error,
+            )
+
+    async def list_deliveries(self, subscription_id: str, limit: int = 100) -> list[DeliveryAttempt]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_DELIVERY_COLUMNS} FROM webhook_deliveries WHERE subscription_id = $1 "
+                "ORDER BY id DESC LIMIT $2",
+                subscription_id,
+                limit,
+            )
+        return [_delivery(r) for r in rows]
+
+    # audit ------------------------------------------------------------------------------------
+
+    async def audit_submissions(self, query: AuditQuery) -> list[AuditedSubmission]:
+        sql, args = audit_query(query)
+        async with self._connection() as conn:
+            rows = await conn.fetch(sql, *args)
+        return [AuditedSubmission(_state(r), bytes(r[14]), r[15]) for r in rows]
+
+    async def all_versions(self, after_seq: int = 0, limit: int = 1000) -> list[RecordVersion]:
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                f"SELECT {_VERSION_COLUMNS} FROM record_versions WHERE seq > $1 ORDER BY seq LIMIT $2",
+                after_seq,
+                limit,
+            )
+        return [_version(r) for r in rows]
 
     # records ----------------------------------------------------------------------------------
 

@@ -109,8 +109,10 @@ CREATE TABLE changes (
     log_index bigint NOT NULL,
     submission_id text NOT NULL,
     kid text NOT NULL,
-    received_at text NOT NULL
+    received_at text NOT NULL,
+    jurisdiction text COLLATE "C"
 );
+CREATE INDEX changes_by_record ON changes (participant, kind, record_id, seq);
 CREATE TABLE log_entries (
     idx bigint PRIMARY KEY,
     entry bytea NOT NULL,
@@ -122,5 +124,49 @@ CREATE TABLE log_nodes (
     hash bytea NOT NULL,
     PRIMARY KEY (level, idx)
 )
+""",
+    """
+CREATE TABLE log_checkpoints (
+    size bigint PRIMARY KEY,
+    root bytea NOT NULL,
+    note text NOT NULL,
+    signed_at text NOT NULL
+);
+CREATE INDEX submissions_by_log_index ON submissions (log_index)
+""",
+    """
+CREATE TABLE subscriptions (
+    id text COLLATE "C" PRIMARY KEY,
+    owner text NOT NULL,
+    url text NOT NULL,
+    kinds text NOT NULL,
+    participants text NOT NULL,
+    jurisdictions text NOT NULL,
+    secret text NOT NULL,
+    status text NOT NULL,
+    cursor bigint NOT NULL,
+    created_at text COLLATE "C" NOT NULL,
+    previous_secret text,
+    previous_secret_until text,
+    failing_since text,
+    attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at text,
+    last_error text,
+    lease_owner text,
+    lease_until text COLLATE "C"
+);
+CREATE INDEX subscriptions_by_owner ON subscriptions (owner, created_at);
+CREATE TABLE webhook_deliveries (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    subscription_id text NOT NULL,
+    seq bigint NOT NULL,
+    webhook_id text NOT NULL,
+    attempt integer NOT NULL,
+    at text NOT NULL,
+    status_code integer,
+    latency_ms double precision NOT NULL,
+    error text
+);
+CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription_id, id)
 """,
 ]

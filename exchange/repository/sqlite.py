@@ -325,13 +325,17 @@ class SqliteRepository:
         return [_key(r) for r in await self.db.read(run)]
 
     async def add_token(self, token_hash: str, info: TokenInfo) -> None:
-        await self.db.write(
-            lambda c: c.execute(
-                "INSERT INTO tokens (token_hash, token_id, participant, role, label, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (token_hash, info.token_id, info.participant, info.role, info.label, info.created_at),
-            )
-        )
+        def run(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    "INSERT INTO tokens (token_hash, token_id, participant, role, label, created_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (token_hash, info.token_id, info.participant, info.role, info.label, info.created_at),
+                )
+            except sqlite3.IntegrityError:
+                raise ExchangeError(Problems.ALREADY_EXISTS, f"token {info.token_id} already exists") from None
+
+        await self.db.write(run)
 
     async def find_token(self, token_hash: str) -> TokenInfo | None:
         row = await self.db.read(
@@ -517,11 +521,16 @@ class SqliteRepository:
 
     async def add_subscription(self, subscription: Subscription) -> None:
         row = _subscription_row(subscription)
-        await self.db.write(
-            lambda c: c.execute(
-                f"INSERT INTO subscriptions ({_SUBSCRIPTION_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row
-            )
-        )
+
+        def run(conn: sqlite3.Connection) -> None:
+            try:
+                conn.execute(
+                    f"INSERT INTO subscriptions ({_SUBSCRIPTION_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row
+                )
+            except sqlite3.IntegrityError:
+                raise ExchangeError(Problems.ALREADY_EXISTS, f"subscription {subscription.id} already exists") from None
+
+        await self.db.write(run)
 
     async def get_subscription(self, subscription_id: str) -> Subscription | None:
         row = await self.db.read(
