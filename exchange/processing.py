@@ -20,6 +20,7 @@ import orjson
 from exchange import envelope, ijson, times
 from exchange.directory import Directory
 from exchange.envelope import sha256_hex
+from exchange.keys import b64url_decode
 from exchange.errors import ExchangeError, Unavailable
 from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import Delivery, SubmissionQueue
@@ -55,7 +56,8 @@ class Processor:
             raise PoisonMessage(f"stored JWS unreadable: {exc.detail}") from None
         if sha256_hex(message.body) != message.jws_sha256:
             raise PoisonMessage("the message body does not match its jws_sha256")
-        rejected = Decision(message, jws.kid, "")
+        # the digest of the payload bytes as received (a fact about the bytes; nothing in them is trusted yet)
+        rejected = Decision(message, jws.kid, sha256_hex(b64url_decode(jws.payload_b64)))
         key = await self.directory.key(jws.kid)
         if key is None:
             return _with_errors(rejected, _issue("", "key:unknown", f"no key {jws.kid!r} is registered"))

@@ -16,6 +16,7 @@ from exchange.cli.admin import admin
 from exchange.cli.client import keys, submit
 from exchange.cli.common import config_option, run, settings_from
 from exchange.cli.connect import connect_group, import_group, outbox_group
+from exchange.cli.follow import follow
 from exchange.cli.verify import audit, verify
 from exchange.errors import ExchangeError
 from exchange.gateway.app import Background
@@ -231,6 +232,7 @@ cli.add_command(outbox_group)
 cli.add_command(connect_group)
 cli.add_command(verify)
 cli.add_command(audit)
+cli.add_command(follow)
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange.gateway import changes, info, log, records, registry, submissions, subscriptions
+from exchange.gateway import audit, changes, info, log, records, registry, submissions, subscriptions
 from exchange.gateway.keys import SERVICES, STOPPING
 from exchange.gateway.problems import problems_middleware
 from exchange.services import Services, open_services
@@ -42,6 +42,6 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
 
     app.on_shutdown.append(stopping)
     app.cleanup_ctx.append(lifecycle)
-    for module in (submissions, records, registry, info, log, changes, subscriptions):
+    for module in (submissions, records, registry, info, log, changes, subscriptions, audit):
         app.add_routes(module.routes)
     return app

@@ -1,0 +1,72 @@
+"""Record versions: each must be backed by an accepted log entry and hold exactly what was signed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from exchange.auditor.report import Report
+from exchange.auditor.submissions import Accepted, content_digest
+
+
+class VersionCheck:
+    """Matches the export's version lines with the accepted entries kept by the submission check."""
+
+    def __init__(self, accepted: dict[int, Accepted], signed_size: int, report: Report) -> None:
+        self.accepted = accepted
+        self.signed_size = signed_size
+        self.report = report
+
+    def run(self, lines: Iterator[dict[str, Any]]) -> None:
+        last_seq = 0
+        latest: dict[str, int] = {}
+        later = 0
+        for line in lines:
+            record = f"{line.get('participant')}/{line.get('kind')}/{line.get('record_id')}"
+            number, index, seq = line.get("version"), line.get("log_index"), line.get("seq")
+            where = f"record version {record} v{number} (log index {index})"
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (number, index, seq)):
+                self.report.fail(where, "version, log_index and seq must be integers")
+                continue
+            assert isinstance(number, int) and isinstance(index, int) and isinstance(seq, int)
+            if index >= self.signed_size:
+                later += 1
+                continue
+            self.report.count("versions")
+            if seq <= last_seq:
+                self.report.fail(where, f"seq {seq} does not follow seq {last_seq}")
+            last_seq = max(last_seq, seq)
+            previous = latest.get(record, 0)
+            if number != previous + 1:
+                self.report.fail(where, f"version {number} follows version {previous}")
+            latest[record] = max(previous, number)
+            self._check(where, record, number, line, self.accepted.pop(index, None))
+        if later:
+            self.report.note(f"{later} record version(s) after the newest signed checkpoint were not checked")
+        for index, accepted in sorted(self.accepted.items()):
+            self.report.fail(
+                f"log entry {index}",
+                f"accepts submission {accepted.submission} as {accepted.record} v{accepted.version}, "
+                "but the export has no such record version",
+            )
+
+    def _check(self, where: str, record: str, number: int, line: dict[str, Any], accepted: Accepted | None) -> None:
+        fail = self.report.fail
+        if accepted is None:
+            fail(where, "no accepted submission entry of the log backs it (or another version already claims it)")
+            return
+        if (record, number) != (accepted.record, accepted.version):
+            fail(where, f"the log entry accepts {accepted.record} v{accepted.version} there")
+        for name in ("submission_id", "kid", "jws_sha256"):
+            if line.get(name) != getattr(accepted, name):
+                fail(where, f"{name} is {line.get(name)!r}, but the log entry records {getattr(accepted, name)!r}")
+        if accepted.content is None:
+            fail(where, f"its content cannot be checked: the signed payload of {accepted.submission} did not verify")
+            return
+        action = line.get("action")
+        if action != accepted.action:
+            fail(where, f"action {action!r} differs from the signed action {accepted.action!r}")
+        if line.get("schema") != accepted.schema:
+            fail(where, f"schema {line.get('schema')!r} differs from the signed schema {accepted.schema!r}")
+        if content_digest(line.get("content")) != accepted.content:
+            fail(where, f"its content differs from the record signed in submission {accepted.submission}")
