@@ -20,8 +20,8 @@ import orjson
 from exchange import envelope, ijson, times
 from exchange.directory import Directory
 from exchange.envelope import sha256_hex
-from exchange.keys import b64url_decode
 from exchange.errors import ExchangeError, Unavailable
+from exchange.keys import b64url_decode
 from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import Delivery, SubmissionQueue
 from exchange.repository.port import Repository
