@@ -30,6 +30,24 @@ def json_response(
     return web.Response(status=status, body=ijson.dumps(data), content_type=media_type, headers=headers)
 
 
+async def read_body(request: web.Request, limit: int) -> bytes:
+    """The whole request body, refused with 413 beyond ``limit`` bytes (checked before and while reading)."""
+    if request.content_length is not None and request.content_length > limit:
+        raise ExchangeError(
+            Problems.BODY_TOO_LARGE, f"the body has {request.content_length} bytes; the limit is {limit}"
+        )
+    # StreamReader.read(n) returns what has arrived so far, not n bytes: read until the end (or past the limit)
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await request.content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    if len(body) > limit:
+        raise ExchangeError(Problems.BODY_TOO_LARGE, f"the body is larger than {limit} bytes")
+    return bytes(body)
+
+
 _HTTP_PROBLEMS = {
     404: Problems.NOT_FOUND,
     405: Problems.METHOD_NOT_ALLOWED,

@@ -10,7 +10,7 @@ from exchange import admin, ijson, times
 from exchange.errors import ErrorItem, ExchangeError, Problems
 from exchange.gateway.auth import authenticate
 from exchange.gateway.keys import SERVICES
-from exchange.gateway.problems import json_response
+from exchange.gateway.problems import json_response, read_body
 
 routes = web.RouteTableDef()
 
@@ -19,7 +19,7 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ExchangeError(Problems.UNSUPPORTED_MEDIA_TYPE, "send application/json")
     try:
-        body = ijson.loads(await request.content.read(65_536), max_depth=8)
+        body = ijson.loads(await read_body(request, 65_536), max_depth=8)
     except ijson.IJSONError as exc:
         raise ExchangeError(Problems.BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):

@@ -10,22 +10,11 @@ from exchange.envelope import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway.auth import authenticate
 from exchange.gateway.keys import SERVICES
-from exchange.gateway.problems import json_response, problem_response
+from exchange.gateway.problems import json_response, problem_response, read_body
 from exchange.intake import Receipt
 
 NDJSON = "application/x-ndjson"
 routes = web.RouteTableDef()
-
-
-async def _read_body(request: web.Request, limit: int) -> bytes:
-    if request.content_length is not None and request.content_length > limit:
-        raise ExchangeError(
-            Problems.BODY_TOO_LARGE, f"the body has {request.content_length} bytes; the limit is {limit}"
-        )
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise ExchangeError(Problems.BODY_TOO_LARGE, f"the body is larger than {limit} bytes")
-    return body
 
 
 def _accepted(receipt: Receipt) -> web.Response:
@@ -41,7 +30,7 @@ async def submit(request: web.Request) -> web.Response:
             Problems.UNSUPPORTED_MEDIA_TYPE,
             f"send {FLATTENED_MEDIA_TYPE} (flattened JWS) or {COMPACT_MEDIA_TYPE} (compact JWS), not {media_type}",
         )
-    body = await _read_body(request, services.settings.max_body_bytes)
+    body = await read_body(request, services.settings.max_body_bytes)
     return _accepted(await services.intake.submit(body, media_type))
 
 
@@ -53,7 +42,7 @@ async def submit_batch(request: web.Request) -> web.Response:
     if request.content_type != NDJSON:
         raise ExchangeError(Problems.UNSUPPORTED_MEDIA_TYPE, f"send {NDJSON}: one flattened or compact JWS per line")
     limit = settings.max_body_bytes * min(settings.max_batch_items, 64)
-    body = await _read_body(request, limit)
+    body = await read_body(request, limit)
     lines = [line for line in body.split(b"\n") if line.strip()]
     if len(lines) > settings.max_batch_items:
         raise ExchangeError(
