@@ -7,6 +7,7 @@ surrogates; a signed document that means different things to different parsers i
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -14,6 +15,8 @@ import orjson
 from exchange.validation.issues import escape_token
 
 _MAX_SAFE_INT = 2**53 - 1
+#: Only a \uD800-\uDFFF escape can produce an unpaired surrogate; texts without one skip that check.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class IJSONError(ValueError):
@@ -40,6 +43,22 @@ def _constant(name: str) -> Any:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant)
+
+
+def _fine(value: Any, max_depth: int) -> bool:
+    """The common case, fast: nothing too deep and no integer out of range (scalars are never stacked)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > max_depth:
+            return False
+        for child in node.values() if type(node) is dict else node:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is int and not -_MAX_SAFE_INT <= child <= _MAX_SAFE_INT:
+                return False
+    return True
 
 
 def _check(value: Any, max_depth: int, check_strings: bool) -> None:
@@ -89,7 +108,9 @@ def loads(data: bytes, *, max_depth: int = 32) -> Any:
         raise IJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise IJSONError(f"nesting deeper than {max_depth} levels") from None
-    _check(value, max_depth, check_strings="\\u" in text)
+    check_strings = _SURROGATE_ESCAPE.search(text) is not None
+    if check_strings or not isinstance(value, dict | list) or not _fine(value, max_depth):
+        _check(value, max_depth, check_strings)  # the slow walk finds and names the fault
     return value
 
 

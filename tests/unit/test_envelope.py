@@ -76,3 +76,17 @@ def test_compact_and_flattened_carry_the_same_signature() -> None:
     flat = key.sign_jws(b"{}")
     compact = f"{flat['protected']}.{flat['payload']}.{flat['signature']}".encode()
     assert parse(compact, "application/jose").verify(registered(key)) == b"{}"
+
+
+def test_ijson_names_where_the_fault_is() -> None:
+    with pytest.raises(ijson.IJSONError) as err:
+        ijson.loads(b'{"a": [1, {"b~/c": 9007199254740993}]}')
+    assert err.value.pointer == "/a/1/b~0~1c"
+    with pytest.raises(ijson.IJSONError) as err:
+        ijson.loads(b'{"x": ' + b"[" * 40 + b"]" * 40 + b"}", max_depth=8)
+    assert err.value.pointer.startswith("/x/0/0")
+
+
+def test_ijson_accepts_escaped_text_and_paired_surrogates() -> None:
+    text = json.dumps({"title": "Loi n° 2024 — 网络犯罪 😀"})  # ensure_ascii: every character escaped
+    assert ijson.loads(text.encode()) == {"title": "Loi n° 2024 — 网络犯罪 😀"}
