@@ -1,0 +1,470 @@
+"""The client SDK: sign and submit, wait for the verdict, fetch the receipt, read records and the feed.
+
+Built on :mod:`exchange.client` (payload and signature) and nothing of the server. Every request is
+retried with growing back-off on 429, 503 (honouring ``Retry-After``), other 5xx and network errors; a
+submission is always re-sent as the *same bytes*, so its ``submission_id`` can never yield a second
+version::
+
+    async with ExchangeClient(url, key=SigningKey.from_file(kid, path), token=token) as client:
+        prepared = await client.prepare("law", "penal-code", record)
+        outcome = await client.submit_and_wait(prepared)
+        if outcome.status == "accepted":
+            receipt = await client.receipt(outcome.participant, outcome.submission_id)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+import aiohttp
+
+from exchange.client import Prepared, build_payload, sign
+from exchange.envelope import FLATTENED_MEDIA_TYPE, SigningKey
+
+NDJSON = "application/x-ndjson"
+BATCH_PATH = "/v1/submissions:batch"
+#: HTTP statuses worth another try with the same bytes.
+RETRYABLE = frozenset({429, 500, 502, 503, 504})
+OutcomeStatus = Literal["received", "accepted", "rejected", "refused", "failed"]
+
+
+class RepositoryError(Exception):
+    """The repository answered something the SDK cannot use."""
+
+    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+class Unreachable(RepositoryError):
+    """No usable answer after every retry (network errors, 429, 5xx)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How often and how long to retry: exponential back-off with jitter, ``Retry-After`` honoured."""
+
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        backoff = min(self.max_delay, self.base_delay * (2**attempt))
+        backoff *= 0.5 + random.random() / 2
+        if retry_after is not None:
+            return float(min(self.max_delay, max(retry_after, backoff)))
+        return float(backoff)
+
+
+@dataclass(slots=True)
+class Outcome:
+    """Where one submission stands, as far as the client knows.
+
+    ``received``: durable at the repository (202), no verdict read yet; ``accepted`` / ``rejected``:
+    the verdict; ``refused``: the gateway turned it away (4xx problem: signature, key, payload…), it
+    was never queued; ``failed``: it could not be delivered (network, 429 or 5xx after every retry) and
+    may be sent again, as the same bytes.
+    """
+
+    participant: str
+    submission_id: str
+    status: OutcomeStatus
+    http_status: int | None = None
+    body: Any = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    detail: str = ""
+
+    @property
+    def record(self) -> str | None:
+        return self.body.get("record") if isinstance(self.body, dict) else None
+
+    @property
+    def version(self) -> int | None:
+        return self.body.get("version") if isinstance(self.body, dict) else None
+
+    @property
+    def decided(self) -> bool:
+        return self.status in ("accepted", "rejected", "refused")
+
+    def summary(self) -> str:
+        if self.status == "accepted":
+            return f"accepted {self.record} version {self.version}"
+        if self.status in ("rejected", "refused"):
+            return f"{self.status}: {self.detail or len(self.errors)} ({len(self.errors)} error(s))"
+        if self.status == "failed":
+            return f"not delivered: {self.detail}"
+        return f"received as {self.submission_id}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "participant": self.participant,
+            "submission_id": self.submission_id,
+            "status": self.status,
+            "http_status": self.http_status,
+            "record": self.record,
+            "version": self.version,
+            "errors": self.errors,
+            "detail": self.detail,
+        }
+
+
+def _problem(body: Any) -> tuple[str, list[dict[str, Any]]]:
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        return str(body.get("detail") or body.get("title") or ""), list(errors) if isinstance(errors, list) else []
+    return str(body or ""), []
+
+
+def _outcome_from_answer(prepared: Prepared, status: int, body: Any) -> Outcome:
+    """An outcome from the gateway's answer to one submission (single or batch item)."""
+    if status == 202:
+        return Outcome(prepared.participant, prepared.submission_id, "received", status, body)
+    detail, errors = _problem(body)
+    if status in RETRYABLE:
+        return Outcome(prepared.participant, prepared.submission_id, "failed", status, body, errors, detail)
+    return Outcome(prepared.participant, prepared.submission_id, "refused", status, body, errors, detail)
+
+
+def _outcome_from_state(participant: str, submission_id: str, state: Mapping[str, Any]) -> Outcome:
+    verdict = state.get("status")
+    if verdict == "accepted":
+        return Outcome(participant, submission_id, "accepted", 200, dict(state))
+    if verdict == "rejected":
+        errors = list(state.get("errors") or [])
+        return Outcome(participant, submission_id, "rejected", 200, dict(state), errors, f"{len(errors)} error(s)")
+    return Outcome(participant, submission_id, "received", 200, dict(state))
+
+
+async def _read(response: aiohttp.ClientResponse) -> Any:
+    text = await response.text()
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return {"detail": text[:500]}
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class ExchangeClient:
+    """An async client of one repository, for one participant (``key``) and/or one API ``token``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        key: SigningKey | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: float = 30.0,
+        batch_size: int = 500,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.token = token
+        self.key = key
+        self.retry = retry or RetryPolicy()
+        self.batch_size = batch_size
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._session: aiohttp.ClientSession | None = None
+        self._info: dict[str, Any] | None = None
+
+    async def __aenter__(self) -> ExchangeClient:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        self._session = aiohttp.ClientSession(timeout=self._timeout, headers=headers)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("use the client as 'async with ExchangeClient(...)'")
+        return self._session
+
+    @property
+    def participant(self) -> str:
+        if self.key is None:
+            raise RuntimeError("this client has no signing key")
+        return self.key.kid.split("/", 1)[0]
+
+    # --- transport ----------------------------------------------------------------------------------
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        data: bytes | None = None,
+        content_type: str | None = None,
+        retry: bool = True,
+    ) -> tuple[int, Any]:
+        """One request with retries; returns (status, JSON body). Raises :class:`Unreachable`."""
+        headers = {"Content-Type": content_type} if content_type else {}
+        attempts = self.retry.attempts if retry else 1
+        last: str = ""
+        for attempt in range(attempts):
+            retry_after: float | None = None
+            try:
+                async with self.session.request(method, self.url + path, data=data, headers=headers) as response:
+                    body = await _read(response)
+                    if response.status not in RETRYABLE:
+                        return response.status, body
+                    retry_after = _retry_after(response.headers)
+                    last = f"HTTP {response.status}: {_problem(body)[0]}"
+                    if attempt == attempts - 1:
+                        return response.status, body
+            except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            if attempt < attempts - 1:
+                await asyncio.sleep(self.retry.delay(attempt, retry_after))
+        raise Unreachable(f"{self.url}{path}: {last}")
+
+    async def get(self, path: str, **query: Any) -> tuple[int, Any]:
+        params = {k: v for k, v in query.items() if v is not None}
+        return await self.request("GET", path + (f"?{urlencode(params)}" if params else ""))
+
+    # --- the repository -----------------------------------------------------------------------------
+
+    async def info(self) -> dict[str, Any]:
+        """``GET /v1/info`` (cached): origin (the audience to sign for), keys, limits."""
+        if self._info is None:
+            status, body = await self.get("/v1/info")
+            if status != 200 or not isinstance(body, dict) or "origin" not in body:
+                raise RepositoryError(f"{self.url}/v1/info answered {status}; is this an exchange repository?", status)
+            self._info = body
+        return self._info
+
+    async def audience(self) -> str:
+        return str((await self.info())["origin"])
+
+    async def participants(self) -> list[dict[str, Any]]:
+        status, body = await self.get("/v1/participants")
+        if status != 200:
+            raise RepositoryError(f"GET /v1/participants answered {status}", status, body)
+        return list(body.get("participants") or [])
+
+    # --- submitting ---------------------------------------------------------------------------------
+
+    def sign_payload(self, payload: dict[str, Any]) -> Prepared:
+        if self.key is None:
+            raise RuntimeError("this client has no signing key")
+        return sign(payload, self.key)
+
+    async def prepare(
+        self,
+        kind: str,
+        record_id: str,
+        record: Any = None,
+        *,
+        action: str = "upsert",
+        schema: str | None = None,
+        base_version: int | None = None,
+        submission_id: str | None = None,
+        created_at: str | None = None,
+    ) -> Prepared:
+        """Build and sign a payload for this repository (its origin is the audience)."""
+        payload = build_payload(
+            participant=self.participant,
+            audience=await self.audience(),
+            kind=kind,
+            record_id=record_id,
+            action=action,
+            record=record,
+            schema=schema,
+            base_version=base_version,
+            submission_id=submission_id,
+            created_at=created_at,
+        )
+        return self.sign_payload(payload)
+
+    async def submit(self, prepared: Prepared) -> Outcome:
+        """``POST /v1/submissions``; retried as the same bytes. Never raises for the network: ``failed``."""
+        try:
+            status, body = await self.request(
+                "POST", "/v1/submissions", data=prepared.body, content_type=FLATTENED_MEDIA_TYPE
+            )
+        except Unreachable as exc:
+            return Outcome(prepared.participant, prepared.submission_id, "failed", detail=str(exc))
+        return _outcome_from_answer(prepared, status, body)
+
+    async def submit_many(self, prepared: Sequence[Prepared]) -> list[Outcome]:
+        """Many submissions through ``POST /v1/submissions:batch`` (NDJSON), in chunks, one outcome each.
+
+        Items answered 429 or 5xx are sent again (the same bytes) after a back-off; if the repository
+        has no batch endpoint, they are sent one by one.
+        """
+        outcomes: list[Outcome | None] = [None] * len(prepared)
+        limits = (await self.info()).get("limits") or {}
+        size = max(1, min(self.batch_size, int(limits.get("max_batch_items") or self.batch_size)))
+        max_bytes = int(limits.get("max_body_bytes") or 1_048_576) * min(size, 8)
+        pending = list(range(len(prepared)))
+        for attempt in range(self.retry.attempts):
+            if not pending:
+                break
+            again: list[int] = []
+            for chunk in _chunks(pending, prepared, size, max_bytes):
+                results = await self._batch([prepared[i] for i in chunk])
+                for index, outcome in zip(chunk, results, strict=True):
+                    outcomes[index] = outcome
+                    if outcome.status == "failed":
+                        again.append(index)
+            pending = again
+            if pending and attempt < self.retry.attempts - 1:
+                await asyncio.sleep(self.retry.delay(attempt))
+        return [o for o in outcomes if o is not None]
+
+    async def _batch(self, items: Sequence[Prepared]) -> list[Outcome]:
+        body = b"\n".join(p.body for p in items) + b"\n"
+        try:
+            status, answer = await self.request("POST", BATCH_PATH, data=body, content_type=NDJSON)
+        except Unreachable as exc:
+            return [Outcome(p.participant, p.submission_id, "failed", detail=str(exc)) for p in items]
+        if status in (404, 405):
+            return [await self.submit(p) for p in items]
+        if status == 413 and len(items) > 1:
+            half = len(items) // 2
+            return [*await self._batch(items[:half]), *await self._batch(items[half:])]
+        results = answer.get("results") if isinstance(answer, dict) else None
+        if status != 207 or not isinstance(results, list) or len(results) != len(items):
+            detail, errors = _problem(answer)
+            kind: OutcomeStatus = "failed" if status in RETRYABLE else "refused"
+            return [Outcome(p.participant, p.submission_id, kind, status, answer, errors, detail) for p in items]
+        return [
+            _outcome_from_answer(p, int(r.get("status") or 0), r.get("body"))
+            for p, r in zip(items, results, strict=True)
+        ]
+
+    # --- following a submission ---------------------------------------------------------------------
+
+    async def status(self, participant: str, submission_id: str) -> Outcome:
+        """``GET /v1/submissions/{participant}/{id}`` (needs a participant, auditor or admin token)."""
+        status, body = await self.get(f"/v1/submissions/{quote(participant)}/{quote(submission_id)}")
+        if status == 200 and isinstance(body, dict):
+            return _outcome_from_state(participant, submission_id, body)
+        detail, _errors = _problem(body)
+        raise RepositoryError(f"status of {participant}/{submission_id}: HTTP {status}: {detail}", status, body)
+
+    async def exists(self, participant: str, submission_id: str) -> bool:
+        """Whether the repository holds this submission at all (received or decided); no token needed."""
+        status, _ = await self.get(f"/v1/submissions/{quote(participant)}/{quote(submission_id)}/receipt")
+        if status == 404:
+            return False
+        if status in (200, 401, 403):
+            return True
+        raise RepositoryError(f"cannot tell whether {participant}/{submission_id} exists (HTTP {status})", status)
+
+    async def wait(self, participant: str, submission_id: str, timeout: float = 60.0) -> Outcome:
+        """Poll the status until a verdict (or ``timeout`` seconds); ``received`` when none came."""
+        deadline = time.monotonic() + timeout
+        delay = 0.05
+        while True:
+            outcome = await self.status(participant, submission_id)
+            if outcome.status != "received" or time.monotonic() >= deadline:
+                return outcome
+            await asyncio.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 1.0)
+
+    async def submit_and_wait(self, prepared: Prepared, timeout: float = 60.0) -> Outcome:
+        outcome = await self.submit(prepared)
+        if outcome.status != "received" or not self.token:
+            return outcome
+        return await self.wait(prepared.participant, prepared.submission_id, timeout)
+
+    async def receipt(self, participant: str, submission_id: str) -> dict[str, Any]:
+        """The log receipt ``{log_index, entry, inclusion_proof, checkpoint}`` of a decided submission."""
+        status, body = await self.get(f"/v1/submissions/{quote(participant)}/{quote(submission_id)}/receipt")
+        if status != 200 or not isinstance(body, dict):
+            raise RepositoryError(f"receipt of {participant}/{submission_id}: HTTP {status}", status, body)
+        return body
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    async def record(self, participant: str, kind: str, record_id: str) -> dict[str, Any] | None:
+        """The current version of a record with its provenance; None if there is none (or it was withdrawn)."""
+        status, body = await self.get(f"/v1/records/{quote(participant)}/{kind}/{quote(record_id)}")
+        if status in (404, 410):
+            return None
+        if status != 200:
+            raise RepositoryError(f"record {participant}/{kind}/{record_id}: HTTP {status}", status, body)
+        return dict(body)
+
+    async def versions(self, participant: str, kind: str, record_id: str) -> list[dict[str, Any]]:
+        status, body = await self.get(f"/v1/records/{quote(participant)}/{kind}/{quote(record_id)}/versions")
+        if status == 404:
+            return []
+        if status != 200:
+            raise RepositoryError(f"versions of {participant}/{kind}/{record_id}: HTTP {status}", status, body)
+        return list(body.get("versions") or [])
+
+    async def records(self, limit: int = 100, **filters: str | None) -> AsyncIterator[dict[str, Any]]:
+        """Every current record matching the filters (kind, participant, jurisdiction, tag, q, …), page by page."""
+        cursor: str | None = None
+        while True:
+            status, body = await self.get("/v1/records", limit=limit, cursor=cursor, **filters)
+            if status != 200:
+                raise RepositoryError(f"GET /v1/records: HTTP {status}: {_problem(body)[0]}", status, body)
+            for item in body.get("results") or []:
+                yield item
+            cursor = body.get("next")
+            if not cursor:
+                return
+
+    async def changes(self, since: int = 0, limit: int | None = None, **filters: str | None) -> dict[str, Any]:
+        """One page of the change feed: ``{"results": [change…], "last_seq": N}`` (``since`` is exclusive)."""
+        status, body = await self.get("/v1/changes", since=since, limit=limit, **filters)
+        if status != 200 or not isinstance(body, dict):
+            raise RepositoryError(f"GET /v1/changes: HTTP {status}: {_problem(body)[0]}", status, body)
+        return body
+
+    async def follow(
+        self, since: int = 0, *, poll: float = 1.0, stop: asyncio.Event | None = None, **filters: str | None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """Every change after ``since``, in order, polling for more until ``stop`` is set."""
+        while stop is None or not stop.is_set():
+            page = await self.changes(since, None, **filters)
+            results = page.get("results") or []
+            for change in results:
+                yield change
+                since = max(since, int(change.get("seq") or since))
+            since = max(since, int(page.get("last_seq") or since))
+            if not results:
+                if stop is None:
+                    await asyncio.sleep(poll)
+                else:
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=poll)
+
+
+def _chunks(indexes: list[int], prepared: Sequence[Prepared], size: int, max_bytes: int) -> list[list[int]]:
+    chunks: list[list[int]] = []
+    current: list[int] = []
+    used = 0
+    for index in indexes:
+        length = len(prepared[index].body) + 1
+        if current and (len(current) >= size or used + length > max_bytes):
+            chunks.append(current)
+            current, used = [], 0
+        current.append(index)
+        used += length
+    if current:
+        chunks.append(current)
+    return chunks
