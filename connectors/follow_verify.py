@@ -16,7 +16,7 @@ from typing import Any
 
 from exchange import envelope, ijson, times
 from exchange.errors import ExchangeError
-from exchange.keys import KeyFormatError, PublicKey
+from exchange.keys import PublicKey, from_directory_entry
 from exchange.transparency.merkle import leaf_hash
 from exchange.transparency.note import NoteError, parse_checkpoint, verify_note
 
@@ -29,7 +29,6 @@ __all__ = [
     "b64decode",
     "check_change",
     "open_checkpoint",
-    "public_key",
     "same_json",
     "signing_keys",
     "verify_entry",
@@ -37,7 +36,6 @@ __all__ = [
 ]
 
 ACTIONS = ("upsert", "withdraw")
-_JWK_MEMBERS = ("kty", "crv", "x", "y")
 _FIELDS: tuple[tuple[str, type], ...] = (
     ("seq", int),
     ("action", str),
@@ -123,36 +121,6 @@ def check_change(change: Any) -> None:
 # ---- keys ------------------------------------------------------------------------------------------
 
 
-def _time(value: Any) -> datetime | None:
-    return times.parse(value) if isinstance(value, str) and value else None
-
-
-def public_key(document: Any) -> PublicKey:
-    """A :class:`PublicKey` from a key directory entry; ValueError when it is not a usable key."""
-    if not isinstance(document, dict):
-        raise ValueError("a key directory entry is a JSON object")
-    jwk = {m: document[m] for m in _JWK_MEMBERS if isinstance(document.get(m), str)}
-    kid, participant, alg = document.get("kid"), document.get("participant"), document.get("alg")
-    if not isinstance(kid, str) or not isinstance(participant, str) or alg not in ("Ed25519", "ES256"):
-        raise ValueError("a key needs kid, participant and alg (Ed25519 or ES256)")
-    valid_from = _time(document.get("valid_from"))
-    if valid_from is None:
-        raise ValueError(f"key {kid} has no valid_from")
-    try:
-        return PublicKey(
-            kid=kid,
-            participant=participant,
-            alg="Ed25519" if alg == "Ed25519" else "ES256",
-            jwk=jwk,
-            valid_from=valid_from,
-            valid_until=_time(document.get("valid_until")),
-            revoked_at=_time(document.get("revoked_at")),
-            revoked_reason=document.get("revoked_reason"),
-        )
-    except KeyFormatError as exc:
-        raise ValueError(f"key {kid}: {exc}") from None
-
-
 @dataclass
 class KeyDirectory:
     """The repository's key directory (``GET /v1/keys``) as last fetched."""
@@ -169,7 +137,7 @@ class KeyDirectory:
         directory = cls(fetched_at=fetched_at)
         for entry in entries:
             try:
-                key = public_key(entry)
+                key = from_directory_entry(entry)
             except ValueError as exc:
                 directory.skipped.append(str(exc))
                 continue

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from exchange import times
 from exchange.times import iso
 
 KeyAlgorithm = Literal["Ed25519", "ES256"]
@@ -177,3 +178,39 @@ class PublicKey:
             "revoked_reason": self.revoked_reason,
             "thumbprint": self.thumbprint,
         }
+
+
+_JWK_MEMBERS = ("kty", "crv", "x", "y")
+
+
+def _optional_time(value: Any) -> datetime | None:
+    return times.parse(value) if isinstance(value, str) and value else None
+
+
+def from_directory_entry(document: Any) -> PublicKey:
+    """A :class:`PublicKey` from an entry of the key directory (``GET /v1/keys``), as clients read it.
+
+    Raises ValueError when the entry is not a usable key; the message names the key where it can.
+    """
+    if not isinstance(document, dict):
+        raise ValueError("a key directory entry is a JSON object")
+    jwk = {m: document[m] for m in _JWK_MEMBERS if isinstance(document.get(m), str)}
+    kid, participant, alg = document.get("kid"), document.get("participant"), document.get("alg")
+    if not isinstance(kid, str) or not isinstance(participant, str) or alg not in ("Ed25519", "ES256"):
+        raise ValueError("a key needs kid, participant and alg (Ed25519 or ES256)")
+    try:
+        valid_from = _optional_time(document.get("valid_from"))
+        if valid_from is None:
+            raise ValueError(f"key {kid} has no valid_from")
+        return PublicKey(
+            kid=kid,
+            participant=participant,
+            alg="Ed25519" if alg == "Ed25519" else "ES256",
+            jwk=jwk,
+            valid_from=valid_from,
+            valid_until=_optional_time(document.get("valid_until")),
+            revoked_at=_optional_time(document.get("revoked_at")),
+            revoked_reason=document.get("revoked_reason"),
+        )
+    except KeyFormatError as exc:
+        raise ValueError(f"key {kid}: {exc}") from None

@@ -13,37 +13,7 @@ from typing import Any
 
 from exchange import times
 from exchange.auditor.report import Report
-from exchange.keys import KeyFormatError, PublicKey, jwk_thumbprint
-
-_JWK_MEMBERS = ("kty", "crv", "x", "y")
-
-
-def _time(value: Any) -> datetime | None:
-    return times.parse(value) if isinstance(value, str) and value else None
-
-
-def public_key(document: dict[str, Any]) -> PublicKey:
-    """A :class:`PublicKey` from a key directory entry; ValueError when it is not a usable key."""
-    jwk = {m: document[m] for m in _JWK_MEMBERS if isinstance(document.get(m), str)}
-    kid, participant, alg = document.get("kid"), document.get("participant"), document.get("alg")
-    if not isinstance(kid, str) or not isinstance(participant, str) or alg not in ("Ed25519", "ES256"):
-        raise ValueError("needs kid, participant and alg (Ed25519 or ES256)")
-    valid_from = _time(document.get("valid_from"))
-    if valid_from is None:
-        raise ValueError("needs valid_from")
-    try:
-        return PublicKey(
-            kid=kid,
-            participant=participant,
-            alg="Ed25519" if alg == "Ed25519" else "ES256",
-            jwk=jwk,
-            valid_from=valid_from,
-            valid_until=_time(document.get("valid_until")),
-            revoked_at=_time(document.get("revoked_at")),
-            revoked_reason=document.get("revoked_reason"),
-        )
-    except KeyFormatError as exc:
-        raise ValueError(str(exc)) from None
+from exchange.keys import PublicKey, from_directory_entry, jwk_thumbprint
 
 
 @dataclass
@@ -62,7 +32,7 @@ class KeyDirectory:
             kid = str(document.get("kid"))
             where = f"key {kid} (directory)"
             try:
-                key = public_key(document)
+                key = from_directory_entry(document)
             except ValueError as exc:
                 report.fail(where, f"not a usable public key: {exc}")
                 continue
@@ -83,7 +53,8 @@ class KeyDirectory:
         """Check one key event of the log against the directory."""
         action, kid = fields.get("action"), str(fields.get("kid"))
         where = f"log entry {index} (key {kid} {action})"
-        at = _time(fields.get("at"))
+        raw_at = fields.get("at")
+        at = times.parse(raw_at) if isinstance(raw_at, str) and raw_at else None
         if at is not None and (self.latest_event is None or at > self.latest_event):
             self.latest_event = at
         key = self.keys.get(kid)
