@@ -1,0 +1,147 @@
+"""Feed fan-out: 100 Server-Sent Events clients and 50 webhook subscriptions follow a stream of changes
+from a real ``exchange serve``; events delivered per second and submit-to-delivery latency."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+from exchange.envelope import SigningKey
+from tests.e2e.process import Server, environment, exchange
+from tests.support import Signer
+
+
+class Arrivals:
+    def __init__(self) -> None:
+        self.sent: dict[str, float] = {}
+        self.latencies: list[float] = []
+        self.count = 0
+        self.last = 0.0
+        self.expected = 0
+        self.complete = asyncio.Event()
+
+    def arrived(self, submission_id: str) -> None:
+        now = time.perf_counter()
+        self.count += 1
+        self.last = now
+        if submission_id in self.sent:
+            self.latencies.append(now - self.sent[submission_id])
+        if self.expected and self.count >= self.expected:
+            self.complete.set()
+
+
+async def _receiver(arrivals: Arrivals) -> tuple[web.AppRunner, str]:
+    async def handshake(request: web.Request) -> web.Response:
+        return web.Response(text=request.query.get("challenge", ""))
+
+    async def hook(request: web.Request) -> web.Response:
+        event = json.loads(await request.read())
+        arrivals.arrived(event["data"]["submission_id"])
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_get("/hook/{n}", handshake)
+    app.router.add_post("/hook/{n}", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+
+async def _sse_client(url: str, arrivals: Arrivals, expected: int, ready: asyncio.Event) -> None:
+    seen = 0
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(f"{url}/v1/changes", params={"feed": "eventsource", "since": "0"}) as response,
+    ):
+        ready.set()
+        async for line in response.content:
+            if line.startswith(b"data: "):
+                arrivals.arrived(json.loads(line[6:])["submission_id"])
+                seen += 1
+                if seen == expected:
+                    return
+
+
+async def _run(server: Server, signer: Signer, record: dict[str, Any], token: str, changes: int, rate: float,
+               streams: int, hooks: int) -> dict[str, Any]:  # fmt: skip
+    arrivals = Arrivals()
+    arrivals.expected = changes * (streams + hooks)
+    runner, hook_base = await _receiver(arrivals)
+    try:
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+            for n in range(hooks):
+                async with session.post(f"{server.url}/v1/subscriptions", json={"url": f"{hook_base}/hook/{n}"}) as r:
+                    assert r.status == 201, await r.text()
+        ready = [asyncio.Event() for _ in range(streams)]
+        clients = [asyncio.create_task(_sse_client(server.url, arrivals, changes, e)) for e in ready]
+        await asyncio.gather(*(e.wait() for e in ready))
+        start = time.perf_counter()
+        async with aiohttp.ClientSession() as session:
+            for i in range(changes):
+                payload = signer.payload(record, record_id=f"fanout-{i % 50}")
+                arrivals.sent[payload["submission_id"]] = time.perf_counter()
+                async with session.post(f"{server.url}/v1/submissions", data=signer.sign_payload(payload),
+                                        headers={"Content-Type": "application/jose+json"}) as r:  # fmt: skip
+                    assert r.status == 202
+                await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
+        await asyncio.wait_for(asyncio.gather(*clients), 300)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrivals.complete.wait(), 120)
+    finally:
+        await runner.cleanup()
+    q = statistics.quantiles(arrivals.latencies, n=100)
+    return {
+        "changes": changes,
+        "sse_clients": streams,
+        "webhook_subscriptions": hooks,
+        "events_delivered": arrivals.count,
+        "events_expected": arrivals.expected,
+        "events_per_second": arrivals.count / (arrivals.last - start),
+        "latency_p50_ms": q[49] * 1000,
+        "latency_p99_ms": q[98] * 1000,
+    }
+
+
+def run(
+    record: dict[str, Any], changes: int = 300, rate: float = 100.0, streams: int = 100, hooks: int = 50
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="exchange-bench-fanout-") as tmp:
+        env = environment(Path(tmp) / "data", webhooks_allow_private="true", rate_limit="100000", rate_burst="100000")
+        server = Server(env)
+        server.env["EXCHANGE_ORIGIN"] = server.url
+        key = SigningKey.generate("GBR/bench")
+        (Path(tmp) / "key.jwk").write_text(json.dumps(key.public_jwk))
+        exchange(
+            "admin", "participant", "add", "GBR", "--name", "UK", "--type", "member_state", env=server.env, check=True
+        )
+        exchange("admin", "key", "add", key.kid, "--public-key", str(Path(tmp) / "key.jwk"), env=server.env, check=True)
+        token = exchange("admin", "token", "create", "--role", "subscriber", "--participant", "GBR",
+                         env=server.env, check=True).stdout.strip()  # fmt: skip
+        server.start()
+        try:
+            return asyncio.run(
+                _run(server, Signer(key, audience=server.url), record, token, changes, rate, streams, hooks)
+            )
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    from importlib import resources
+
+    law = json.loads(
+        (resources.files("schemas") / "examples" / "law" / "gbr-computer-misuse-act-1990.json").read_text()
+    )
+    print(run(law))
