@@ -13,11 +13,19 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
+from exchange.batching import Batcher
 from exchange.errors import Unavailable
 
 T = TypeVar("T")
+
+
+class _Failed:
+    """One write of a shared transaction raised; only its caller sees the error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class SqliteDatabase:
@@ -32,6 +40,7 @@ class SqliteDatabase:
         self._read_conns: list[sqlite3.Connection] = []
         self._users = 0
         self._lock = threading.Lock()
+        self._committer: Batcher[Callable[[sqlite3.Connection], Any], Any] | None = None
 
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
@@ -78,9 +87,21 @@ class SqliteDatabase:
         return await asyncio.get_running_loop().run_in_executor(self._writer, fn)
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn`` in one IMMEDIATE transaction on the writer thread; roll back if it raises."""
+        """Run ``fn`` on the writer thread inside a transaction; roll its changes back if it raises.
 
-        def run() -> T:
+        Writes that arrive while the writer is busy share the next transaction (group commit): each
+        runs in its own savepoint, so one failing never undoes another, and every caller returns only
+        once the shared COMMIT is durable.
+        """
+        if self._committer is None:
+            self._committer = Batcher(self._commit_batch)
+        outcome = await self._committer.submit(fn)
+        if isinstance(outcome, _Failed):
+            raise outcome.error
+        return cast(T, outcome)
+
+    async def _commit_batch(self, fns: list[Callable[[sqlite3.Connection], Any]]) -> list[Any]:
+        def run() -> list[Any]:
             conn = self._write_conn
             if conn is None:
                 raise Unavailable("the database is closed")
@@ -88,13 +109,21 @@ class SqliteDatabase:
                 conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise Unavailable(f"the database is busy: {exc}") from None
+            results: list[Any] = []
             try:
-                result = fn(conn)
+                for fn in fns:
+                    conn.execute("SAVEPOINT write")
+                    try:
+                        results.append(fn(conn))
+                    except Exception as exc:
+                        conn.execute("ROLLBACK TO write")
+                        results.append(_Failed(exc))
+                    conn.execute("RELEASE write")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
-            return result
+            return results
 
         try:
             return await self._in_writer(run)

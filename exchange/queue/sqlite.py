@@ -16,7 +16,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from exchange import times
-from exchange.batching import Batcher
 from exchange.models import QueuedSubmission
 from exchange.queue.port import DeadLetter, Delivery
 from exchange.settings import Settings
@@ -73,7 +72,6 @@ class SqliteQueue:
         self.db = db
         self.settings = settings
         self.lease = settings.queue_lease_seconds
-        self._publisher: Batcher[QueuedSubmission, None] = Batcher(self._publish_batch)
         self._wakeup = asyncio.Event()
 
     async def open(self) -> None:
@@ -86,9 +84,7 @@ class SqliteQueue:
         await self.db.read(lambda c: c.execute("SELECT 1 FROM queue_messages LIMIT 1").fetchall())
 
     async def publish(self, messages: Sequence[QueuedSubmission]) -> None:
-        await asyncio.gather(*(self._publisher.submit(m) for m in messages))
-
-    async def _publish_batch(self, messages: list[QueuedSubmission]) -> list[None]:
+        """Concurrent publishes share one commit: the database groups its writes."""
         now = time.time()
 
         def run(conn: sqlite3.Connection) -> None:
@@ -99,7 +95,6 @@ class SqliteQueue:
 
         await self.db.write(run)
         self._wakeup.set()
-        return [None] * len(messages)
 
     async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         deadline = time.monotonic() + timeout
