@@ -150,3 +150,22 @@ async def test_rejected_submission_has_a_receipt_for_its_owner(service: Service)
     assert (await service.client.get(url)).status == 401
     receipt = await (await service.client.get(url, headers=service.auth)).json()
     assert json.loads(base64.b64decode(receipt["entry"]))["outcome"] == "rejected"
+
+
+async def test_log_key_rotation_cosigns_checkpoints(tmp_path: Path) -> None:
+    """With the previous key configured, checkpoints carry both signatures: old and new verifiers agree."""
+    old = SigningKey.generate("repository/log")
+    (tmp_path / "old.pem").write_bytes(old.private_pem())
+    client, services = await start_service(tmp_path / "data", {"log_previous_key_file": tmp_path / "old.pem"})
+    try:
+        await register(services, "GBR")
+        info = await (await client.get("/v1/info")).json()
+        assert len(info["log_verifier_keys"]) == 2
+        new_key, old_key = info["log_verifier_keys"]
+        assert info["log_verifier_key"] == new_key
+        assert old_key == NoteSigner("repository.test", old.private_key).verifier_key  # type: ignore[arg-type]
+        note = await (await client.get("/v1/log/checkpoint")).text()
+        assert note.count("\u2014 repository.test ") == 2
+        assert parse_checkpoint(verify_note(note, new_key)) == parse_checkpoint(verify_note(note, old_key))
+    finally:
+        await client.close()
