@@ -2,6 +2,7 @@
 
 python -m bench                 # the full run (a few minutes on 2 cores)
 python -m bench --quick         # a short smoke run
+python -m bench --no-scaleout   # only the embedded configuration (no PostgreSQL or RabbitMQ needed)
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
-from bench import ceilings, pipeline
+from bench import ceilings, pipeline, scaleout
 
 HERE = Path(__file__).resolve().parent
 EXAMPLES = {
@@ -27,6 +28,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer submissions, for a smoke run")
     parser.add_argument("--count", type=int, help="submissions per configuration")
+    parser.add_argument("--no-scaleout", action="store_true", help="skip the PostgreSQL + RabbitMQ configuration")
     args = parser.parse_args()
     count = args.count or (1000 if args.quick else 6000)
     folder = resources.files("schemas") / "examples" / "law"
@@ -58,6 +60,8 @@ def main() -> None:
         "ceilings": limits,
         "embedded": [{**asdict(r), "per_second": r.per_second} for r in runs],
     }
+    if not args.no_scaleout:
+        results["scaleout"] = scaleout.measure(records, count, command(args))
     (HERE / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (HERE / "REPORT.md").write_text(report(results, args))
     print(f"wrote {HERE / 'REPORT.md'}")
@@ -102,7 +106,17 @@ def report(results: dict, args: argparse.Namespace) -> str:  # type: ignore[type
         f"The pipeline reaches {best / lowest:.0%} of the lowest single-stage ceiling ({lowest:,.0f}/s).",
         "",
     ]
+    if "scaleout" in results:
+        lines += scaleout.report_section(results)
     return "\n".join(lines)
+
+
+def command(args: argparse.Namespace) -> str:
+    """The command line that produced these results."""
+    options = [flag for flag, on in (("--quick", args.quick), ("--no-scaleout", args.no_scaleout)) if on]
+    if args.count:
+        options.append(f"--count {args.count}")
+    return " ".join([".venv/bin/python -m bench", *options])
 
 
 if __name__ == "__main__":

@@ -3,11 +3,22 @@
 Nothing touches the queue until every check has passed; a ``202`` is returned only once the
 submission is durable. The HTTP layer calls :meth:`Intake.submit` and renders what it returns or
 raises.
+
+Durable means recorded as received in the repository, then published to the queue. While the
+repository cannot be reached, a submission that passes every check the gateway can make (its key
+still cached) is published anyway: the queue holds it durably and the worker records it when the
+database is back (DESIGN §6: submissions wait in the queue; nothing is lost). The checks that need
+the database are then left to the worker, which makes them again in any case: a stale
+``base_version`` becomes a rejection, and an id already used with other bytes a dead letter with the
+reason (instead of the gateway's 409). While the queue cannot be reached, the gateway answers 503
+with ``Retry-After``; the client re-sends the same bytes, which is harmless.
 """
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,12 +28,17 @@ from exchange import envelope, ijson, times
 from exchange.batching import Batcher
 from exchange.directory import Directory
 from exchange.envelope import ACK_TYP, SigningKey, UnverifiedJWS, sha256_hex
-from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
 from exchange.models import KINDS, QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import SubmissionQueue
 from exchange.ratelimit import RateLimiter
 from exchange.repository.port import Repository
 from exchange.settings import Settings
+
+log = logging.getLogger("exchange.intake")
+
+#: Seconds between two warnings that submissions bypass the unreachable database.
+_WARN_EVERY = 10.0
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -58,6 +74,7 @@ class Intake:
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.origin = settings.public_origin
         self._receiver: Batcher[QueuedSubmission, SubmissionState | None] = Batcher(self._receive)
+        self._warned_at = float("-inf")
 
     async def _receive(self, messages: list[QueuedSubmission]) -> list[SubmissionState | None]:
         return await self.repository.receive(messages)
@@ -80,7 +97,11 @@ class Intake:
                 headers={"Retry-After": RateLimiter.retry_after(wait)},
             )
         await self.check_base_version(payload, message)
-        prior = await self._receiver.submit(message)
+        try:
+            prior = await self._receiver.submit(message)
+        except Unavailable as exc:
+            self._warn_bypass(exc)
+            prior = None  # published below; the worker records it (and checks for a conflict) later
         if prior is not None:
             if prior.jws_sha256 != message.jws_sha256:
                 raise ExchangeError(
@@ -182,13 +203,25 @@ class Intake:
             return
         if not _RECORD_ID.match(record_id):
             return
-        current = await self.repository.current_version(RecordKey(message.participant, message.kind, record_id))
+        try:
+            current = await self.repository.current_version(RecordKey(message.participant, message.kind, record_id))
+        except Unavailable:
+            return  # the worker checks it when the database is back
         if (current or 0) != base:
             raise ExchangeError(
                 Problems.VERSION_CONFLICT,
                 f"base_version {base} is not the current version ({current or 0}) of "
                 f"{message.participant}/{message.kind}/{record_id}",
                 errors=[ErrorItem("/base_version", "conflict:base-version", "stale base_version")],
+            )
+
+    def _warn_bypass(self, exc: Unavailable) -> None:
+        now = time.monotonic()
+        if now - self._warned_at >= _WARN_EVERY:
+            self._warned_at = now
+            log.warning(
+                "the database is unavailable: queueing submissions for the workers to record",
+                extra={"reason": exc.detail},
             )
 
     def receipt(self, state: SubmissionState) -> Receipt:

@@ -3,8 +3,11 @@
 For every delivery: parse the stored JWS again, verify it with the key as it stood when the
 submission was received, validate the payload, and turn the result into a :class:`Decision`. The
 batch is then sequenced and committed in one transaction, and only after that acknowledged. A
-message that cannot even be read is dead-lettered; a transient fault (the database is down) sends the
-batch back to the queue with a growing delay, and dead-letters it after the last attempt.
+message that cannot even be read is dead-lettered; so is one whose submission id already holds other
+bytes. A transient fault (the database is down) sends the batch back to the queue with a growing
+delay, and dead-letters a message after its last attempt; the worker then waits for the database
+before it takes more (see :mod:`workers.validate`), so an outage costs the messages in hand one
+attempt and leaves the others waiting in the queue.
 """
 
 from __future__ import annotations
@@ -99,36 +102,62 @@ class Processor:
         return _accepted(message, jws.kid, payload_sha, payload, self.validator)
 
     async def process(self, deliveries: Sequence[Delivery]) -> list[SubmissionState]:
-        """Decide, commit, then acknowledge one batch of deliveries."""
+        """Decide, commit, then acknowledge one batch of deliveries.
+
+        Raises :class:`Unavailable` when the repository cannot be reached (while judging or committing):
+        the batch has then been handed back for a delayed retry, each delivery counting one attempt,
+        and the caller should wait until the repository answers before it takes more work.
+        """
         decisions: list[Decision] = []
         kept: list[Delivery] = []
-        for n, delivery in enumerate(deliveries):
-            try:
-                decisions.append(await self.judge(delivery.message))
-                kept.append(delivery)
-            except PoisonMessage as exc:
-                log.warning(
-                    "dead-lettering submission",
-                    extra={"submission_id": delivery.message.submission_id, "reason": str(exc)},
-                )
-                await self.queue.dead_letter(delivery, str(exc))
-            except Unavailable as exc:
-                await self._retry(delivery, str(exc))
-            if n % 32 == 31:
-                await asyncio.sleep(0)  # let the event loop serve requests between chunks of CPU work
-        if not decisions:
-            return []
+        dead: set[int] = set()
         try:
-            states = await self.repository.decide(decisions)
+            for n, delivery in enumerate(deliveries):
+                try:
+                    decisions.append(await self.judge(delivery.message))
+                    kept.append(delivery)
+                except PoisonMessage as exc:
+                    log.warning(
+                        "dead-lettering submission",
+                        extra={"submission_id": delivery.message.submission_id, "reason": str(exc)},
+                    )
+                    await self.queue.dead_letter(delivery, str(exc))
+                    dead.add(n)
+                if n % 32 == 31:
+                    await asyncio.sleep(0)  # let the event loop serve requests between chunks of CPU work
+            states = await self.repository.decide(decisions) if decisions else []
         except Unavailable as exc:
-            for delivery in kept:
-                await self._retry(delivery, str(exc))
-            return []
-        await self.queue.ack(kept)
+            for n, delivery in enumerate(deliveries):
+                if n not in dead:
+                    await self._retry(delivery, str(exc))
+            raise
+        theirs = [s.jws_sha256 == d.message.jws_sha256 for d, s in zip(kept, states, strict=True)]
+        await self.queue.ack([d for d, ok in zip(kept, theirs, strict=True) if ok])
+        for delivery, state, ok in zip(kept, states, theirs, strict=True):
+            if not ok:
+                await self._conflict(delivery, state)
         seqs = [s.seq for s in states if s.seq is not None]
         if seqs and self.on_commit is not None:
             self.on_commit(max(seqs))
-        return states
+        return [s for s, ok in zip(states, theirs, strict=True) if ok]
+
+    async def _conflict(self, delivery: Delivery, state: SubmissionState) -> None:
+        """The submission id already holds other bytes: refuse these, visibly (the 409 the gateway would give).
+
+        The gateway checks this itself, except while the database is unreachable, when it hands the
+        submission straight to the queue. The stored submission keeps its outcome; these bytes are
+        dead-lettered with the reason, and never decided, logged or applied.
+        """
+        message = delivery.message
+        reason = (
+            f"conflict: submission_id {message.submission_id} was already used by {message.participant} with "
+            f"other content (jws_sha256 {state.jws_sha256}, not {message.jws_sha256}); choose a new submission_id"
+        )
+        log.warning(
+            "refusing a submission that reuses an id with other content",
+            extra={"submission_id": message.submission_id, "reason": reason},
+        )
+        await self.queue.dead_letter(delivery, reason)
 
     async def _retry(self, delivery: Delivery, reason: str) -> None:
         if delivery.attempt >= self.settings.retry_max_attempts:

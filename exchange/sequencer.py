@@ -62,7 +62,11 @@ def plan(
     next_seq: int,
     decided_at: str,
 ) -> Plan:
-    """Decide every submission of the batch; the result lists one state per decision, in order."""
+    """Decide every submission of the batch; the result lists one state per decision, in order.
+
+    A submission whose ``(participant, submission_id)`` already holds an outcome, or holds other bytes,
+    is not decided again: its state is the stored one.
+    """
     out = Plan()
     current = dict(current)
     seen: dict[tuple[str, str], SubmissionState] = {}
@@ -70,7 +74,10 @@ def plan(
         sub = decision.submission
         ident = (sub.participant, sub.submission_id)
         prior = seen.get(ident) or existing.get(ident)
-        if prior is not None and prior.status != "received":
+        if prior is not None and (prior.status != "received" or prior.jws_sha256 != sub.jws_sha256):
+            # Decided already (a redelivery), or the id is taken by other bytes (a conflict the gateway
+            # could not see while the database was unreachable): nothing to write; the caller compares
+            # the state's jws_sha256 with its own to tell the two apart.
             out.states.append(prior)
             continue
         errors = decision.errors

@@ -155,9 +155,18 @@ class Settings(BaseModel):
         30.0, gt=0, description="How long a worker holds an embedded-queue message before it is redelivered."
     )
     retry_max_attempts: int = Field(
-        5, ge=1, description="Attempts on a transient fault before a submission is dead-lettered."
+        8,
+        ge=1,
+        description=(
+            "Attempts on a transient fault (database unavailable) before a submission is dead-lettered. "
+            "A worker that meets an unavailable database waits for it before taking more, so an outage "
+            "costs only the submissions in hand one attempt; with the default delay, 8 attempts also span "
+            "over 4 minutes of back-off."
+        ),
     )
-    retry_delay: float = Field(2.0, gt=0, description="First retry delay in seconds; it doubles each attempt.")
+    retry_delay: float = Field(
+        2.0, gt=0, description="First retry delay in seconds; it doubles each attempt (2, 4, 8 … 128 s)."
+    )
     key_cache_seconds: float = Field(
         1.0, ge=0, description="How long a process trusts its cached copy of the key registry."
     )

@@ -7,7 +7,6 @@ import json
 import signal
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -20,6 +19,7 @@ from exchange.cli.follow import follow
 from exchange.cli.verify import audit, verify
 from exchange.errors import ExchangeError
 from exchange.gateway.app import Background
+from exchange.repository.common import redact
 from exchange.settings import Settings, settings_reference
 
 
@@ -51,9 +51,7 @@ def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
         f"(origin {settings.public_origin}; {workers} in-process worker(s); data in {settings.data_dir})",
         err=True,
     )
-    web.run_app(
-        app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loops.loop_factory()()
-    )
+    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loops.loop_factory()())
 
 
 @cli.command()
@@ -199,16 +197,6 @@ def check(url: str | None, config_file: Path | None) -> None:
     sys.exit(0 if ok else 1)
 
 
-def _redact(url: str | None) -> str | None:
-    if not url:
-        return url
-    parts = urlsplit(url)
-    if parts.password:
-        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-        return urlunsplit(parts._replace(netloc=netloc))
-    return url
-
-
 @cli.command("settings")
 @click.option("--markdown", is_flag=True, help="Print the settings reference (docs/settings.md).")
 @config_option
@@ -220,7 +208,7 @@ def show_settings(markdown: bool, config_file: Path | None) -> None:
     settings = settings_from(config_file)
     values = json.loads(settings.model_dump_json())
     for name in ("database_url", "queue_url"):
-        values[name] = _redact(values[name])
+        values[name] = redact(values[name]) if values[name] else values[name]
     click.echo(json.dumps(values, indent=2))
 
 

@@ -27,7 +27,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aio_pika
 import aiormq
@@ -46,6 +45,7 @@ from exchange import times
 from exchange.errors import Unavailable
 from exchange.models import QueuedSubmission, Serialization
 from exchange.queue.port import DeadLetter, Delivery
+from exchange.repository.common import redact
 from exchange.settings import Settings
 
 log = logging.getLogger("exchange.queue.rabbitmq")
@@ -541,21 +541,6 @@ class RabbitQueue:
 
     async def drop(self, dead_letter_id: str) -> bool:
         return await self._remove_dead(dead_letter_id, redrive=False)
-
-
-def redact(url: str) -> str:
-    """``url`` with any password (in the user info or a ``password`` parameter) replaced by ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return "<unparsable URL>"
-    netloc = parts.netloc
-    userinfo, at, hostport = netloc.rpartition("@")
-    if at and ":" in userinfo:
-        netloc = f"{userinfo.split(':', 1)[0]}:***@{hostport}"
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
-    query = urlencode([(k, "***" if k.lower() == "password" else v) for k, v in pairs], safe="*")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def _describe(exc: BaseException) -> str:

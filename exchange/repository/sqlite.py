@@ -28,6 +28,12 @@ from exchange.models import (
     Subscription,
     TokenInfo,
 )
+from exchange.repository.common import (
+    SUBSCRIPTION_COLUMNS,
+    subscription_from_row,
+    subscription_row,
+    subscription_update,
+)
 from exchange.repository.sqlite_schema import MIGRATIONS
 from exchange.sequencer import Current, LogEntry, plan
 from exchange.settings import Settings
@@ -96,65 +102,6 @@ def _key(row: Sequence[Any]) -> PublicKey:
 
 
 _KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
-
-
-_SUBSCRIPTION_COLUMNS = (
-    "id, owner, url, kinds, participants, jurisdictions, secret, status, cursor, created_at, previous_secret, "
-    "previous_secret_until, failing_since, attempts, next_attempt_at, last_error, lease_owner, lease_until"
-)
-
-
-def _subscription_row(s: Subscription) -> tuple[Any, ...]:
-    return (
-        s.id, s.owner, s.url, orjson.dumps(list(s.kinds)).decode(), orjson.dumps(list(s.participants)).decode(),
-        orjson.dumps(list(s.jurisdictions)).decode(), s.secret, s.status, s.cursor, s.created_at,
-        s.previous_secret, s.previous_secret_until, s.failing_since, s.attempts, s.next_attempt_at,
-        s.last_error, s.lease_owner, s.lease_until,
-    )  # fmt: skip
-
-
-_UPDATABLE = frozenset(_SUBSCRIPTION_COLUMNS.replace(" ", "").split(",")) - {"id", "owner", "created_at"}
-
-
-def subscription_update(fields: Mapping[str, Any], expect: Mapping[str, Any], mark: str) -> tuple[str, list[Any]]:
-    """The UPDATE statement for :meth:`update_subscription`: values of ``fields``, then the id, then ``expect``'s.
-
-    ``mark`` is the placeholder style: ``?`` for SQLite, ``$`` for numbered PostgreSQL parameters.
-    """
-    unknown = (set(fields) | set(expect)) - _UPDATABLE
-    if unknown or not fields:
-        raise ValueError(f"cannot update subscription field(s) {sorted(unknown) or '(none)'}")
-
-    def encode(name: str, value: Any) -> Any:
-        return orjson.dumps(list(value)).decode() if name in ("kinds", "participants", "jurisdictions") else value
-
-    count = 0
-
-    def place() -> str:
-        nonlocal count
-        count += 1
-        return "?" if mark == "?" else f"${count}"
-
-    sets = ", ".join(f"{name} = {place()}" for name in fields)
-    where = [f"id = {place()}"]
-    args = [encode(n, v) for n, v in fields.items()]
-    for name, value in expect.items():
-        if value is None:
-            where.append(f"{name} IS NULL")
-        else:
-            where.append(f"{name} = {place()}")
-            args.append(encode(name, value))
-    return f"UPDATE subscriptions SET {sets} WHERE {' AND '.join(where)}", args
-
-
-def _subscription(row: Sequence[Any]) -> Subscription:
-    return Subscription(
-        id=row[0], owner=row[1], url=row[2], kinds=tuple(orjson.loads(row[3])),
-        participants=tuple(orjson.loads(row[4])), jurisdictions=tuple(orjson.loads(row[5])), secret=row[6],
-        status=row[7], cursor=row[8], created_at=row[9], previous_secret=row[10], previous_secret_until=row[11],
-        failing_since=row[12], attempts=row[13], next_attempt_at=row[14], last_error=row[15],
-        lease_owner=row[16], lease_until=row[17],
-    )  # fmt: skip
 
 
 def _participant(row: Sequence[Any]) -> Participant:
@@ -520,12 +467,12 @@ class SqliteRepository:
     # webhook subscriptions --------------------------------------------------------------------
 
     async def add_subscription(self, subscription: Subscription) -> None:
-        row = _subscription_row(subscription)
+        row = subscription_row(subscription)
 
         def run(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
-                    f"INSERT INTO subscriptions ({_SUBSCRIPTION_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row
+                    f"INSERT INTO subscriptions ({SUBSCRIPTION_COLUMNS}) VALUES ({', '.join('?' * len(row))})", row
                 )
             except sqlite3.IntegrityError:
                 raise ExchangeError(Problems.ALREADY_EXISTS, f"subscription {subscription.id} already exists") from None
@@ -535,20 +482,22 @@ class SqliteRepository:
     async def get_subscription(self, subscription_id: str) -> Subscription | None:
         row = await self.db.read(
             lambda c: c.execute(
-                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?", (subscription_id,)
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE id = ?", (subscription_id,)
             ).fetchone()
         )
-        return _subscription(row) if row else None
+        return subscription_from_row(row) if row else None
 
     async def list_subscriptions(self, owner: str | None = None) -> list[Subscription]:
         def run(conn: sqlite3.Connection) -> list[Any]:
             if owner is None:
-                return conn.execute(f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY created_at").fetchall()
+                return conn.execute(
+                    f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions ORDER BY created_at, id"
+                ).fetchall()
             return conn.execute(
-                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE owner = ? ORDER BY created_at", (owner,)
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE owner = ? ORDER BY created_at, id", (owner,)
             ).fetchall()
 
-        return [_subscription(r) for r in await self.db.read(run)]
+        return [subscription_from_row(r) for r in await self.db.read(run)]
 
     async def update_subscription(
         self, subscription_id: str, fields: Mapping[str, Any], expect: Mapping[str, Any] | None = None
@@ -569,15 +518,15 @@ class SqliteRepository:
     async def claim_subscriptions(self, owner: str, until: str, now: str, limit: int) -> list[Subscription]:
         def run(conn: sqlite3.Connection) -> list[Subscription]:
             rows = conn.execute(
-                f"SELECT {_SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE status IN ('pending', 'active') "
-                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) ORDER BY created_at LIMIT ?",
+                f"SELECT {SUBSCRIPTION_COLUMNS} FROM subscriptions WHERE status IN ('pending', 'active') "
+                "AND (lease_owner IS NULL OR lease_owner = ? OR lease_until < ?) ORDER BY created_at, id LIMIT ?",
                 (owner, now, limit),
             ).fetchall()
             conn.executemany(
                 "UPDATE subscriptions SET lease_owner = ?, lease_until = ? WHERE id = ?",
                 [(owner, until, r[0]) for r in rows],
             )
-            claimed = [_subscription(r) for r in rows]
+            claimed = [subscription_from_row(r) for r in rows]
             for sub in claimed:
                 sub.lease_owner, sub.lease_until = owner, until
             return claimed

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import replace
 from pathlib import Path
 
 import asyncpg
@@ -12,12 +11,12 @@ import pytest
 
 from exchange import times
 from exchange.errors import ExchangeError, Problems, Unavailable
-from exchange.models import ChangeQuery, RecordKey, RecordQuery, StoredCheckpoint, Subscription, TokenInfo
+from exchange.models import RecordKey, RecordQuery, TokenInfo
 from exchange.repository.postgresql import PostgresRepository, migrate, redact
 from exchange.repository.postgresql_schema import MIGRATIONS
 from exchange.settings import Settings
 from exchange.transparency.merkle import MemoryNodeStore
-from tests.contract.test_repository import index, participant, public_key, rejected, submission, upsert, withdraw
+from tests.contract.test_repository import participant, public_key, rejected, submission, upsert
 from tests.support import make_settings
 
 pytestmark = pytest.mark.services
@@ -72,24 +71,6 @@ async def test_an_older_schema_is_upgraded(settings: Settings, pg_url: str) -> N
         assert await upgraded.list_subscriptions() == []
     finally:
         await upgraded.close()
-
-
-async def test_checkpoints_and_nodes(repo: PostgresRepository) -> None:
-    await repo.decide([upsert(f"r{i}") for i in range(5)])
-    root = await repo.log_root(5)
-    first = StoredCheckpoint(5, root, "note 5\n", times.iso(times.now()))
-    await repo.add_checkpoint(first)
-    await repo.add_checkpoint(StoredCheckpoint(5, b"x" * 32, "other", times.iso(times.now())))  # kept as it was
-    await repo.add_checkpoint(StoredCheckpoint(3, await repo.log_root(3), "note 3\n", times.iso(times.now())))
-    assert await repo.latest_checkpoint() == first
-    assert [c.size for c in await repo.list_checkpoints()] == [3, 5]
-    assert [c.size for c in await repo.list_checkpoints(after=3)] == [5]
-    assert [c.size for c in await repo.list_checkpoints(limit=1)] == [3]
-    nodes = await repo.log_nodes([(2, 0), (0, 4), (0, 5), (3, 0)])
-    assert set(nodes) == {(2, 0), (0, 4)}
-    store = MemoryNodeStore()
-    store.append([entry for _, entry in await repo.log_entries(0, 5)])
-    assert nodes == store.get([(2, 0), (0, 4)])
 
 
 async def test_a_newer_schema_is_refused(settings: Settings, pg_url: str) -> None:
@@ -230,70 +211,6 @@ async def test_readers_never_see_a_gap_in_seq_or_log(settings: Settings, pg_url:
         assert [v.version for v in versions] == list(range(1, len(versions) + 1))
     finally:
         await check.close()
-
-
-async def test_change_feed_jurisdictions_filters_and_includes(repo: PostgresRepository) -> None:
-    ken = upsert("b", "KEN", idx=index("KEN"))
-    ken = replace(ken, submission=replace(ken.submission, body=b'{"payload":"e30"}'))  # a JWS is ASCII
-    await repo.decide([upsert("a", idx=index("EST")), withdraw("a"), ken])
-    await repo.decide([upsert("a", idx=index("FIN")), withdraw("a")])  # a withdrawal keeps the last jurisdiction
-    changes = await repo.list_changes(ChangeQuery())
-    assert [(c.seq, c.key.record_id, c.action, c.jurisdiction) for c in changes] == [
-        (1, "a", "upsert", "EST"),
-        (2, "a", "withdraw", "EST"),
-        (3, "b", "upsert", "KEN"),
-        (4, "a", "upsert", "FIN"),
-        (5, "a", "withdraw", "FIN"),
-    ]
-    assert await repo.last_seq() == 5
-    assert [c.seq for c in await repo.list_changes(ChangeQuery(since=1, limit=2))] == [2, 3]
-    assert [c.seq for c in await repo.list_changes(ChangeQuery(jurisdictions=("KEN", "FIN")))] == [3, 4, 5]
-    assert [c.seq for c in await repo.list_changes(ChangeQuery(participants=("KEN",), kinds=("law",)))] == [3]
-    [full] = await repo.list_changes(ChangeQuery(since=2, limit=1, include_content=True, include_jws=True))
-    assert full.content == {"title": "b"}
-    assert full.jws == '{"payload":"e30"}'
-    [bare] = await repo.list_changes(ChangeQuery(since=2, limit=1))
-    assert bare.content is None
-    assert bare.jws is None
-
-
-def subscription(sid: str, owner: str = "sub", created_at: str = "2026-01-01T00:00:00.000000Z") -> Subscription:
-    return Subscription(sid, owner, "https://example.test/hook", ("law",), (), ("EST",), "whsec_x", "active", 0,
-                        created_at)  # fmt: skip
-
-
-async def test_subscriptions_compare_and_set_and_claims(repo: PostgresRepository, settings: Settings) -> None:
-    for n in range(6):
-        await repo.add_subscription(subscription(f"s{n}", created_at=f"2026-01-01T00:00:0{n}.000000Z"))
-    with pytest.raises(ExchangeError):
-        await repo.add_subscription(subscription("s0"))
-    assert await repo.update_subscription("s0", {"cursor": 5}, {"status": "active"})
-    assert not await repo.update_subscription("s0", {"cursor": 9}, {"status": "paused"})  # someone paused it
-    assert await repo.update_subscription("s1", {"status": "paused", "jurisdictions": ("KEN",)})
-    stored = await repo.get_subscription("s1")
-    assert stored is not None
-    assert stored.jurisdictions == ("KEN",)
-    assert stored.status == "paused"
-    got = await repo.get_subscription("s0")
-    assert got is not None
-    assert got.cursor == 5
-    other = make(settings)
-    await other.open()
-    try:
-        now, until = "2026-01-02T00:00:00.000000Z", "2026-01-02T00:01:00.000000Z"
-        first, second = await asyncio.gather(
-            repo.claim_subscriptions("w1", until, now, 3), other.claim_subscriptions("w2", until, now, 3)
-        )
-    finally:
-        await other.close()
-    ids = [s.id for s in first] + [s.id for s in second]
-    assert sorted(ids) == ["s0", "s2", "s3", "s4", "s5"]  # s1 is paused; nobody got one twice
-    assert all(s.lease_owner == "w1" for s in first)
-    assert await repo.claim_subscriptions("w3", until, now, 10) == []  # leases still held
-    assert len(await repo.claim_subscriptions("w3", until, "2026-01-03T00:00:00.000000Z", 10)) == 5
-    assert await repo.delete_subscription("s5")
-    assert not await repo.delete_subscription("s5")
-    assert [s.id for s in await repo.list_subscriptions("sub")] == ["s0", "s1", "s2", "s3", "s4"]
 
 
 def test_redact_hides_passwords() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import orjson
@@ -14,7 +15,19 @@ from exchange import times
 from exchange.envelope import SigningKey
 from exchange.errors import ExchangeError, Problems
 from exchange.keys import PublicKey
-from exchange.models import AuditQuery, Decision, Participant, QueuedSubmission, RecordKey, RecordQuery, TokenInfo
+from exchange.models import (
+    AuditQuery,
+    ChangeQuery,
+    Decision,
+    DeliveryAttempt,
+    Participant,
+    QueuedSubmission,
+    RecordKey,
+    RecordQuery,
+    StoredCheckpoint,
+    Subscription,
+    TokenInfo,
+)
 from exchange.repository.port import Repository
 from exchange.transparency.entries import canonical
 from exchange.transparency.merkle import MemoryNodeStore
@@ -173,6 +186,25 @@ async def test_decide_is_idempotent(repository: Repository) -> None:
     assert [v.version for v in await repository.list_versions(RecordKey("EST", "law", "penal-code"))] == [1, 2, 3]
 
 
+async def test_decide_leaves_an_id_taken_by_other_bytes_alone(repository: Repository) -> None:
+    """A worker may meet a submission id the gateway could not check (the database was down): no outcome."""
+    first = upsert()
+    await repository.receive([first.submission])
+    clash = _with_jws(upsert("other"), b'{"other":"bytes"}')
+    clash = replace(clash, submission=replace(clash.submission, submission_id=first.submission.submission_id))
+    [state] = await repository.decide([clash])
+    assert state.status == "received" and state.jws_sha256 == first.submission.jws_sha256
+    assert await repository.log_size() == 0 and await repository.last_seq() == 0
+    [decided, again] = await repository.decide([first, clash])  # decided first, then clashing in the same batch
+    assert decided.status == "accepted" and again == decided
+    assert await repository.log_size() == 1
+    assert await repository.get_record(RecordKey("EST", "law", "other")) is None
+    assert await repository.get_submission_body("EST", first.submission.submission_id) == (
+        first.submission.body,
+        "flattened",
+    )
+
+
 async def test_base_version_conflict_is_rejected(repository: Repository) -> None:
     await repository.decide([upsert()])
     [stale, fresh] = await repository.decide([upsert(base=3), upsert(base=1)])
@@ -274,3 +306,148 @@ async def test_audit_lists_decided_submissions_in_log_order(repository: Reposito
     versions = await repository.all_versions()
     assert [(v.key.record_id, v.seq) for v in versions] == [("penal-code", 1), ("x", 2)]
     assert [v.seq for v in await repository.all_versions(after_seq=1)] == [2]
+
+
+async def test_checkpoints_keep_the_first_note_of_each_size(repository: Repository) -> None:
+    assert await repository.latest_checkpoint() is None
+    await repository.decide([upsert(f"r{i}") for i in range(5)])
+    root = await repository.log_root(5)
+    first = StoredCheckpoint(5, root, "note 5\n", times.iso(times.now()))
+    await repository.add_checkpoint(first)
+    await repository.add_checkpoint(StoredCheckpoint(5, b"x" * 32, "other", times.iso(times.now())))  # kept as it was
+    await repository.add_checkpoint(
+        StoredCheckpoint(3, await repository.log_root(3), "note 3\n", times.iso(times.now()))
+    )
+    assert await repository.latest_checkpoint() == first
+    assert [c.size for c in await repository.list_checkpoints()] == [3, 5]
+    assert [c.size for c in await repository.list_checkpoints(after=3)] == [5]
+    assert [c.size for c in await repository.list_checkpoints(limit=1)] == [3]
+    assert (await repository.list_checkpoints())[0].note == "note 3\n"
+
+
+async def test_log_nodes_are_the_stored_subtree_hashes(repository: Repository) -> None:
+    await repository.decide([upsert(f"r{i}") for i in range(5)])
+    nodes = await repository.log_nodes([(2, 0), (0, 4), (0, 5), (3, 0)])
+    assert set(nodes) == {(2, 0), (0, 4)}  # (0, 5) and (3, 0) do not exist yet in a tree of 5
+    store = MemoryNodeStore()
+    store.append([entry for _, entry in await repository.log_entries(0, 5)])
+    assert nodes == store.get([(2, 0), (0, 4)])
+    assert await repository.log_nodes([]) == {}
+
+
+FLATTENED_JWS = b'{"protected":"eyJhbGciOiJFZERTQSJ9","payload":"e30","signature":"c2ln"}'
+
+
+def _with_jws(decision: Decision, body: bytes) -> Decision:
+    """``decision`` carrying ``body`` as its stored JWS (a JWS is UTF-8 JSON, or compact ASCII)."""
+    sub = replace(decision.submission, body=body, jws_sha256=hashlib.sha256(body).hexdigest())
+    return replace(decision, submission=sub)
+
+
+async def test_change_feed_in_seq_order_with_filters_and_includes(repository: Repository) -> None:
+    assert await repository.last_seq() == 0
+    assert await repository.list_changes(ChangeQuery()) == []
+    ken = _with_jws(upsert("b", "KEN", idx=index("KEN")), FLATTENED_JWS)
+    await repository.decide([upsert("a", idx=index("EST")), withdraw("a"), ken, rejected()])
+    await repository.decide([upsert("a", idx=index("FIN")), withdraw("a")])  # a withdrawal keeps the last jurisdiction
+    changes = await repository.list_changes(ChangeQuery())
+    assert [(c.seq, c.key.record_id, c.action, c.version, c.jurisdiction) for c in changes] == [
+        (1, "a", "upsert", 1, "EST"),
+        (2, "a", "withdraw", 2, "EST"),
+        (3, "b", "upsert", 1, "KEN"),
+        (4, "a", "upsert", 3, "FIN"),
+        (5, "a", "withdraw", 4, "FIN"),
+    ]
+    assert [c.log_index for c in changes] == [0, 1, 2, 4, 5]  # the rejection has a log entry, not a change
+    assert changes[2].submission_id == ken.submission.submission_id and changes[2].kid == "KEN/2026-01"
+    assert changes[2].received_at == ken.submission.received_at
+    assert await repository.last_seq() == 5
+    assert [c.seq for c in await repository.list_changes(ChangeQuery(since=1, limit=2))] == [2, 3]
+    assert await repository.list_changes(ChangeQuery(since=5)) == []
+    assert [c.seq for c in await repository.list_changes(ChangeQuery(jurisdictions=("KEN", "FIN")))] == [3, 4, 5]
+    assert [c.seq for c in await repository.list_changes(ChangeQuery(participants=("KEN",), kinds=("law",)))] == [3]
+    assert await repository.list_changes(ChangeQuery(kinds=("case",))) == []
+    [full] = await repository.list_changes(ChangeQuery(since=2, limit=1, include_content=True, include_jws=True))
+    assert full.content == {"title": "b"}
+    assert full.jws == FLATTENED_JWS.decode()
+    [withdrawn] = await repository.list_changes(ChangeQuery(since=1, limit=1, include_content=True))
+    assert withdrawn.action == "withdraw" and withdrawn.content is None
+    [bare] = await repository.list_changes(ChangeQuery(since=2, limit=1))
+    assert bare.content is None
+    assert bare.jws is None
+
+
+def subscription(sid: str, owner: str = "sub", created_at: str = "2026-01-01T00:00:00.000000Z") -> Subscription:
+    return Subscription(sid, owner, "https://example.test/hook", ("law",), (), ("EST",), "whsec_x", "active", 0,
+                        created_at)  # fmt: skip
+
+
+async def test_subscriptions_round_trip_and_update_by_compare_and_set(repository: Repository) -> None:
+    await repository.add_subscription(subscription("s1", created_at="2026-01-01T00:00:01.000000Z"))
+    await repository.add_subscription(subscription("s0", created_at="2026-01-01T00:00:01.000000Z"))
+    await repository.add_subscription(subscription("s2", "other", created_at="2026-01-01T00:00:00.000000Z"))
+    with pytest.raises(ExchangeError) as err:
+        await repository.add_subscription(subscription("s0"))
+    assert err.value.problem == Problems.ALREADY_EXISTS
+    assert await repository.get_subscription("s0") == subscription("s0", created_at="2026-01-01T00:00:01.000000Z")
+    assert await repository.get_subscription("nope") is None
+    assert [s.id for s in await repository.list_subscriptions()] == ["s2", "s0", "s1"]  # by creation, then id
+    assert [s.id for s in await repository.list_subscriptions("sub")] == ["s0", "s1"]
+
+    assert await repository.update_subscription("s0", {"cursor": 5}, {"status": "active"})
+    assert not await repository.update_subscription("s0", {"cursor": 9}, {"status": "paused"})  # someone paused it
+    assert await repository.update_subscription("s0", {"lease_owner": "w1"}, {"lease_owner": None})
+    assert not await repository.update_subscription("s0", {"lease_owner": "w2"}, {"lease_owner": None})
+    assert await repository.update_subscription("s1", {"status": "paused", "jurisdictions": ("KEN", "FIN")})
+    assert not await repository.update_subscription("nope", {"cursor": 1})
+    with pytest.raises(ValueError, match="owner"):
+        await repository.update_subscription("s1", {"owner": "thief"})
+    got = await repository.get_subscription("s0")
+    assert got is not None and got.cursor == 5 and got.lease_owner == "w1"
+    stored = await repository.get_subscription("s1")
+    assert stored is not None and stored.jurisdictions == ("KEN", "FIN") and stored.status == "paused"
+
+    assert await repository.delete_subscription("s2")
+    assert not await repository.delete_subscription("s2")
+    assert [s.id for s in await repository.list_subscriptions()] == ["s0", "s1"]
+
+
+async def test_concurrent_claims_lease_each_subscription_once(repository: Repository) -> None:
+    for n in range(6):
+        await repository.add_subscription(subscription(f"s{n}", created_at=f"2026-01-01T00:00:0{n}.000000Z"))
+    await repository.update_subscription("s1", {"status": "paused"})
+    await repository.update_subscription("s4", {"status": "pending"})
+    now, until = "2026-01-02T00:00:00.000000Z", "2026-01-02T00:01:00.000000Z"
+    first, second = await asyncio.gather(
+        repository.claim_subscriptions("w1", until, now, 3), repository.claim_subscriptions("w2", until, now, 3)
+    )
+    ids = [s.id for s in first] + [s.id for s in second]
+    assert sorted(ids) == ["s0", "s2", "s3", "s4", "s5"]  # s1 is paused; nobody got one twice
+    assert all(s.lease_owner == "w1" and s.lease_until == until for s in first)
+    assert all(s.lease_owner == "w2" for s in second)
+    for claimed in (first, second):
+        assert [s.created_at for s in claimed] == sorted(s.created_at for s in claimed)
+    assert await repository.claim_subscriptions("w3", until, now, 10) == []  # leases still held
+    again = await repository.claim_subscriptions("w1", until, now, 10)  # a holder renews its own leases
+    assert [s.id for s in again] == sorted(s.id for s in first)
+    later = await repository.claim_subscriptions("w3", until, "2026-01-03T00:00:00.000000Z", 10)
+    assert [s.id for s in later] == ["s0", "s2", "s3", "s4", "s5"]  # expired leases pass on, oldest first
+    stored = await repository.get_subscription("s0")
+    assert stored is not None and stored.lease_owner == "w3"
+
+
+async def test_delivery_attempts_are_listed_newest_first(repository: Repository) -> None:
+    await repository.add_subscription(subscription("s0"))
+    await repository.add_subscription(subscription("s1"))
+    attempts = [
+        DeliveryAttempt("s0", 1, "msg_1", 1, "2026-01-01T00:00:00.000000Z", None, 10000.0, "timed out"),
+        DeliveryAttempt("s0", 1, "msg_1", 2, "2026-01-01T00:00:02.000000Z", 500, 12.5, "HTTP 500"),
+        DeliveryAttempt("s0", 1, "msg_1", 3, "2026-01-01T00:00:06.000000Z", 204, 3.25),
+        DeliveryAttempt("s1", 1, "msg_2", 1, "2026-01-01T00:00:06.000000Z", 200, 1.0),
+    ]
+    for attempt in attempts:
+        await repository.add_delivery(attempt)
+    assert await repository.list_deliveries("s0") == attempts[2::-1]
+    assert await repository.list_deliveries("s0", limit=1) == [attempts[2]]
+    assert await repository.list_deliveries("s1") == [attempts[3]]
+    assert await repository.list_deliveries("nope") == []

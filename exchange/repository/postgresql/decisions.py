@@ -1,0 +1,258 @@
+"""Writing a batch of decisions: submission rows, record versions, change rows and the records' current view.
+
+Everything here runs inside :meth:`SubmissionStore.decide`'s transaction, under the sequencer's lock;
+:func:`exchange.sequencer.plan` has already decided what to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import orjson
+
+from exchange.models import Decision, RecordKey, SubmissionState
+from exchange.repository.postgresql.locks import Connection
+from exchange.repository.postgresql.rows import SUBMISSION_COLUMNS, VERSION_COLUMNS, as_columns, state_of
+from exchange.sequencer import Current, NewVersion
+from exchange.validation import IndexFields
+
+
+async def fetch_states(conn: Connection, idents: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SubmissionState]:
+    unique = list(dict.fromkeys(idents))
+    if not unique:
+        return {}
+    participants, ids = as_columns(unique, 2)
+    rows = await conn.fetch(
+        f"SELECT {', '.join('s.' + c.strip() for c in SUBMISSION_COLUMNS.split(','))} FROM submissions s "
+        "JOIN unnest($1::text[], $2::text[]) AS k(participant, submission_id) "
+        "ON s.participant = k.participant AND s.submission_id = k.submission_id",
+        participants,
+        ids,
+    )
+    return {(r[0], r[1]): state_of(r) for r in rows}
+
+
+async def fetch_current(conn: Connection, keys: Iterable[RecordKey]) -> dict[RecordKey, Current]:
+    unique = list(dict.fromkeys(keys))
+    if not unique:
+        return {}
+    participants, kinds, record_ids = as_columns(((k.participant, k.kind, k.record_id) for k in unique), 3)
+    rows = await conn.fetch(
+        "SELECT r.participant, r.kind, r.record_id, r.version, r.withdrawn FROM records r "
+        "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(participant, kind, record_id) "
+        "ON r.participant = k.participant AND r.kind = k.kind AND r.record_id = k.record_id",
+        participants,
+        kinds,
+        record_ids,
+    )
+    return {RecordKey(r[0], r[1], r[2]): Current(int(r[3]), bool(r[4])) for r in rows}
+
+
+_UPSERT_SUBMISSION = (
+    "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
+    "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+    "ON CONFLICT (participant, submission_id) DO UPDATE SET kind = excluded.kind, "
+    "status = excluded.status, kid = excluded.kid, payload_sha256 = excluded.payload_sha256, "
+    "errors = excluded.errors, record = excluded.record, version = excluded.version, "
+    "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at"
+)
+
+
+async def write_decided(conn: Connection, decided: Sequence[tuple[Decision, SubmissionState]]) -> None:
+    if not decided:
+        return
+    await conn.executemany(
+        _UPSERT_SUBMISSION,
+        [
+            (
+                d.submission.participant,
+                d.submission.submission_id,
+                d.submission.kind,
+                d.submission.jws_sha256,
+                d.submission.serialization,
+                d.submission.body,
+                d.submission.received_at,
+                s.status,
+                s.kid,
+                d.payload_sha256,
+                orjson.dumps(s.errors).decode() if s.errors else None,
+                s.record,
+                s.version,
+                s.seq,
+                s.log_index,
+                s.decided_at,
+            )
+            for d, s in decided
+        ],
+    )
+
+
+@dataclass
+class _RecordRow:
+    """The current-view row of one record after a batch's versions are applied in order."""
+
+    version: int
+    withdrawn: bool
+    status: str | None = None  # None keeps the stored value, like SQLite's coalesce
+    date: str | None = None
+    index: IndexFields | None = None  # the last indexed upsert: its terms and text replace the stored ones
+    terms: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _fold_records(versions: Sequence[NewVersion]) -> dict[RecordKey, _RecordRow]:
+    """Apply the batch's versions in order to each record's row (one upsert per record, not per version)."""
+    rows: dict[RecordKey, _RecordRow] = {}
+    for new in versions:
+        withdrawn = new.decision.action == "withdraw"
+        index = new.decision.index
+        row = rows.setdefault(new.key, _RecordRow(new.version, withdrawn))
+        row.version, row.withdrawn = new.version, withdrawn
+        if index is not None:
+            row.status = index.status if index.status is not None else row.status
+            row.date = index.date if index.date is not None else row.date
+            if not withdrawn:
+                row.index = index
+    for row in rows.values():
+        if row.index is not None:
+            i = row.index
+            row.terms = sorted(
+                {("j", j) for j in i.jurisdictions} | {("r", r) for r in i.regions} | {("t", t) for t in i.tags}
+            )
+    return rows
+
+
+async def change_jurisdictions(conn: Connection, versions: Sequence[NewVersion]) -> list[str | None]:
+    """Each change's jurisdiction: its record's primary one, or (a withdrawal) the one its record had."""
+    out: list[str | None] = []
+    last: dict[RecordKey, str | None] = {}
+    seen: set[RecordKey] = set()
+    unknown: list[RecordKey] = []  # records whose first change in the batch names no jurisdiction
+    for v in versions:
+        if not (v.decision.index and v.decision.index.jurisdictions) and v.key not in seen:
+            unknown.append(v.key)
+        seen.add(v.key)
+    if unknown:
+        participants, kinds, record_ids = as_columns(((k.participant, k.kind, k.record_id) for k in unknown), 3)
+        rows = await conn.fetch(
+            "SELECT DISTINCT ON (c.participant, c.kind, c.record_id) c.participant, c.kind, c.record_id, "
+            "c.jurisdiction FROM changes c "
+            "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(participant, kind, record_id) "
+            "ON c.participant = k.participant AND c.kind = k.kind AND c.record_id = k.record_id "
+            "ORDER BY c.participant, c.kind, c.record_id, c.seq DESC",
+            participants,
+            kinds,
+            record_ids,
+        )
+        last.update({RecordKey(r[0], r[1], r[2]): r[3] for r in rows})
+    for v in versions:
+        index = v.decision.index
+        jurisdiction = index.jurisdictions[0] if index and index.jurisdictions else last.get(v.key)
+        last[v.key] = jurisdiction
+        out.append(jurisdiction)
+    return out
+
+
+async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: str) -> None:
+    """Store new record versions, their changes and the records' current view and search terms."""
+    if not versions:
+        return
+    await conn.copy_records_to_table(
+        "record_versions",
+        records=[
+            (
+                v.key.participant,
+                v.key.kind,
+                v.key.record_id,
+                v.version,
+                v.decision.action,
+                v.decision.schema,
+                v.decision.content.decode() if v.decision.content is not None else None,
+                v.decision.submission.submission_id,
+                v.decision.kid,
+                v.decision.submission.jws_sha256,
+                v.decision.submission.received_at,
+                now,
+                v.log_index,
+                v.seq,
+            )
+            for v in versions
+        ],
+        columns=[c.strip() for c in VERSION_COLUMNS.split(",")],
+    )
+    jurisdictions = await change_jurisdictions(conn, versions)
+    await conn.copy_records_to_table(
+        "changes",
+        records=[
+            (
+                v.seq,
+                v.key.participant,
+                v.key.kind,
+                v.key.record_id,
+                v.version,
+                v.decision.action,
+                v.log_index,
+                v.decision.submission.submission_id,
+                v.decision.kid,
+                v.decision.submission.received_at,
+                jurisdiction,
+            )
+            for v, jurisdiction in zip(versions, jurisdictions, strict=True)
+        ],
+        columns=(
+            "seq",
+            "participant",
+            "kind",
+            "record_id",
+            "version",
+            "action",
+            "log_index",
+            "submission_id",
+            "kid",
+            "received_at",
+            "jurisdiction",
+        ),
+    )
+    await _write_records(conn, _fold_records(versions))
+
+
+async def _write_records(conn: Connection, rows: Mapping[RecordKey, _RecordRow]) -> None:
+    columns = as_columns(
+        (
+            (
+                key.participant,
+                key.kind,
+                key.record_id,
+                row.version,
+                row.withdrawn,
+                row.status,
+                row.date,
+                row.index.title if row.index else None,
+                row.index.text if row.index else None,
+            )
+            for key, row in rows.items()
+        ),
+        9,
+    )
+    stored = await conn.fetch(
+        "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date, title, body) "
+        "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::text[], "
+        "$7::text[], $8::text[], $9::text[]) "
+        "ON CONFLICT (participant, kind, record_id) DO UPDATE SET version = excluded.version, "
+        "withdrawn = excluded.withdrawn, status = coalesce(excluded.status, records.status), "
+        "date = coalesce(excluded.date, records.date), title = coalesce(excluded.title, records.title), "
+        "body = coalesce(excluded.body, records.body) "
+        "RETURNING id, participant, kind, record_id",
+        *columns,
+    )
+    ids = {RecordKey(r[1], r[2], r[3]): int(r[0]) for r in stored}
+    reindexed = {ids[key]: row.terms for key, row in rows.items() if row.index is not None}
+    if not reindexed:
+        return
+    await conn.execute("DELETE FROM record_terms WHERE record = ANY($1::int8[])", list(reindexed))
+    await conn.copy_records_to_table(
+        "record_terms",
+        records=[(record, facet, term) for record, terms in reindexed.items() for facet, term in terms],
+        columns=("record", "facet", "term"),
+    )

@@ -1,0 +1,134 @@
+"""SIGTERM drains: a worker commits and acknowledges the batch in hand, a gateway finishes the requests in
+flight; each then exits 0, promptly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import re
+import time
+from collections import Counter
+
+import pytest
+
+from tests.scaleout.processes import Stack, sign_many, submit_all
+from tests.support import example_for
+
+pytestmark = pytest.mark.services
+
+COUNT = 2000
+
+
+async def test_sigterm_worker_commits_and_acknowledges_the_batch_in_hand(stack: Stack) -> None:
+    _, record = example_for("law", "GBR")
+    gateway = stack.gateway()
+    sent = await submit_all([gateway.url], sign_many(stack.signer, record, COUNT, 50))
+    assert len(sent.accepted) == COUNT
+    assert await _depth_reaches(stack, COUNT)
+
+    # Large batches, so that the signal lands while one is being judged or committed.
+    worker = stack.worker(stack.env(worker_batch="400", amqp_prefetch="1000"))
+    deadline = time.monotonic() + 30
+    while await _decided_in(stack) < 1:
+        assert time.monotonic() < deadline and worker.running, worker.output()
+        await asyncio.sleep(0.005)
+    code, took = await asyncio.to_thread(worker.terminate)
+    assert code == 0, worker.output()
+    assert took < 10, f"the worker took {took:.1f} s to stop"
+
+    decided = await _decided_in(stack)
+    assert 0 < decided < COUNT, "the signal did not arrive in the middle of the stream"
+    reported = int(re.findall(r"decided (\d+) submission", worker.output())[-1])
+    assert reported == decided, "what the worker decided is not what was committed"
+    # Every decided submission was acknowledged (none is left in the queue to be redelivered), and every
+    # other one is back in the queue (none was lost with the worker).
+    assert await _depth_reaches(stack, COUNT - decided), f"queue depth {await stack.depth()}, {decided} decided"
+
+    burst = stack.worker(burst=True)
+    assert await asyncio.to_thread(burst.wait, 60) == 0, burst.output()  # it drains the queue, then exits
+    statuses = await stack.wait_decided(sent.accepted, timeout=10)
+    assert Counter(statuses.values()) == {"accepted": COUNT}
+    logged = await stack.logged()
+    assert len(logged) == len(set(logged)) == COUNT
+
+
+async def test_sigterm_stops_the_other_workers_promptly(stack: Stack) -> None:
+    deliverer = stack.process("worker", "deliver")
+    checkpointer = stack.process("worker", "checkpoint")
+    deadline = time.monotonic() + 30
+    while not await stack.query("SELECT size FROM log_checkpoints"):  # the key event: a log of size 1
+        assert time.monotonic() < deadline and checkpointer.running, checkpointer.output()
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1)  # the deliverer, started first the same way, is running too
+    for process in (checkpointer, deliverer):
+        assert process.running, process.output()
+        code, took = await asyncio.to_thread(process.terminate)
+        assert code == 0, process.output()
+        assert took < 10, f"{process.name} took {took:.1f} s to stop"
+
+
+async def _decided_in(stack: Stack) -> int:
+    [[count]] = await stack.query("SELECT count(*) FROM submissions WHERE status <> 'received'")
+    return int(count)
+
+
+async def _depth_reaches(stack: Stack, expected: int, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while (depth := await stack.depth()) != expected:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return depth == expected
+
+
+async def test_sigterm_gateway_finishes_the_requests_in_flight(stack: Stack) -> None:
+    _, record = example_for("law", "GBR")
+    gateway = stack.gateway()
+    stack.worker()
+    batches = [[body for _, body in sign_many(stack.signer, record, 500, 20)] for _ in range(4)]
+    connections = [await asyncio.open_connection("127.0.0.1", gateway.port) for _ in batches]
+    for (_, writer), lines in zip(connections, batches, strict=True):
+        body = b"\n".join(lines) + b"\n"
+        writer.write(
+            f"POST /v1/submissions:batch HTTP/1.1\r\nHost: 127.0.0.1:{gateway.port}\r\n"
+            f"Content-Type: application/x-ndjson\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+    for _, writer in connections:
+        await writer.drain()
+    await asyncio.sleep(0.2)  # every request has arrived whole; the gateway is verifying 2,000 signatures
+    gateway.signal_term()
+    signalled = time.monotonic()
+    assert await _refuses_connections(gateway.port, within=5), "it still takes new connections"
+
+    answered: list[float] = []
+    accepted: set[str] = set()
+    for reader, writer in connections:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
+        answered.append(time.monotonic())
+        assert head.startswith(b"HTTP/1.1 207"), head
+        length = int(re.findall(rb"(?i)content-length: (\d+)", head)[0])
+        results = json.loads(await asyncio.wait_for(reader.readexactly(length), timeout=10))["results"]
+        assert [r["status"] for r in results] == [202] * 500
+        accepted |= {r["body"]["submission_id"] for r in results}
+        writer.close()
+    assert max(answered) > signalled, "no request was in flight when the signal came"
+    assert await asyncio.to_thread(gateway.wait, 15) == 0, gateway.output()
+    assert time.monotonic() - max(answered) < 5, "the gateway lingered after its last request"
+    statuses = await stack.wait_decided(accepted)
+    assert Counter(statuses.values()) == {"accepted": 2000}
+
+
+async def _refuses_connections(port: int, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except ConnectionRefusedError:
+            return True
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        await asyncio.sleep(0.05)
+    return False
