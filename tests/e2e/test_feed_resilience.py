@@ -17,7 +17,7 @@ from tests.e2e.conftest import Service
 from tests.e2e.process import Server, environment, exchange
 from tests.support import Signer, example_for
 
-TOTAL = 300
+TOTAL = 1000
 
 
 async def _post_until_accepted(session: aiohttp.ClientSession, url: str, body: bytes) -> None:

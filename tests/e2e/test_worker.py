@@ -7,7 +7,7 @@ import json
 import uuid
 from pathlib import Path
 
-from exchange import times
+from exchange import admin, times
 from exchange.envelope import SigningKey, sha256_hex
 from exchange.models import QueuedSubmission
 from tests.e2e.conftest import register, start_service
@@ -51,5 +51,33 @@ async def test_unverifiable_messages_are_rejected_or_dead_lettered(tmp_path: Pat
         [dead] = await services.queue.list_dead_letters()
         assert dead.message == poison and "unreadable" in dead.reason
         assert await services.repository.get_submission("GBR", poison.submission_id) is None
+    finally:
+        await client.close()
+
+
+async def test_a_key_is_judged_as_it_stood_when_the_submission_arrived(tmp_path: Path) -> None:
+    """Revoking a key after a submission was received never invalidates that submission."""
+    client, services = await start_service(tmp_path, {})
+    try:
+        signer = await register(services, "GBR")
+        record_id, record = example_for("law", "GBR")
+        payload = signer.payload(record, record_id=record_id)
+        before = queued("GBR", signer.sign_payload(payload), payload["submission_id"])
+        await admin.revoke_key(services.repository, signer.key.kid, "rotated after the submission arrived")
+        later = signer.payload(record, record_id=record_id)
+        after = queued("GBR", signer.sign_payload(later), later["submission_id"])
+        await services.queue.publish([before, after])
+        states = {}
+        for _ in range(200):
+            for message in (before, after):
+                state = await services.repository.get_submission("GBR", message.submission_id)
+                if state is not None and state.status != "received":
+                    states[message.submission_id] = state
+            if len(states) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert states[before.submission_id].status == "accepted"
+        assert states[after.submission_id].status == "rejected"
+        assert states[after.submission_id].errors[0]["rule"] == "key:not-valid"
     finally:
         await client.close()
