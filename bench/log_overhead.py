@@ -18,12 +18,15 @@ from unittest import mock
 
 import orjson
 
-from exchange import times
+from exchange import admin, times
+from exchange.directory import Directory
+from exchange.envelope import SigningKey, sha256_hex
 from exchange.models import Decision, QueuedSubmission, RecordKey
+from exchange.processing import Processor
 from exchange.repository.sqlite import SqliteRepository
 from exchange.sqlitedb import SqliteDatabase
-from exchange.validation import IndexFields
-from tests.support import make_settings
+from exchange.validation import IndexFields, Validator
+from tests.support import Signer, make_settings
 
 
 def _decisions(count: int, record: dict[str, Any]) -> list[Decision]:
@@ -52,21 +55,56 @@ async def _rate(path: Path, batches: list[list[Decision]]) -> float:
         await repo.close()
 
 
+async def _worker_rate(path: Path, record: dict[str, Any], count: int, size: int) -> float:
+    """The worker's whole stage (verify, parse, validate, then commit in batches) on signed submissions."""
+    settings = make_settings(path.parent, sqlite_synchronous="FULL", origin="https://bench.test")
+    repo = SqliteRepository(SqliteDatabase(path, synchronous="FULL"), settings)
+    await repo.open()
+    try:
+        validator = Validator.from_package()
+        await admin.add_participant(repo, validator, "GBR", "United Kingdom", "member_state", [])
+        key = SigningKey.generate("GBR/bench")
+        await admin.add_key(repo, key.kid, orjson.dumps(key.public_jwk))
+        signer = Signer(key, audience=settings.public_origin)
+        messages = []
+        for n in range(count):
+            body = signer.submission(record, record_id=f"r{n % 500}")
+            sid = signer.sent[-1]
+            messages.append(
+                QueuedSubmission("GBR", sid, "law", times.iso(times.now()), sha256_hex(body), "flattened", body)
+            )
+        directory = Directory(repo, 60.0)
+        processor = Processor(settings, repo, None, directory, validator)  # type: ignore[arg-type]
+        start = time.perf_counter()
+        for first in range(0, count, size):
+            decisions = [await processor.judge(m) for m in messages[first : first + size]]
+            await repo.decide(decisions)
+        return count / (time.perf_counter() - start)
+    finally:
+        await repo.close()
+
+
 def run(record: dict[str, Any], batches: int = 40, size: int = 256) -> dict[str, Any]:
     work = [_decisions(size, record) for _ in range(batches)]
     with tempfile.TemporaryDirectory(prefix="exchange-bench-append-") as tmp:
         with_log = asyncio.run(_rate(Path(tmp) / "a" / "exchange.db", work))
         plain = [[Decision(d.submission, d.kid, d.payload_sha256, record=d.record, schema=d.schema, content=d.content,
                            index=d.index) for d in b] for b in work]  # fmt: skip
+        count = batches * size // 2
+        worker_with = asyncio.run(_worker_rate(Path(tmp) / "c" / "exchange.db", record, count, size))
         with (
             mock.patch("exchange.repository.sqlite.nodes_for_append", return_value=[]),
             mock.patch("exchange.sequencer.submission_entry", return_value=b"{}"),
         ):
             without = asyncio.run(_rate(Path(tmp) / "b" / "exchange.db", plain))
+            worker_without = asyncio.run(_worker_rate(Path(tmp) / "d" / "exchange.db", record, count, size))
     return {
         "decisions_per_second_with_log": with_log,
         "decisions_per_second_without_log": without,
         "log_overhead": 1 - with_log / without,
+        "worker_per_second_with_log": worker_with,
+        "worker_per_second_without_log": worker_without,
+        "worker_log_overhead": 1 - worker_with / worker_without,
     }
 
 

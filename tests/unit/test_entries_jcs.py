@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import rfc8785
 
 from exchange.transparency.entries import (
     CanonicalJSONError,
@@ -197,3 +198,14 @@ def test_key_entry_fields_are_checked(changes: dict[str, Any], message: str) -> 
     fields.update(changes)
     with pytest.raises(EntryError, match=message):
         key_entry(**fields)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["plain", 'quote " and \\ backslash', "controls \x00\x01\x1f\n\r\t\b\f", "é 网络 😀 \u2028\u2029 \x7f", ""],
+)
+def test_fast_canonical_form_of_entries_equals_rfc8785(text: str) -> None:
+    from exchange.transparency.entries import _canonical_flat
+
+    entry: dict[str, str | int] = {"v": 1, "zeta": text, "alpha": 9007199254740991, "mid": -5, "Z": "x", "a_b": 0}
+    assert _canonical_flat(entry) == rfc8785.dumps(entry)
