@@ -48,7 +48,8 @@ def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
     app = create_app(settings, background=background)
     click.echo(
         f"exchange {__version__} on http://{settings.host}:{settings.port} "
-        f"(origin {settings.public_origin}; {workers} in-process worker(s); data in {settings.data_dir})",
+        f"(origin {settings.public_origin}; {workers} validation worker(s), {settings.serve_worker_mode}; "
+        f"data in {settings.data_dir})",
         err=True,
     )
     web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loops.loop_factory()())
@@ -57,7 +58,7 @@ def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
 @cli.command()
 @click.option("--host", help="Listen address (default 127.0.0.1; $EXCHANGE_HOST).")
 @click.option("--port", type=int, help="Listen port (default 8080; $EXCHANGE_PORT).")
-@click.option("--workers", type=int, help="In-process validation workers (default 1; $EXCHANGE_SERVE_WORKERS).")
+@click.option("--workers", type=int, help="Validation workers beside the gateway (default 1; $EXCHANGE_SERVE_WORKERS).")
 @config_option
 def serve(host: str | None, port: int | None, workers: int | None, config_file: Path | None) -> None:
     """Run the whole service in one process: gateway and validation workers on the embedded database."""
