@@ -1,4 +1,5 @@
-"""What every storage adapter shares, whatever its dialect: safe URLs and the subscription UPDATE."""
+"""What every storage adapter shares, whatever its dialect: safe URLs, column lists, row converters and
+the subscription UPDATE. Both adapters select the same columns in the same order, so one converter serves."""
 
 from __future__ import annotations
 
@@ -8,12 +9,25 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
 
-from exchange.models import Subscription
+from exchange import times
+from exchange.keys import PublicKey
+from exchange.models import Participant, RecordKey, RecordVersion, SubmissionState, Subscription, TokenInfo
 
 SUBSCRIPTION_COLUMNS = (
     "id, owner, url, kinds, participants, jurisdictions, secret, status, cursor, created_at, previous_secret, "
     "previous_secret_until, failing_since, attempts, next_attempt_at, last_error, lease_owner, lease_until"
 )
+SUBMISSION_COLUMNS = (
+    "participant, submission_id, jws_sha256, received_at, status, kind, kid, errors, record, version, "
+    "seq, log_index, decided_at, payload_sha256"
+)
+VERSION_COLUMNS = (
+    "participant, kind, record_id, version, action, schema, content, submission_id, kid, jws_sha256, "
+    "received_at, accepted_at, log_index, seq"
+)
+KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
+TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at"  # noqa: S105 (column names)
+PARTICIPANT_COLUMNS = "id, name, type, jurisdictions, created_at"
 _UPDATABLE = frozenset(SUBSCRIPTION_COLUMNS.replace(" ", "").split(",")) - {"id", "owner", "created_at"}
 _LISTS = ("kinds", "participants", "jurisdictions")
 
@@ -93,3 +107,61 @@ def subscription_from_row(row: Row) -> Subscription:
         failing_since=row[12], attempts=row[13], next_attempt_at=row[14], last_error=row[15],
         lease_owner=row[16], lease_until=row[17],
     )  # fmt: skip
+
+
+def state_of(row: Row) -> SubmissionState:
+    return SubmissionState(
+        participant=row[0],
+        submission_id=row[1],
+        jws_sha256=row[2],
+        received_at=row[3],
+        status=row[4],
+        kind=row[5],
+        kid=row[6],
+        errors=orjson.loads(row[7]) if row[7] else [],
+        record=row[8],
+        version=row[9],
+        seq=row[10],
+        log_index=row[11],
+        decided_at=row[12],
+        payload_sha256=row[13],
+    )
+
+
+def version_of(row: Row) -> RecordVersion:
+    return RecordVersion(
+        key=RecordKey(row[0], row[1], row[2]),
+        version=row[3],
+        action=row[4],
+        schema=row[5],
+        content=orjson.loads(row[6]) if row[6] is not None else None,
+        submission_id=row[7],
+        kid=row[8],
+        jws_sha256=row[9],
+        received_at=row[10],
+        accepted_at=row[11],
+        log_index=row[12],
+        seq=row[13],
+    )
+
+
+def key_of(row: Row) -> PublicKey:
+    return PublicKey(
+        kid=row[0],
+        participant=row[1],
+        alg=row[2],
+        jwk=orjson.loads(row[3]),
+        valid_from=times.parse(row[4]),
+        valid_until=times.parse(row[5]) if row[5] else None,
+        revoked_at=times.parse(row[6]) if row[6] else None,
+        revoked_reason=row[7],
+        added_at=times.parse(row[8]),
+    )
+
+
+def participant_of(row: Row) -> Participant:
+    return Participant(row[0], row[1], row[2], tuple(orjson.loads(row[3])), row[4])
+
+
+def token_of(row: Row) -> TokenInfo:
+    return TokenInfo(row[0], row[1], row[2], row[3], row[4], row[5])

@@ -29,10 +29,18 @@ from exchange.models import (
     TokenInfo,
 )
 from exchange.repository.common import (
+    KEY_COLUMNS,
+    SUBMISSION_COLUMNS,
     SUBSCRIPTION_COLUMNS,
+    VERSION_COLUMNS,
+    key_of,
+    participant_of,
+    state_of,
     subscription_from_row,
     subscription_row,
     subscription_update,
+    token_of,
+    version_of,
 )
 from exchange.repository.sqlite_schema import MIGRATIONS
 from exchange.sequencer import Current, LogEntry, plan
@@ -40,76 +48,6 @@ from exchange.settings import Settings
 from exchange.sqlitedb import SqliteDatabase
 from exchange.transparency.entries import key_entry
 from exchange.transparency.merkle import EMPTY_ROOT, nodes_for_append, root_from, root_nodes
-
-_SUBMISSION_COLUMNS = (
-    "participant, submission_id, jws_sha256, received_at, status, kind, kid, errors, record, version, "
-    "seq, log_index, decided_at, payload_sha256"
-)
-_VERSION_COLUMNS = (
-    "participant, kind, record_id, version, action, schema, content, submission_id, kid, jws_sha256, "
-    "received_at, accepted_at, log_index, seq"
-)
-
-
-def _state(row: Sequence[Any]) -> SubmissionState:
-    return SubmissionState(
-        participant=row[0],
-        submission_id=row[1],
-        jws_sha256=row[2],
-        received_at=row[3],
-        status=row[4],
-        kind=row[5],
-        kid=row[6],
-        errors=orjson.loads(row[7]) if row[7] else [],
-        record=row[8],
-        version=row[9],
-        seq=row[10],
-        log_index=row[11],
-        decided_at=row[12],
-        payload_sha256=row[13],
-    )
-
-
-def _version(row: Sequence[Any]) -> RecordVersion:
-    return RecordVersion(
-        key=RecordKey(row[0], row[1], row[2]),
-        version=row[3],
-        action=row[4],
-        schema=row[5],
-        content=orjson.loads(row[6]) if row[6] is not None else None,
-        submission_id=row[7],
-        kid=row[8],
-        jws_sha256=row[9],
-        received_at=row[10],
-        accepted_at=row[11],
-        log_index=row[12],
-        seq=row[13],
-    )
-
-
-def _key(row: Sequence[Any]) -> PublicKey:
-    return PublicKey(
-        kid=row[0],
-        participant=row[1],
-        alg=row[2],
-        jwk=orjson.loads(row[3]),
-        valid_from=times.parse(row[4]),
-        valid_until=times.parse(row[5]) if row[5] else None,
-        revoked_at=times.parse(row[6]) if row[6] else None,
-        revoked_reason=row[7],
-        added_at=times.parse(row[8]),
-    )
-
-
-_KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
-
-
-def _participant(row: Sequence[Any]) -> Participant:
-    return Participant(row[0], row[1], row[2], tuple(orjson.loads(row[3])), row[4])
-
-
-def _token(row: Sequence[Any]) -> TokenInfo:
-    return TokenInfo(row[0], row[1], row[2], row[3], row[4], row[5])
 
 
 def append_log(conn: sqlite3.Connection, entries: Sequence[LogEntry]) -> None:
@@ -184,7 +122,7 @@ class SqliteRepository:
                 (participant_id,),
             ).fetchone()
         )
-        return _participant(row) if row else None
+        return participant_of(row) if row else None
 
     async def list_participants(self) -> list[Participant]:
         rows = await self.db.read(
@@ -192,7 +130,7 @@ class SqliteRepository:
                 "SELECT id, name, type, jurisdictions, created_at FROM participants ORDER BY id"
             ).fetchall()
         )
-        return [_participant(r) for r in rows]
+        return [participant_of(r) for r in rows]
 
     async def add_key(self, key: PublicKey) -> int:
         added = times.iso(key.added_at or times.now())
@@ -234,13 +172,13 @@ class SqliteRepository:
 
     async def revoke_key(self, kid: str, reason: str, at: str) -> tuple[PublicKey, int]:
         def run(conn: sqlite3.Connection) -> tuple[PublicKey, int]:
-            row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM keys WHERE kid = ?", (kid,)).fetchone()
+            row = conn.execute(f"SELECT {KEY_COLUMNS} FROM keys WHERE kid = ?", (kid,)).fetchone()
             if row is None:
                 raise ExchangeError(Problems.NOT_FOUND, f"key {kid!r} is not registered")
             if row[6] is not None:
                 raise ExchangeError(Problems.ALREADY_EXISTS, f"key {kid!r} was already revoked at {row[6]}")
             conn.execute("UPDATE keys SET revoked_at = ?, revoked_reason = ? WHERE kid = ?", (at, reason, kid))
-            key = _key(conn.execute(f"SELECT {_KEY_COLUMNS} FROM keys WHERE kid = ?", (kid,)).fetchone())
+            key = key_of(conn.execute(f"SELECT {KEY_COLUMNS} FROM keys WHERE kid = ?", (kid,)).fetchone())
             index = log_size(conn)
             entry = key_entry(
                 index=index,
@@ -257,19 +195,19 @@ class SqliteRepository:
 
     async def get_key(self, kid: str) -> PublicKey | None:
         row = await self.db.read(
-            lambda c: c.execute(f"SELECT {_KEY_COLUMNS} FROM keys WHERE kid = ?", (kid,)).fetchone()
+            lambda c: c.execute(f"SELECT {KEY_COLUMNS} FROM keys WHERE kid = ?", (kid,)).fetchone()
         )
-        return _key(row) if row else None
+        return key_of(row) if row else None
 
     async def list_keys(self, participant: str | None = None) -> list[PublicKey]:
         def run(conn: sqlite3.Connection) -> list[Any]:
             if participant is None:
-                return conn.execute(f"SELECT {_KEY_COLUMNS} FROM keys ORDER BY kid").fetchall()
+                return conn.execute(f"SELECT {KEY_COLUMNS} FROM keys ORDER BY kid").fetchall()
             return conn.execute(
-                f"SELECT {_KEY_COLUMNS} FROM keys WHERE participant = ? ORDER BY kid", (participant,)
+                f"SELECT {KEY_COLUMNS} FROM keys WHERE participant = ? ORDER BY kid", (participant,)
             ).fetchall()
 
-        return [_key(r) for r in await self.db.read(run)]
+        return [key_of(r) for r in await self.db.read(run)]
 
     async def add_token(self, token_hash: str, info: TokenInfo) -> None:
         def run(conn: sqlite3.Connection) -> None:
@@ -291,7 +229,7 @@ class SqliteRepository:
                 (token_hash,),
             ).fetchone()
         )
-        return _token(row) if row else None
+        return token_of(row) if row else None
 
     async def list_tokens(self) -> list[TokenInfo]:
         rows = await self.db.read(
@@ -299,7 +237,7 @@ class SqliteRepository:
                 "SELECT token_id, participant, role, label, created_at, revoked_at FROM tokens ORDER BY created_at"
             ).fetchall()
         )
-        return [_token(r) for r in rows]
+        return [token_of(r) for r in rows]
 
     async def revoke_token(self, token_id: str, at: str) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
@@ -334,10 +272,10 @@ class SqliteRepository:
                     out.append(None)
                 else:
                     row = conn.execute(
-                        f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+                        f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
                         (sub.participant, sub.submission_id),
                     ).fetchone()
-                    out.append(_state(row))
+                    out.append(state_of(row))
             return out
 
         return await self.db.write(run)
@@ -349,11 +287,11 @@ class SqliteRepository:
     async def get_submission(self, participant: str, submission_id: str) -> SubmissionState | None:
         row = await self.db.read(
             lambda c: c.execute(
-                f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+                f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
                 (participant, submission_id),
             ).fetchone()
         )
-        return _state(row) if row else None
+        return state_of(row) if row else None
 
     async def get_submission_body(self, participant: str, submission_id: str) -> tuple[bytes, str] | None:
         row = await self.db.read(
@@ -577,20 +515,20 @@ class SqliteRepository:
             where.append("received_at < ?")
             args.append(query.received_to)
         sql = (
-            f"SELECT {_SUBMISSION_COLUMNS}, body, serialization FROM submissions WHERE {' AND '.join(where)} "
+            f"SELECT {SUBMISSION_COLUMNS}, body, serialization FROM submissions WHERE {' AND '.join(where)} "
             "ORDER BY log_index LIMIT ?"
         )
         rows = await self.db.read(lambda c: c.execute(sql, [*args, query.limit]).fetchall())
-        return [AuditedSubmission(_state(r), bytes(r[14]), r[15]) for r in rows]
+        return [AuditedSubmission(state_of(r), bytes(r[14]), r[15]) for r in rows]
 
     async def all_versions(self, after_seq: int = 0, limit: int = 1000) -> list[RecordVersion]:
         rows = await self.db.read(
             lambda c: c.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM record_versions WHERE seq > ? ORDER BY seq LIMIT ?",
+                f"SELECT {VERSION_COLUMNS} FROM record_versions WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after_seq, limit),
             ).fetchall()
         )
-        return [_version(r) for r in rows]
+        return [version_of(r) for r in rows]
 
     # records ----------------------------------------------------------------------------------
 
@@ -606,32 +544,32 @@ class SqliteRepository:
     async def get_record(self, key: RecordKey) -> RecordVersion | None:
         row = await self.db.read(
             lambda c: c.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
+                f"SELECT {VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
                 "AND record_id = ? ORDER BY version DESC LIMIT 1",
                 (key.participant, key.kind, key.record_id),
             ).fetchone()
         )
-        return _version(row) if row else None
+        return version_of(row) if row else None
 
     async def list_versions(self, key: RecordKey) -> list[RecordVersion]:
         rows = await self.db.read(
             lambda c: c.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
+                f"SELECT {VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
                 "AND record_id = ? ORDER BY version",
                 (key.participant, key.kind, key.record_id),
             ).fetchall()
         )
-        return [_version(r) for r in rows]
+        return [version_of(r) for r in rows]
 
     async def get_version(self, key: RecordKey, version: int) -> RecordVersion | None:
         row = await self.db.read(
             lambda c: c.execute(
-                f"SELECT {_VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
+                f"SELECT {VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
                 "AND record_id = ? AND version = ?",
                 (key.participant, key.kind, key.record_id, version),
             ).fetchone()
         )
-        return _version(row) if row else None
+        return version_of(row) if row else None
 
     async def list_records(self, query: RecordQuery) -> list[RecordVersion]:
         where = ["r.withdrawn = 0"]
@@ -660,14 +598,14 @@ class SqliteRepository:
             where.append("(r.participant, r.kind, r.record_id) > (?, ?, ?)")
             args += list(query.after)
         sql = (
-            f"SELECT {', '.join('v.' + c.strip() for c in _VERSION_COLUMNS.split(','))} "
+            f"SELECT {', '.join('v.' + c.strip() for c in VERSION_COLUMNS.split(','))} "
             "FROM records r JOIN record_versions v ON v.participant = r.participant AND v.kind = r.kind "
             "AND v.record_id = r.record_id AND v.version = r.version "
             f"WHERE {' AND '.join(where)} ORDER BY r.participant, r.kind, r.record_id LIMIT ?"
         )
         args.append(query.limit)
         rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
-        return [_version(r) for r in rows]
+        return [version_of(r) for r in rows]
 
 
 def _fts_query(text: str) -> str:
@@ -682,11 +620,11 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
     for decision in decisions:
         sub = decision.submission
         row = conn.execute(
-            f"SELECT {_SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+            f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
             (sub.participant, sub.submission_id),
         ).fetchone()
         if row is not None:
-            existing[(sub.participant, sub.submission_id)] = _state(row)
+            existing[(sub.participant, sub.submission_id)] = state_of(row)
         key = decision.record
         if key is not None and key not in current:
             rec = conn.execute(
@@ -744,7 +682,7 @@ def _apply_version(
     sub = decision.submission
     content = decision.content.decode() if decision.content is not None else None
     conn.execute(
-        f"INSERT INTO record_versions ({_VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO record_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             key.participant,
             key.kind,
