@@ -32,6 +32,8 @@ class Run:
     ack_p99_ms: float
     loadgen_cpu_seconds: float
     server_peak_rss_mb: float
+    feed_p50_ms: float = 0.0
+    feed_p99_ms: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -93,7 +95,38 @@ def prepare(
     return bodies
 
 
-async def _post_all(url: str, bodies: list[tuple[str, str, bytes]], clients: int) -> tuple[float, list[float]]:
+async def _follow_feed(url: str, expected: int, seen: dict[str, float], ready: asyncio.Event) -> None:
+    """Record when each submission's change arrives on the event stream (by submission id)."""
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
+    async with (
+        aiohttp.ClientSession(timeout=timeout) as session,
+        session.get(url + "/v1/changes", params={"feed": "eventsource"}) as response,
+    ):
+        ready.set()
+        async for line in response.content:
+            if line.startswith(b"data: "):
+                seen[json.loads(line[6:])["submission_id"]] = time.perf_counter()
+                if len(seen) >= expected:
+                    return
+
+
+async def _post_and_follow(
+    url: str, bodies: list[tuple[str, str, bytes]], clients: int
+) -> tuple[float, list[float], list[float]]:
+    """Post everything while one event-stream reader watches: (post seconds, 202 latencies, POST-to-feed latencies)."""
+    arrived: dict[str, float] = {}
+    ready = asyncio.Event()
+    reader = asyncio.create_task(_follow_feed(url, len(bodies), arrived, ready))
+    await ready.wait()
+    posted: dict[str, float] = {}
+    seconds, latencies = await _post_all(url, bodies, clients, posted)
+    await asyncio.wait_for(reader, 600)
+    return seconds, latencies, [arrived[sid] - posted[sid] for sid in posted if sid in arrived]
+
+
+async def _post_all(
+    url: str, bodies: list[tuple[str, str, bytes]], clients: int, posted: dict[str, float] | None = None
+) -> tuple[float, list[float]]:
     latencies: list[float] = []
     queue: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue()
     for item in bodies:
@@ -104,8 +137,10 @@ async def _post_all(url: str, bodies: list[tuple[str, str, bytes]], clients: int
 
         async def client() -> None:
             while not queue.empty():
-                _, _, body = queue.get_nowait()
+                _, sid, body = queue.get_nowait()
                 start = time.perf_counter()
+                if posted is not None:
+                    posted[sid] = start
                 async with session.post(url + "/v1/submissions", data=body, headers=headers) as response:
                     await response.read()
                     if response.status != 202:
@@ -153,7 +188,7 @@ def run(records: dict[str, dict[str, Any]], clients: int, count: int, settings: 
         try:
             before = resource.getrusage(resource.RUSAGE_SELF)
             start = time.perf_counter()
-            post_seconds, latencies = asyncio.run(_post_all(server.url, bodies, clients))
+            post_seconds, latencies, feed = asyncio.run(_post_and_follow(server.url, bodies, clients))
             asyncio.run(_wait_decided(server.url, token, bodies))
             total = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_SELF)
@@ -163,7 +198,11 @@ def run(records: dict[str, dict[str, Any]], clients: int, count: int, settings: 
             server.stop()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     quantiles = statistics.quantiles(latencies, n=100)
-    return Run(clients, count, post_seconds, total, quantiles[49] * 1000, quantiles[98] * 1000, cpu, rss)
+    visible = statistics.quantiles(feed, n=100)
+    return Run(
+        clients, count, post_seconds, total, quantiles[49] * 1000, quantiles[98] * 1000, cpu, rss,
+        visible[49] * 1000, visible[98] * 1000,
+    )  # fmt: skip
 
 
 def machine() -> str:
