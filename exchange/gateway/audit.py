@@ -8,7 +8,8 @@ from collections.abc import AsyncGenerator
 from aiohttp import web
 
 from exchange import audit, times
-from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.errors import ExchangeError, Problems
+from exchange.gateway import query as qs
 from exchange.gateway.auth import authenticate
 from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import json_response
@@ -25,23 +26,6 @@ _EXPORTS = {
 }
 
 
-def _bad(name: str, message: str) -> ExchangeError:
-    return ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"?{name}", "query", message)])
-
-
-def _integer(request: web.Request, name: str, default: int, lowest: int, highest: int) -> int:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise _bad(name, f"{name} must be an integer") from None
-    if not lowest <= value <= highest:
-        raise _bad(name, f"{name} must lie between {lowest} and {highest}")
-    return value
-
-
 def _time(request: web.Request, name: str) -> str | None:
     raw = request.query.get(name)
     if not raw:
@@ -49,7 +33,7 @@ def _time(request: web.Request, name: str) -> str | None:
     try:
         return times.iso(times.parse(raw))  # the stored form, so that text order is time order
     except ValueError:
-        raise _bad(name, f"{name} must be an RFC 3339 date-time with an offset, like 2026-01-31T00:00:00Z") from None
+        raise qs.bad(name, f"{name} must be an RFC 3339 date-time with an offset, like 2026-01-31T00:00:00Z") from None
 
 
 @routes.get("/v1/audit/submissions")
@@ -57,20 +41,18 @@ async def submissions(request: web.Request) -> web.Response:
     """Decided submissions in log order; ``next`` is the ``after`` of the next page."""
     await authenticate(request, "auditor")
     params = request.query
-    unknown = sorted(set(params) - _SUBMISSION_PARAMS)
-    if unknown:
-        raise _bad(unknown[0], f"unknown query parameter(s): {', '.join(unknown)}")
+    qs.only(request, _SUBMISSION_PARAMS)
     outcome = params.get("outcome") or None
     if outcome not in (None, "accepted", "rejected"):
-        raise _bad("outcome", "outcome must be accepted or rejected")
+        raise qs.bad("outcome", "outcome must be accepted or rejected")
     query = AuditQuery(
         participant=params.get("participant") or None,
         kid=params.get("kid") or None,
         outcome=outcome,
         received_from=_time(request, "from"),
         received_to=_time(request, "to"),
-        after=_integer(request, "after", -1, -1, 2**53 - 1),
-        limit=_integer(request, "limit", 100, 1, MAX_LIMIT),
+        after=qs.integer(request, "after", -1, -1, 2**53 - 1),
+        limit=qs.integer(request, "limit", 100, 1, MAX_LIMIT),
     )
     results, cursor = await audit.audit_page(request.app[SERVICES].repository, query)
     return json_response({"results": results, "next": cursor})
@@ -96,12 +78,10 @@ async def version_provenance(request: web.Request) -> web.Response:
 async def export(request: web.Request) -> web.StreamResponse:
     """The whole history, streamed: NDJSON (``format=ndjson``) or W3C PROV-JSON (``format=prov``)."""
     await authenticate(request, "auditor")
-    unknown = sorted(set(request.query) - {"format"})
-    if unknown:
-        raise _bad(unknown[0], f"unknown query parameter(s): {', '.join(unknown)}")
+    qs.only(request, {"format"})
     name = request.query.get("format", "ndjson")
     if name not in _EXPORTS:
-        raise _bad("format", "format must be ndjson or prov")
+        raise qs.bad("format", "format must be ndjson or prov")
     services = request.app[SERVICES]
     chunks: AsyncGenerator[bytes, None] = (
         audit.export_ndjson(services.repository)

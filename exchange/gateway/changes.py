@@ -10,8 +10,8 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange.errors import ErrorItem, ExchangeError, Problems
 from exchange.feeds import page, sse_comment, sse_event
+from exchange.gateway import query as qs
 from exchange.gateway.keys import SERVICES, STOPPING
 from exchange.gateway.problems import json_response
 from exchange.models import ChangeQuery
@@ -22,53 +22,30 @@ MAX_TIMEOUT = 120.0
 _PARAMS = {"since", "limit", "kind", "participant", "jurisdiction", "feed", "timeout", "include"}
 
 
-def _bad(name: str, message: str) -> ExchangeError:
-    return ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"?{name}", "query", message)])
-
-
-def _number(request: web.Request, name: str, default: float, low: float, high: float) -> float:
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise _bad(name, f"{name} must be a number") from None
-    if not low <= value <= high:
-        raise _bad(name, f"{name} must lie between {low:g} and {high:g}")
-    return value
-
-
-def _list(request: web.Request, name: str) -> tuple[str, ...]:
-    return tuple(v for raw in request.query.getall(name, []) for v in raw.split(",") if v)
-
-
 def parse_query(request: web.Request) -> tuple[ChangeQuery, frozenset[str], str, float]:
-    unknown = sorted(set(request.query) - _PARAMS)
-    if unknown:
-        raise _bad(unknown[0], f"unknown query parameter(s): {', '.join(unknown)}")
-    include = frozenset(_list(request, "include"))
+    qs.only(request, _PARAMS)
+    include = frozenset(qs.values(request, "include"))
     if include - {"record", "jws"}:
-        raise _bad("include", "include takes record and/or jws")
+        raise qs.bad("include", "include takes record and/or jws")
     feed = request.query.get("feed", "normal")
     if feed not in ("normal", "longpoll", "eventsource"):
-        raise _bad("feed", "feed is normal, longpoll or eventsource")
-    since = int(_number(request, "since", 0, 0, 2**53))
+        raise qs.bad("feed", "feed is normal, longpoll or eventsource")
+    since = int(qs.number(request, "since", 0, 0, 2**53))
     last_event = request.headers.get("Last-Event-ID")
     if feed == "eventsource" and last_event:
         if not last_event.isdigit():
-            raise _bad("Last-Event-ID", "Last-Event-ID must be a seq this feed sent")
+            raise qs.bad("Last-Event-ID", "Last-Event-ID must be a seq this feed sent")
         since = int(last_event)
     query = ChangeQuery(
         since=since,
-        limit=int(_number(request, "limit", 100, 1, MAX_LIMIT)),
-        kinds=_list(request, "kind"),
-        participants=_list(request, "participant"),
-        jurisdictions=_list(request, "jurisdiction"),
+        limit=int(qs.number(request, "limit", 100, 1, MAX_LIMIT)),
+        kinds=qs.values(request, "kind"),
+        participants=qs.values(request, "participant"),
+        jurisdictions=qs.values(request, "jurisdiction"),
         include_content="record" in include,
         include_jws="jws" in include,
     )
-    return query, include, feed, _number(request, "timeout", 30.0, 0, MAX_TIMEOUT)
+    return query, include, feed, qs.number(request, "timeout", 30.0, 0, MAX_TIMEOUT)
 
 
 @routes.get("/v1/changes")

@@ -8,17 +8,14 @@ import binascii
 import orjson
 from aiohttp import web
 
-from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.errors import ExchangeError, Problems
+from exchange.gateway import query as qs
 from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import json_response
 from exchange.models import KINDS, RecordKey, RecordQuery, RecordVersion
 
 routes = web.RouteTableDef()
 _FILTERS = ("kind", "participant", "jurisdiction", "region", "tag", "status", "q")
-
-
-def _bad(name: str, message: str) -> ExchangeError:
-    return ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"?{name}", "query", message)])
 
 
 def encode_cursor(last: RecordVersion) -> str:
@@ -30,9 +27,9 @@ def decode_cursor(text: str) -> tuple[str, str, str]:
     try:
         value = orjson.loads(base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)))
     except (binascii.Error, orjson.JSONDecodeError, ValueError):
-        raise _bad("cursor", "the cursor is not one this server issued") from None
+        raise qs.bad("cursor", "the cursor is not one this server issued") from None
     if not (isinstance(value, list) and len(value) == 3 and all(isinstance(v, str) for v in value)):
-        raise _bad("cursor", "the cursor is not one this server issued")
+        raise qs.bad("cursor", "the cursor is not one this server issued")
     return value[0], value[1], value[2]
 
 
@@ -46,15 +43,8 @@ def _key(request: web.Request) -> RecordKey:
 @routes.get("/v1/records")
 async def list_records(request: web.Request) -> web.Response:
     params = request.query
-    unknown = sorted(set(params) - {*_FILTERS, "from", "to", "cursor", "limit"})
-    if unknown:
-        raise _bad(unknown[0], f"unknown query parameter(s): {', '.join(unknown)}")
-    try:
-        limit = int(params.get("limit", "50"))
-    except ValueError:
-        raise _bad("limit", "limit must be an integer") from None
-    if not 1 <= limit <= 500:
-        raise _bad("limit", "limit must lie between 1 and 500")
+    qs.only(request, {*_FILTERS, "from", "to", "cursor", "limit"})
+    limit = qs.integer(request, "limit", 50, 1, 500)
     query = RecordQuery(
         **{name: params.get(name) or None for name in _FILTERS},
         date_from=params.get("from") or None,
