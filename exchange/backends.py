@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from exchange.models import QueuedSubmission, SubmissionState
 from exchange.queue.port import SubmissionQueue
 from exchange.repository.port import Repository
 from exchange.settings import Settings
 from exchange.sqlitedb import SqliteDatabase
 
 SqliteFactory = Callable[[Path], SqliteDatabase]
+#: Records receipts and queues the new submissions; for each, None when new, else the state stored.
+ReceiveAndQueue = Callable[[Sequence[QueuedSubmission]], Awaitable[list[SubmissionState | None]]]
 
 
 @dataclass
@@ -31,6 +34,19 @@ class Backends:
             return databases[key]
 
         return cls(open_repository(settings, sqlite), open_queue(settings, sqlite))
+
+    def receive_and_queue(self) -> ReceiveAndQueue | None:
+        """One transaction that records receipts and queues them, where both backends share an SQLite file.
+
+        None otherwise: the gateway then records each receipt and publishes it in turn.
+        """
+        from exchange.queue.sqlite import SqliteQueue
+        from exchange.repository.sqlite import SqliteRepository, receive_rows
+
+        repository, queue = self.repository, self.queue
+        if isinstance(repository, SqliteRepository) and isinstance(queue, SqliteQueue) and repository.db is queue.db:
+            return lambda messages: queue.receive_and_publish(messages, receive_rows)
+        return None
 
     async def open(self) -> None:
         await self.repository.open()

@@ -1,14 +1,15 @@
 """The submission envelope: a JWS (RFC 7515) in flattened JSON or compact serialization.
 
 Parsing yields an :class:`UnverifiedJWS` whose payload cannot be read; only :meth:`UnverifiedJWS.verify`
-with the registered key returns the payload bytes. The signature always covers the exact bytes
+with the registered key returns the payload bytes (or, for bytes already verified on receipt,
+:meth:`UnverifiedJWS.payload_verified_on_receipt`). The signature always covers the exact bytes
 received; nothing is re-serialised before it is checked or stored.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -41,6 +42,7 @@ class UnverifiedJWS:
     protected_b64: str
     payload_b64: str
     signature: bytes
+    _payload: bytes = field(repr=False)
 
     @property
     def kid(self) -> str:
@@ -49,6 +51,11 @@ class UnverifiedJWS:
     @property
     def alg(self) -> str:
         return str(self.header["alg"])
+
+    @property
+    def payload_sha256(self) -> str:
+        """Hex SHA-256 of the payload bytes: a fact about the bytes, not a sign that they are genuine."""
+        return sha256_hex(self._payload)
 
     def verify(self, key: PublicKey) -> bytes:
         """Check the signature with ``key`` (whose algorithm must match); return the payload bytes."""
@@ -60,10 +67,16 @@ class UnverifiedJWS:
         signing_input = f"{self.protected_b64}.{self.payload_b64}".encode("ascii")
         if not key.verify(signing_input, self.signature):
             raise ExchangeError(Problems.BAD_SIGNATURE, f"the signature does not verify with key {key.kid!r}")
-        try:
-            return b64url_decode(self.payload_b64)
-        except ValueError:
-            raise _malformed("payload is not base64url") from None
+        return self._payload
+
+    def payload_verified_on_receipt(self) -> bytes:
+        """The payload bytes of a JWS whose exact bytes had their signature checked when they arrived.
+
+        Only for bytes whose SHA-256 equals that of a receipt the gateway recorded after verifying
+        them (see :meth:`exchange.processing.Processor.process`); anything else goes through
+        :meth:`verify`.
+        """
+        return self._payload
 
 
 def parse(body: bytes, media_type: str, *, expected_typ: str = SUBMISSION_TYP) -> UnverifiedJWS:
@@ -103,7 +116,7 @@ def parse(body: bytes, media_type: str, *, expected_typ: str = SUBMISSION_TYP) -
     try:
         header_bytes = b64url_decode(protected_b64)
         signature = b64url_decode(signature_b64)
-        b64url_decode(payload_b64)
+        payload = b64url_decode(payload_b64)
     except ValueError:
         raise _malformed("protected, payload and signature must be base64url without padding") from None
     try:
@@ -127,7 +140,7 @@ def parse(body: bytes, media_type: str, *, expected_typ: str = SUBMISSION_TYP) -
         raise _malformed("the protected header needs a 'kid'")
     if typ not in (expected_typ, f"application/{expected_typ}"):
         raise _malformed(f"the protected header 'typ' must be {expected_typ!r}")
-    return UnverifiedJWS(serialization_, header, protected_b64, payload_b64, signature)
+    return UnverifiedJWS(serialization_, header, protected_b64, payload_b64, signature, payload)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -4,8 +4,9 @@ Nothing touches the queue until every check has passed; a ``202`` is returned on
 submission is durable. The HTTP layer calls :meth:`Intake.submit` and renders what it returns or
 raises.
 
-Durable means recorded as received in the repository, then published to the queue. While the
-repository cannot be reached, a submission that passes every check the gateway can make (its key
+Durable means recorded as received in the repository, then published to the queue (both in one
+transaction where they share the embedded database: :meth:`exchange.backends.Backends.receive_and_queue`).
+While the repository cannot be reached, a submission that passes every check the gateway can make (its key
 still cached) is published anyway: the queue holds it durably and the worker records it when the
 database is back (DESIGN §6: submissions wait in the queue; nothing is lost). The checks that need
 the database are then left to the worker, which makes them again in any case: a stale
@@ -25,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from exchange import envelope, ijson, times
+from exchange.backends import ReceiveAndQueue
 from exchange.batching import Batcher
 from exchange.directory import Directory
 from exchange.envelope import ACK_TYP, SigningKey, UnverifiedJWS, sha256_hex
@@ -65,6 +67,8 @@ class Intake:
         queue: SubmissionQueue,
         directory: Directory,
         signing_key: SigningKey,
+        *,
+        receive_and_queue: ReceiveAndQueue | None = None,
     ) -> None:
         self.settings = settings
         self.repository = repository
@@ -73,7 +77,8 @@ class Intake:
         self.signing_key = signing_key
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.origin = settings.public_origin
-        self._receiver: Batcher[QueuedSubmission, SubmissionState | None] = Batcher(self._receive)
+        self._receiver: Batcher[QueuedSubmission, SubmissionState | None] = Batcher(receive_and_queue or self._receive)
+        self._queued_on_receipt = receive_and_queue is not None
         self._warned_at = float("-inf")
 
     async def _receive(self, messages: list[QueuedSubmission]) -> list[SubmissionState | None]:
@@ -99,9 +104,10 @@ class Intake:
         await self.check_base_version(payload, message)
         try:
             prior = await self._receiver.submit(message)
+            queued = self._queued_on_receipt
         except Unavailable as exc:
             self._warn_bypass(exc)
-            prior = None  # published below; the worker records it (and checks for a conflict) later
+            prior, queued = None, False  # published below; the worker records it (and checks for a conflict) later
         if prior is not None:
             if prior.jws_sha256 != message.jws_sha256:
                 raise ExchangeError(
@@ -112,7 +118,8 @@ class Intake:
             if prior.status == "received":
                 await self.queue.publish([message])  # it may not have reached the queue the first time
             return self.receipt(prior)
-        await self.queue.publish([message])
+        if not queued:
+            await self.queue.publish([message])
         return self.receipt(
             SubmissionState(
                 message.participant,

@@ -2,6 +2,10 @@
 
 For every delivery: parse the stored JWS again, verify it with the key as it stood when the
 submission was received, validate the payload, and turn the result into a :class:`Decision`. The
+signature is checked once: a delivery whose bytes have the SHA-256 of a receipt the gateway
+recorded (it records one only after verifying the signature) is not verified a second time; one
+that has no such receipt (the gateway queued it while the database was unreachable, or the message
+did not come from a gateway) is. The
 batch is then sequenced and committed in one transaction, and only after that acknowledged. A
 message that cannot even be read is dead-lettered; so is one whose submission id already holds other
 bytes. A transient fault (the database is down) sends the batch back to the queue with a growing
@@ -24,7 +28,6 @@ from exchange import envelope, ijson, times
 from exchange.directory import Directory
 from exchange.envelope import sha256_hex
 from exchange.errors import ExchangeError, Unavailable
-from exchange.keys import b64url_decode
 from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import Delivery, SubmissionQueue
 from exchange.repository.port import Repository
@@ -51,16 +54,20 @@ class Processor:
     validator: Validator
     on_commit: Callable[[int], None] | None = None
 
-    async def judge(self, message: QueuedSubmission) -> Decision:
-        """Verify and validate one submission. Raises :class:`PoisonMessage` when it is unreadable."""
+    async def judge(self, message: QueuedSubmission, *, verified_on_receipt: bool = False) -> Decision:
+        """Verify and validate one submission. Raises :class:`PoisonMessage` when it is unreadable.
+
+        ``verified_on_receipt``: the gateway recorded a receipt for exactly these bytes (same SHA-256)
+        after checking their signature, so it is not checked a second time; everything else is.
+        """
         try:
             jws = envelope.parse(message.body, _media_type(message.serialization))
         except ExchangeError as exc:
             raise PoisonMessage(f"stored JWS unreadable: {exc.detail}") from None
         if sha256_hex(message.body) != message.jws_sha256:
             raise PoisonMessage("the message body does not match its jws_sha256")
-        # the digest of the payload bytes as received (a fact about the bytes; nothing in them is trusted yet)
-        rejected = Decision(message, jws.kid, sha256_hex(b64url_decode(jws.payload_b64)))
+        payload_sha = jws.payload_sha256
+        rejected = Decision(message, jws.kid, payload_sha)
         key = await self.directory.key(jws.kid)
         if key is None:
             return _with_errors(rejected, _issue("", "key:unknown", f"no key {jws.kid!r} is registered"))
@@ -71,11 +78,13 @@ class Processor:
                 rejected,
                 _issue("", "key:not-valid", f"key {jws.kid!r} was {status} when the submission arrived"),
             )
-        try:
-            payload_bytes = jws.verify(key)
-        except ExchangeError as exc:
-            return _with_errors(rejected, _issue("", "signature", exc.detail))
-        payload_sha = sha256_hex(payload_bytes)
+        if verified_on_receipt and key.accepts(jws.alg):
+            payload_bytes = jws.payload_verified_on_receipt()
+        else:
+            try:
+                payload_bytes = jws.verify(key)
+            except ExchangeError as exc:
+                return _with_errors(rejected, _issue("", "signature", exc.detail))
         try:
             payload = ijson.loads(payload_bytes, max_depth=self.settings.max_json_depth)
         except ijson.IJSONError as exc:
@@ -112,9 +121,17 @@ class Processor:
         kept: list[Delivery] = []
         dead: set[int] = set()
         try:
+            receipts = await self.repository.get_submissions(
+                [(d.message.participant, d.message.submission_id) for d in deliveries]
+            )
             for n, delivery in enumerate(deliveries):
+                message = delivery.message
+                receipt = receipts.get((message.participant, message.submission_id))
+                verified = (
+                    receipt is not None and receipt.status == "received" and receipt.jws_sha256 == message.jws_sha256
+                )
                 try:
-                    decisions.append(await self.judge(delivery.message))
+                    decisions.append(await self.judge(message, verified_on_receipt=verified))
                     kept.append(delivery)
                 except PoisonMessage as exc:
                     log.warning(

@@ -57,7 +57,14 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
             validator=validator,
             directory=directory,
             signing_key=signing_key,
-            intake=Intake(settings, backends.repository, backends.queue, directory, signing_key),
+            intake=Intake(
+                settings,
+                backends.repository,
+                backends.queue,
+                directory,
+                signing_key,
+                receive_and_queue=backends.receive_and_queue(),
+            ),
             processor=Processor(
                 settings, backends.repository, backends.queue, directory, validator, on_commit=notifier.poke
             ),

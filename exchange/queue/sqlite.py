@@ -2,7 +2,8 @@
 
 A message is durable once its INSERT has committed. ``fetch`` leases messages to one consumer for
 ``lease`` seconds; an acknowledged message is deleted, an unacknowledged one (its consumer died)
-becomes visible again when its lease ends. Publishes from concurrent requests share one commit.
+becomes visible again when its lease ends. Publishes from concurrent requests share one commit; a
+gateway whose repository lives in the same file records receipts and queues them in one transaction.
 """
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ import contextlib
 import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from exchange import times
-from exchange.models import QueuedSubmission
+from exchange.models import QueuedSubmission, SubmissionState
 from exchange.queue.port import DeadLetter, Delivery
 from exchange.settings import Settings
 from exchange.sqlitedb import SqliteDatabase
@@ -65,6 +66,17 @@ def _values(m: QueuedSubmission) -> tuple[Any, ...]:
     return (m.participant, m.submission_id, m.kind, m.received_at, m.jws_sha256, m.serialization, m.body)
 
 
+def _enqueue(conn: sqlite3.Connection, messages: Sequence[QueuedSubmission], now: float) -> None:
+    conn.executemany(
+        f"INSERT INTO queue_messages ({_COLUMNS}, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*_values(m), now) for m in messages],
+    )
+
+
+#: Records receipts inside a transaction: for each submission, None when new, else the state stored.
+ReceiveRows = Callable[[sqlite3.Connection, Sequence[QueuedSubmission]], list[SubmissionState | None]]
+
+
 class SqliteQueue:
     """The :class:`exchange.queue.SubmissionQueue` port inside the embedded database."""
 
@@ -86,15 +98,27 @@ class SqliteQueue:
     async def publish(self, messages: Sequence[QueuedSubmission]) -> None:
         """Concurrent publishes share one commit: the database groups its writes."""
         now = time.time()
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                f"INSERT INTO queue_messages ({_COLUMNS}, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [(*_values(m), now) for m in messages],
-            )
-
-        await self.db.write(run)
+        await self.db.write(lambda conn: _enqueue(conn, messages, now))
         self._wakeup.set()
+
+    async def receive_and_publish(
+        self, messages: Sequence[QueuedSubmission], receive: ReceiveRows
+    ) -> list[SubmissionState | None]:
+        """Record receipts with ``receive`` and queue the new submissions, in one transaction.
+
+        For a repository in the same database file: a submission is then durable, both as received
+        and as queued, with a single commit, and neither can exist without the other.
+        """
+        now = time.time()
+
+        def run(conn: sqlite3.Connection) -> list[SubmissionState | None]:
+            prior = receive(conn, messages)
+            _enqueue(conn, [m for m, p in zip(messages, prior, strict=True) if p is None], now)
+            return prior
+
+        states = await self.db.write(run)
+        self._wakeup.set()
+        return states
 
     async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         deadline = time.monotonic() + timeout

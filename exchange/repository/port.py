@@ -62,6 +62,9 @@ class Repository(Protocol):
         """Sequence and commit verdicts in one transaction; already decided ones are left alone."""
 
     async def get_submission(self, participant: str, submission_id: str) -> SubmissionState | None: ...
+    async def get_submissions(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], SubmissionState]:
+        """The stored states of the (participant, submission_id) pairs that exist, read at once."""
+
     async def get_submission_body(self, participant: str, submission_id: str) -> tuple[bytes, str] | None:
         """The stored JWS bytes, unchanged, and their serialization."""
 

@@ -251,34 +251,7 @@ class SqliteRepository:
     # submissions ------------------------------------------------------------------------------
 
     async def receive(self, submissions: Sequence[QueuedSubmission]) -> list[SubmissionState | None]:
-        def run(conn: sqlite3.Connection) -> list[SubmissionState | None]:
-            out: list[SubmissionState | None] = []
-            for sub in submissions:
-                cur = conn.execute(
-                    "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
-                    "received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'received') "
-                    "ON CONFLICT (participant, submission_id) DO NOTHING",
-                    (
-                        sub.participant,
-                        sub.submission_id,
-                        sub.kind,
-                        sub.jws_sha256,
-                        sub.serialization,
-                        sub.body,
-                        sub.received_at,
-                    ),
-                )
-                if cur.rowcount:
-                    out.append(None)
-                else:
-                    row = conn.execute(
-                        f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
-                        (sub.participant, sub.submission_id),
-                    ).fetchone()
-                    out.append(state_of(row))
-            return out
-
-        return await self.db.write(run)
+        return await self.db.write(lambda conn: receive_rows(conn, submissions))
 
     async def decide(self, decisions: Sequence[Decision]) -> list[SubmissionState]:
         now = times.iso(times.now())
@@ -292,6 +265,22 @@ class SqliteRepository:
             ).fetchone()
         )
         return state_of(row) if row else None
+
+    async def get_submissions(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], SubmissionState]:
+        unique = list(dict.fromkeys(idents))
+
+        def run(conn: sqlite3.Connection) -> dict[tuple[str, str], SubmissionState]:
+            found: dict[tuple[str, str], SubmissionState] = {}
+            for participant, submission_id in unique:
+                row = conn.execute(
+                    f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+                    (participant, submission_id),
+                ).fetchone()
+                if row is not None:
+                    found[(participant, submission_id)] = state_of(row)
+            return found
+
+        return await self.db.read(run) if unique else {}
 
     async def get_submission_body(self, participant: str, submission_id: str) -> tuple[bytes, str] | None:
         row = await self.db.read(
@@ -608,6 +597,35 @@ class SqliteRepository:
         return [version_of(r) for r in rows]
 
 
+def receive_rows(conn: sqlite3.Connection, submissions: Sequence[QueuedSubmission]) -> list[SubmissionState | None]:
+    """Record receipts inside the caller's transaction; for each, None when new, else the state stored."""
+    out: list[SubmissionState | None] = []
+    for sub in submissions:
+        cur = conn.execute(
+            "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
+            "received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'received') "
+            "ON CONFLICT (participant, submission_id) DO NOTHING",
+            (
+                sub.participant,
+                sub.submission_id,
+                sub.kind,
+                sub.jws_sha256,
+                sub.serialization,
+                sub.body,
+                sub.received_at,
+            ),
+        )
+        if cur.rowcount:
+            out.append(None)
+        else:
+            row = conn.execute(
+                f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+                (sub.participant, sub.submission_id),
+            ).fetchone()
+            out.append(state_of(row))
+    return out
+
+
 def _fts_query(text: str) -> str:
     """Words of the user's query as FTS5 string literals, all required: no query syntax leaks through."""
     words = [w for w in text.replace('"', " ").split() if w]
@@ -747,11 +765,19 @@ def _apply_version(
     record_id = row[0]
     if withdrawn or index is None:
         return
-    conn.execute("DELETE FROM record_terms WHERE record = ?", (record_id,))
-    terms = {("j", j) for j in index.jurisdictions} | {("r", r) for r in index.regions} | {("t", t) for t in index.tags}
-    conn.executemany(
-        "INSERT INTO record_terms (record, facet, term) VALUES (?, ?, ?)",
-        [(record_id, facet, term) for facet, term in sorted(terms)],
+    # a new version often leaves the search terms and text as they were: rewrite only what changed
+    # (re-indexing the text means tokenizing both the old and the new one)
+    terms = sorted(
+        {("j", j) for j in index.jurisdictions} | {("r", r) for r in index.regions} | {("t", t) for t in index.tags}
     )
-    conn.execute("DELETE FROM records_fts WHERE rowid = ?", (record_id,))
-    conn.execute("INSERT INTO records_fts (rowid, title, body) VALUES (?, ?, ?)", (record_id, index.title, index.text))
+    stored = conn.execute("SELECT facet, term FROM record_terms WHERE record = ? ORDER BY facet, term", (record_id,))
+    if stored.fetchall() != terms:
+        conn.execute("DELETE FROM record_terms WHERE record = ?", (record_id,))
+        conn.executemany(
+            "INSERT INTO record_terms (record, facet, term) VALUES (?, ?, ?)",
+            [(record_id, facet, term) for facet, term in terms],
+        )
+    text = (index.title, index.text)
+    if conn.execute("SELECT title, body FROM records_fts WHERE rowid = ?", (record_id,)).fetchone() != text:
+        conn.execute("DELETE FROM records_fts WHERE rowid = ?", (record_id,))
+        conn.execute("INSERT INTO records_fts (rowid, title, body) VALUES (?, ?, ?)", (record_id, *text))

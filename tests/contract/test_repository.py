@@ -153,6 +153,19 @@ async def test_receive_is_idempotent_and_detects_other_bytes(repository: Reposit
     assert await repository.get_submission_body(sub.participant, sub.submission_id) == (sub.body, "flattened")
 
 
+async def test_get_submissions_reads_the_states_that_exist(repository: Repository) -> None:
+    first, accept = submission(), upsert()
+    second = accept.submission
+    await repository.receive([first, second])
+    [decided] = await repository.decide([accept])
+    idents = [(s.participant, s.submission_id) for s in (first, second)] + [("EST", "not-there")]
+    states = await repository.get_submissions(idents + idents[:1])
+    assert set(states) == set(idents[:2])
+    assert states[idents[0]].status == "received" and states[idents[0]].jws_sha256 == first.jws_sha256
+    assert states[idents[1]] == decided and decided.status == "accepted"
+    assert await repository.get_submissions([]) == {}
+
+
 async def test_versions_log_and_seq_are_dense(repository: Repository) -> None:
     first, second, bad = upsert(), upsert(content={"title": "v2"}), rejected()
     await repository.receive([first.submission])
@@ -279,6 +292,23 @@ async def test_queries_filter_and_paginate(repository: Repository) -> None:
         RecordQuery(after=(page[-1].key.participant, page[-1].key.kind, page[-1].key.record_id), limit=10)
     )
     assert [v.key.record_id for v in page + rest] == everything
+
+
+async def test_search_follows_each_new_version(repository: Repository) -> None:
+    """Terms and text are those of the current version, whether a version changes them or not."""
+
+    async def ids(**filters: Any) -> list[str]:
+        return [v.key.record_id for v in await repository.list_records(RecordQuery(**filters))]
+
+    await repository.decide([upsert("act", idx=index("EST", ("off.cia.illegal_access",), "Computer Misuse Act"))])
+    await repository.decide([upsert("act", idx=index("EST", ("off.cia.illegal_access",), "Computer Misuse Act"))])
+    assert await ids(q="misuse") == ["act"] and await ids(tag="off.cia.illegal_access") == ["act"]
+    await repository.decide([upsert("act", idx=index("KEN", ("off.gain.fraud",), "Fraud Act"))])
+    assert await ids(q="misuse") == [] and await ids(q="fraud") == ["act"]
+    assert await ids(tag="off.cia.illegal_access") == [] and await ids(tag="off.gain.fraud") == ["act"]
+    assert await ids(jurisdiction="EST") == [] and await ids(jurisdiction="KEN") == ["act"]
+    await repository.decide([upsert("act", idx=index("KEN", ("off.gain.fraud",), "Fraud Act"))])
+    assert await ids(q="fraud") == ["act"] and await ids(tag="off.gain.fraud") == ["act"]
 
 
 async def test_concurrent_decides_keep_versions_dense(repository: Repository) -> None:

@@ -44,3 +44,32 @@ async def test_an_id_reused_with_other_bytes_is_dead_lettered_with_the_reason(tm
         assert dead.message.jws_sha256 == other.jws_sha256
         assert dead.reason.startswith(f"conflict: submission_id {sid} was already used by GBR with other content")
         assert await services.queue.depth() == 0
+
+
+async def test_a_signature_is_checked_once_the_receipt_vouches_for_the_same_bytes(tmp_path: Path) -> None:
+    """The gateway records a receipt only after verifying; the worker verifies what has none."""
+    _, record = example_for("law", "GBR")
+    async with open_services(make_settings(tmp_path)) as services:
+        await admin.add_participant(services.repository, services.validator, "GBR", "UK", "member_state", [])
+        key = SigningKey.generate("GBR/2026-01")
+        await admin.add_key(services.repository, key.kid, json.dumps(key.public_jwk).encode())
+        signer = Signer(key, audience=services.settings.public_origin)
+        impostor = Signer(SigningKey.generate("GBR/2026-01"), audience=services.settings.public_origin)
+        genuine = signer.payload(record, record_id="genuine")
+        vouched = impostor.payload(record, record_id="vouched")
+        forged = impostor.payload(record, record_id="forged")
+        messages = [_queued(signer, signer.sign_payload(p), str(p["submission_id"])) for p in (genuine,)] + [
+            _queued(impostor, impostor.sign_payload(p), str(p["submission_id"])) for p in (vouched, forged)
+        ]
+        # a receipt for the "vouched" bytes stands for a signature check the gateway made and passed
+        assert await services.repository.receive([messages[1]]) == [None]
+        await services.queue.publish(messages)
+
+        assert await validate.run(services, asyncio.Event(), burst=True) == 3
+
+        states = await services.repository.get_submissions([(m.participant, m.submission_id) for m in messages])
+        by_record = {p["record_id"]: states[("GBR", str(p["submission_id"]))] for p in (genuine, vouched, forged)}
+        assert by_record["genuine"].status == "accepted"  # no receipt (queued during an outage): verified, genuine
+        assert by_record["vouched"].status == "accepted"  # its receipt's digest matches: not verified again
+        assert by_record["forged"].status == "rejected"  # no receipt: verified, and the signature is wrong
+        assert [e["rule"] for e in by_record["forged"].errors] == ["signature"]

@@ -97,6 +97,10 @@ class SubmissionStore(PostgresPool):
             )
         return state_of(row) if row else None
 
+    async def get_submissions(self, idents: Sequence[tuple[str, str]]) -> dict[tuple[str, str], SubmissionState]:
+        async with self._connection() as conn:
+            return await fetch_states(conn, idents)
+
     async def get_submission_body(self, participant: str, submission_id: str) -> tuple[bytes, str] | None:
         async with self._connection() as conn:
             row = await conn.fetchrow(
