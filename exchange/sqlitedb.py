@@ -2,7 +2,11 @@
 
 All writes of a process go through one thread that owns the only write connection (so they never
 contend inside the process); reads use their own connections on a small pool. WAL mode lets reads run
-beside the writer; other processes on the same file (a separate worker) wait on ``busy_timeout``.
+beside the writer. Writers in other processes on the same file (the worker processes of
+``exchange serve``) take turns: a writer that finds another one's transaction open polls for the
+lock every half millisecond (for at most :data:`BUSY_TIMEOUT` seconds). SQLite's own busy handler
+sleeps in growing steps of up to 100 ms instead, long after the other transaction has ended, and
+with two processes writing in turn that left both idle for much of the time.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +24,28 @@ from exchange.batching import Batcher
 from exchange.errors import Unavailable
 
 T = TypeVar("T")
+
+#: Longest wait (seconds) for another process's write transaction to end before giving up.
+BUSY_TIMEOUT = 30.0
+#: Pause (seconds) between two attempts to take the write lock while another process holds it.
+BUSY_POLL = 0.0005
+
+
+def _busy(exc: sqlite3.OperationalError) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
+def _execute_when_free(conn: sqlite3.Connection, sql: str) -> None:
+    """Run ``sql`` (BEGIN IMMEDIATE, COMMIT), retrying at once while another process holds the lock."""
+    deadline = time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            conn.execute(sql)
+            return
+        except sqlite3.OperationalError as exc:
+            if not _busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(BUSY_POLL)
 
 
 class _Failed:
@@ -42,12 +69,16 @@ class SqliteDatabase:
         self._lock = threading.Lock()
         self._committer: Batcher[Callable[[sqlite3.Connection], Any], Any] | None = None
 
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
+    def _connect(self, *, busy_timeout: float = BUSY_TIMEOUT) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute(f"PRAGMA synchronous={self._synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        return conn
+
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        conn.execute("PRAGMA busy_timeout=0")  # the writer polls for the lock itself (_execute_when_free)
         return conn
 
     async def open(self, component: str, migrations: list[str]) -> None:
@@ -60,7 +91,7 @@ class SqliteDatabase:
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
                 self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sqlite-reader")
         if first:
-            self._write_conn = await self._in_writer(self._connect)
+            self._write_conn = await self._in_writer(self._connect_writer)
         await self.write(lambda conn: _migrate(conn, component, migrations))
 
     async def close(self) -> None:
@@ -106,7 +137,7 @@ class SqliteDatabase:
             if conn is None:
                 raise Unavailable("the database is closed")
             try:
-                conn.execute("BEGIN IMMEDIATE")
+                _execute_when_free(conn, "BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 raise Unavailable(f"the database is busy: {exc}") from None
             results: list[Any] = []
@@ -119,7 +150,7 @@ class SqliteDatabase:
                         conn.execute("ROLLBACK TO write")
                         results.append(_Failed(exc))
                     conn.execute("RELEASE write")
-                conn.execute("COMMIT")
+                _execute_when_free(conn, "COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

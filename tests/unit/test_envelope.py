@@ -90,3 +90,40 @@ def test_ijson_names_where_the_fault_is() -> None:
 def test_ijson_accepts_escaped_text_and_paired_surrogates() -> None:
     text = json.dumps({"title": "Loi n° 2024 — 网络犯罪 😀"})  # ensure_ascii: every character escaped
     assert ijson.loads(text.encode()) == {"title": "Loi n° 2024 — 网络犯罪 😀"}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"a": 1, "b": {"c": 2, "c": 3}}',  # a duplicate deep down
+        b'{"a": "x", "a": "x"}',  # the same member twice
+        b'{"a\\u003a": 1, "b": 2, "b": 3}',  # an escaped colon cannot hide a dropped member
+        b'{"t": "a:b", "t": "a:b:c"}',  # colons inside strings
+        b'[{"k": 1}, {"k": 1, "k": 2}]',
+    ],
+)
+def test_ijson_finds_every_duplicate_member_name(raw: bytes) -> None:
+    with pytest.raises(ijson.IJSONError, match="duplicate member name"):
+        ijson.loads(raw)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"url": "https://example.org:8443/a", "t": "12:30", "n": [1.5, -0, 1e5]}',
+        b'{"esc\\u003a": "x\\u003Ay", "k": 9007199254740991, "f": 1e300}',
+        b'{"a": {"b": {"c": [true, false, null]}}, "s": "\\ud83d\\ude00"}',
+        b"[]",
+        b'"text"',
+        b"12",
+    ],
+)
+def test_ijson_fast_and_strict_parsers_agree(raw: bytes) -> None:
+    assert ijson.loads(raw) == json.loads(raw)
+
+
+def test_ijson_refuses_numbers_beyond_double_precision() -> None:
+    with pytest.raises(ijson.IJSONError, match="double precision"):
+        ijson.loads(b'{"a": 1e400}')
+    with pytest.raises(ijson.IJSONError, match="I-JSON range"):
+        ijson.loads(b'{"a": 123456789012345678901234567890}')
