@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from exchange import loops
 from exchange.envelope import SigningKey
 from tests.e2e.process import Server, environment, exchange
 from tests.support import Signer
@@ -131,7 +132,7 @@ def run(
                          env=server.env, check=True).stdout.strip()  # fmt: skip
         server.start()
         try:
-            return asyncio.run(
+            return loops.run(
                 _run(server, Signer(key, audience=server.url), record, token, changes, rate, streams, hooks)
             )
         finally:

@@ -7,7 +7,6 @@ numbered row per outcome (no canonical JSON, no tree), which is what a log-free 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import tempfile
 import time
@@ -18,7 +17,7 @@ from unittest import mock
 
 import orjson
 
-from exchange import admin, times
+from exchange import admin, loops, times
 from exchange.directory import Directory
 from exchange.envelope import SigningKey, sha256_hex
 from exchange.models import Decision, QueuedSubmission, RecordKey
@@ -87,17 +86,17 @@ async def _worker_rate(path: Path, record: dict[str, Any], count: int, size: int
 def run(record: dict[str, Any], batches: int = 40, size: int = 256) -> dict[str, Any]:
     work = [_decisions(size, record) for _ in range(batches)]
     with tempfile.TemporaryDirectory(prefix="exchange-bench-append-") as tmp:
-        with_log = asyncio.run(_rate(Path(tmp) / "a" / "exchange.db", work))
+        with_log = loops.run(_rate(Path(tmp) / "a" / "exchange.db", work))
         plain = [[Decision(d.submission, d.kid, d.payload_sha256, record=d.record, schema=d.schema, content=d.content,
                            index=d.index) for d in b] for b in work]  # fmt: skip
         count = batches * size // 2
-        worker_with = asyncio.run(_worker_rate(Path(tmp) / "c" / "exchange.db", record, count, size))
+        worker_with = loops.run(_worker_rate(Path(tmp) / "c" / "exchange.db", record, count, size))
         with (
             mock.patch("exchange.repository.sqlite.nodes_for_append", return_value=[]),
             mock.patch("exchange.sequencer.submission_entry", return_value=b"{}"),
         ):
-            without = asyncio.run(_rate(Path(tmp) / "b" / "exchange.db", plain))
-            worker_without = asyncio.run(_worker_rate(Path(tmp) / "d" / "exchange.db", record, count, size))
+            without = loops.run(_rate(Path(tmp) / "b" / "exchange.db", plain))
+            worker_without = loops.run(_worker_rate(Path(tmp) / "d" / "exchange.db", record, count, size))
     return {
         "decisions_per_second_with_log": with_log,
         "decisions_per_second_without_log": without,

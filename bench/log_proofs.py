@@ -3,7 +3,6 @@ served over HTTP by a real ``exchange serve`` from stored subtree hashes."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import random
@@ -16,6 +15,7 @@ from typing import Any
 
 import aiohttp
 
+from exchange import loops
 from exchange.repository.sqlite import append_log
 from exchange.repository.sqlite_schema import MIGRATIONS
 from exchange.sequencer import LogEntry
@@ -68,7 +68,7 @@ def run(size: int = 1_000_000, count: int = 500) -> dict[str, Any]:
         server = Server(environment(data, serve_workers="0"))
         server.start()
         try:
-            latencies = asyncio.run(_measure(server.url, size, count))
+            latencies = loops.run(_measure(server.url, size, count))
         finally:
             server.stop()
     q = statistics.quantiles(latencies, n=100)

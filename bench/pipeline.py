@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
 import resource
@@ -12,12 +13,16 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
+from exchange import loops
 from exchange.envelope import SigningKey
 from tests.e2e.process import Server, environment, exchange
 
@@ -34,28 +39,47 @@ class Run:
     server_peak_rss_mb: float
     feed_p50_ms: float = 0.0
     feed_p99_ms: float = 0.0
+    worker_peak_rss_mb: list[float] = field(default_factory=list)  # each child process of ``exchange serve``
 
     @property
     def per_second(self) -> float:
         return self.submissions / self.total_seconds
 
 
-def _rss_mb(pid: int) -> float:
+Body = tuple[str, str, bytes]  # (participant, submission id, the signed JWS as posted)
+
+
+def _rss_mb(pid: int, which: str = "VmHWM") -> float:
+    """A memory figure of ``pid`` from /proc in MB: VmHWM (peak resident set, the default) or VmRSS (now)."""
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(f"{which}:"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return 0.0
 
 
-def prepare(
-    env: dict[str, str], origin: str, records: dict[str, dict[str, Any]], count: int
-) -> list[tuple[str, str, bytes]]:
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (for ``exchange serve``: its validation workers), by pid."""
+    found: set[int] = set()
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found.update(int(child) for child in task.read_text().split())
+        except OSError:
+            continue
+    return sorted(found)
+
+
+def prepare(env: dict[str, str], origin: str, records: dict[str, dict[str, Any]], count: int) -> list[Body]:
     """Register one State per record and pre-sign ``count`` submissions: (participant, id, body)."""
+    return sign(register(env, records), origin, records, count)
+
+
+def register(env: dict[str, str], participants: Iterable[str]) -> dict[str, SigningKey]:
+    """Register each participant (a member State) with a new key of its own: the signing keys."""
     keys = {}
-    for participant in records:
+    for participant in participants:
         key = SigningKey.generate(f"{participant}/bench")
         keyfile = Path(env["EXCHANGE_DATA_DIR"]) / f"{participant}.jwk"
         keyfile.parent.mkdir(parents=True, exist_ok=True)
@@ -74,24 +98,67 @@ def prepare(
         )
         exchange("admin", "key", "add", key.kid, "--public-key", str(keyfile), env=env, check=True)
         keys[participant] = key
-    bodies = []
-    participants = sorted(records)
+    return keys
+
+
+def sign(
+    keys: dict[str, SigningKey],
+    origin: str,
+    records: dict[str, dict[str, Any]],
+    count: int,
+    *,
+    record_ids: int = 500,
+    processes: int = 1,
+) -> list[Body]:
+    """``count`` signed submissions, each with a new submission id, the participants taking turns;
+    submission ``n`` upserts record ``bench-{n % record_ids}``. Over ``processes`` processes if more than one."""
+    pems = {participant: (key.kid, key.private_pem()) for participant, key in keys.items()}
+    texts = {participant: json.dumps(records[participant]) for participant in keys}
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    for n in range(count):
+    if processes <= 1 or count < 10_000:
+        return _sign_range(pems, texts, origin, created, record_ids, 0, count)
+    chunks = processes * 4
+    bounds = [count * n // chunks for n in range(chunks + 1)]
+    with ProcessPoolExecutor(processes) as pool:
+        parts = [
+            pool.submit(_sign_range, pems, texts, origin, created, record_ids, a, b)
+            for a, b in itertools.pairwise(bounds)
+        ]
+        return [body for part in parts for body in part.result()]
+
+
+def _sign_range(
+    pems: dict[str, tuple[str, bytes]],
+    texts: dict[str, str],
+    origin: str,
+    created: str,
+    record_ids: int,
+    start: int,
+    stop: int,
+) -> list[Body]:
+    """Submissions ``start`` to ``stop`` (see :func:`sign`); top level so that a process pool can run it."""
+    keys = {participant: SigningKey.from_pem(kid, pem) for participant, (kid, pem) in pems.items()}
+    participants = sorted(keys)
+    bodies = []
+    for n in range(start, stop):
         participant = participants[n % len(participants)]
-        payload = {
-            "submission_id": str(uuid.uuid4()),
-            "participant": participant,
-            "audience": origin,
-            "created_at": created,
-            "action": "upsert",
-            "kind": "law",
-            "schema": "law/1",
-            "record_id": f"bench-{n % 500}",
-            "record": records[participant],
-        }
-        body = json.dumps(keys[participant].sign_jws(json.dumps(payload).encode())).encode()
-        bodies.append((participant, payload["submission_id"], body))
+        submission_id = str(uuid.uuid4())
+        head = json.dumps(
+            {
+                "submission_id": submission_id,
+                "participant": participant,
+                "audience": origin,
+                "created_at": created,
+                "action": "upsert",
+                "kind": "law",
+                "schema": "law/1",
+                "record_id": f"bench-{n % record_ids}",
+            }
+        )
+        # the same bytes as json.dumps of the whole payload, without serialising the record each time
+        payload = f'{head[:-1]}, "record": {texts[participant]}}}'.encode()
+        body = json.dumps(keys[participant].sign_jws(payload)).encode()
+        bodies.append((participant, submission_id, body))
     return bodies
 
 
@@ -110,9 +177,7 @@ async def _follow_feed(url: str, expected: int, seen: dict[str, float], ready: a
                     return
 
 
-async def _post_and_follow(
-    url: str, bodies: list[tuple[str, str, bytes]], clients: int
-) -> tuple[float, list[float], list[float]]:
+async def _post_and_follow(url: str, bodies: list[Body], clients: int) -> tuple[float, list[float], list[float]]:
     """Post everything while one event-stream reader watches: (post seconds, 202 latencies, POST-to-feed latencies)."""
     arrived: dict[str, float] = {}
     ready = asyncio.Event()
@@ -125,34 +190,65 @@ async def _post_and_follow(
 
 
 async def _post_all(
-    url: str, bodies: list[tuple[str, str, bytes]], clients: int, posted: dict[str, float] | None = None
+    url: str,
+    bodies: list[Body],
+    clients: int,
+    posted: dict[str, float] | None = None,
+    *,
+    until: float | None = None,
+    latencies: list[float] | None = None,
 ) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    queue: asyncio.Queue[tuple[str, str, bytes]] = asyncio.Queue()
-    for item in bodies:
-        queue.put_nowait(item)
-    connector = aiohttp.TCPConnector(limit=clients)
-    headers = {"Content-Type": "application/jose+json"}
-    async with aiohttp.ClientSession(connector=connector) as session:
+    """Post ``bodies`` in order over ``clients`` connections, each expecting a 202: (seconds, latencies).
 
-        async def client() -> None:
-            while not queue.empty():
-                _, sid, body = queue.get_nowait()
+    With ``until`` (a ``time.perf_counter()`` value), no further body is taken after it: the ones posted
+    are then ``bodies[: len(latencies)]``. Each 202's latency is appended to ``latencies`` as it arrives.
+
+    The load generator is a bare HTTP/1.1 client on keep-alive connections (like ``wrk``): each request
+    is a few pre-built header bytes and the pre-signed body, and each response is read by its
+    Content-Length, so that little of the machine goes to the generator itself.
+    """
+    latencies = [] if latencies is None else latencies
+    pending = iter(bodies)
+    target = urlsplit(url)
+    host, port = target.hostname or "127.0.0.1", target.port or 80
+    head = f"POST /v1/submissions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/jose+json\r\n"
+
+    async def client() -> None:
+        reader, writer = await asyncio.open_connection(host, port)
+        try:
+            while until is None or time.perf_counter() < until:
+                item = next(pending, None)
+                if item is None:
+                    return
+                _, sid, body = item
                 start = time.perf_counter()
                 if posted is not None:
                     posted[sid] = start
-                async with session.post(url + "/v1/submissions", data=body, headers=headers) as response:
-                    await response.read()
-                    if response.status != 202:
-                        raise RuntimeError(f"submission refused: {response.status} {await response.text()}")
+                writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
+                status, answer = await _response(reader)
+                if status != 202:
+                    raise RuntimeError(f"submission refused: {status} {answer.decode(errors='replace')}")
                 latencies.append(time.perf_counter() - start)
+        finally:
+            writer.close()
 
-        start = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(clients)))
-        return time.perf_counter() - start, latencies
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return time.perf_counter() - start, latencies
 
 
-async def _wait_decided(url: str, token: str, bodies: list[tuple[str, str, bytes]]) -> None:
+async def _response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One HTTP/1.1 response with a Content-Length: (status, body)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    status = int(lines[0].split(b" ", 2)[1])
+    length = next((int(line[15:]) for line in lines if line[:15].lower() == b"content-length:"), None)
+    if length is None:
+        raise RuntimeError(f"a response without Content-Length: {head!r}")
+    return status, await reader.readexactly(length)
+
+
+async def _wait_decided(url: str, token: str, bodies: list[Body]) -> None:
     """Wait until the last submission of each participant is accepted (the queue is FIFO), then check a sample."""
     last: dict[str, str] = {}
     for participant, sid, _ in bodies:
@@ -188,12 +284,13 @@ def run(records: dict[str, dict[str, Any]], clients: int, count: int, settings: 
         try:
             before = resource.getrusage(resource.RUSAGE_SELF)
             start = time.perf_counter()
-            post_seconds, latencies, feed = asyncio.run(_post_and_follow(server.url, bodies, clients))
-            asyncio.run(_wait_decided(server.url, token, bodies))
+            post_seconds, latencies, feed = loops.run(_post_and_follow(server.url, bodies, clients))
+            loops.run(_wait_decided(server.url, token, bodies))
             total = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_SELF)
             assert server.process is not None
             rss = _rss_mb(server.process.pid)
+            workers = [_rss_mb(child) for child in _children(server.process.pid)]
         finally:
             server.stop()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -201,7 +298,7 @@ def run(records: dict[str, dict[str, Any]], clients: int, count: int, settings: 
     visible = statistics.quantiles(feed, n=100)
     return Run(
         clients, count, post_seconds, total, quantiles[49] * 1000, quantiles[98] * 1000, cpu, rss,
-        visible[49] * 1000, visible[98] * 1000,
+        visible[49] * 1000, visible[98] * 1000, workers,
     )  # fmt: skip
 
 

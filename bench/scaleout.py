@@ -24,6 +24,7 @@ import aio_pika
 import asyncpg
 
 from bench.pipeline import _post_all, _rss_mb, prepare
+from exchange import loops
 from exchange.queue.rabbitmq import Topology, delete_topology
 from tests.e2e.process import environment
 from tests.scaleout.processes import Gateway, Worker
@@ -158,7 +159,7 @@ def busy_elsewhere(ours: set[int], seconds: float = 1.0) -> list[str]:
 
 
 def run(records: dict[str, dict[str, Any]], workers: int, clients: int, count: int) -> ScaleOutRun:
-    return asyncio.run(_run(records, workers, clients, count))
+    return loops.run(_run(records, workers, clients, count))
 
 
 async def _run(records: dict[str, dict[str, Any]], workers: int, clients: int, count: int) -> ScaleOutRun:
@@ -268,7 +269,7 @@ def report_section(results: dict[str, Any]) -> list[str]:
 
 def measure(records: dict[str, dict[str, Any]], count: int, command: str) -> dict[str, Any]:
     """Both scale-out runs (1 and 2 workers, 64 clients), or why they were skipped."""
-    problem = asyncio.run(reachable())
+    problem = loops.run(reachable())
     if problem is not None:
         return {"skipped": f"PostgreSQL or RabbitMQ unreachable ({problem})"}
     runs = []
@@ -278,7 +279,7 @@ def measure(records: dict[str, dict[str, Any]], count: int, command: str) -> dic
         print(f"  {runs[-1].per_second:,.0f}/s end to end", flush=True)
     return {
         "command": command,
-        "postgresql": asyncio.run(_version("SHOW server_version")),
+        "postgresql": loops.run(_version("SHOW server_version")),
         "rabbitmq": _rabbitmq_version(),
         "runs": [r.as_dict() for r in runs],
         "note": _reading(runs),
@@ -322,7 +323,7 @@ def _rabbitmq_version() -> str:
             return value.decode() if isinstance(value, bytes) else str(value)
 
     try:
-        return asyncio.run(properties())
+        return loops.run(properties())
     except Exception:  # only a label in the report
         return "?"
 
