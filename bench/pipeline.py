@@ -21,7 +21,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
+import orjson
 
+from bench import profile
 from exchange import loops
 from exchange.envelope import SigningKey
 from tests.e2e.process import Server, environment, exchange
@@ -40,6 +42,10 @@ class Run:
     feed_p50_ms: float = 0.0
     feed_p99_ms: float = 0.0
     worker_peak_rss_mb: list[float] = field(default_factory=list)  # each child process of ``exchange serve``
+    batch: int = 1  # submissions per request (1: the single endpoint; more: NDJSON to /v1/submissions:batch)
+    gateway_cpu_seconds: float = 0.0  # CPU the serving process used during the run
+    worker_cpu_seconds: float = 0.0  # CPU its worker processes used during the run
+    profile: dict[str, dict[str, float]] = field(default_factory=dict)  # process -> stage -> share of samples
 
     @property
     def per_second(self) -> float:
@@ -177,14 +183,16 @@ async def _follow_feed(url: str, expected: int, seen: dict[str, float], ready: a
                     return
 
 
-async def _post_and_follow(url: str, bodies: list[Body], clients: int) -> tuple[float, list[float], list[float]]:
+async def _post_and_follow(
+    url: str, bodies: list[Body], clients: int, batch: int = 1
+) -> tuple[float, list[float], list[float]]:
     """Post everything while one event-stream reader watches: (post seconds, 202 latencies, POST-to-feed latencies)."""
     arrived: dict[str, float] = {}
     ready = asyncio.Event()
     reader = asyncio.create_task(_follow_feed(url, len(bodies), arrived, ready))
     await ready.wait()
     posted: dict[str, float] = {}
-    seconds, latencies = await _post_all(url, bodies, clients, posted)
+    seconds, latencies = await _post_all(url, bodies, clients, posted, batch=batch)
     await asyncio.wait_for(reader, 600)
     return seconds, latencies, [arrived[sid] - posted[sid] for sid in posted if sid in arrived]
 
@@ -197,8 +205,12 @@ async def _post_all(
     *,
     until: float | None = None,
     latencies: list[float] | None = None,
+    batch: int = 1,
 ) -> tuple[float, list[float]]:
     """Post ``bodies`` in order over ``clients`` connections, each expecting a 202: (seconds, latencies).
+
+    With ``batch`` above 1, ``batch`` bodies go in each request, as NDJSON to ``/v1/submissions:batch``
+    (each item must be answered 202; its latency is that of the whole request).
 
     With ``until`` (a ``time.perf_counter()`` value), no further body is taken after it: the ones posted
     are then ``bodies[: len(latencies)]``. Each 202's latency is appended to ``latencies`` as it arrives.
@@ -211,24 +223,32 @@ async def _post_all(
     pending = iter(bodies)
     target = urlsplit(url)
     host, port = target.hostname or "127.0.0.1", target.port or 80
-    head = f"POST /v1/submissions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/jose+json\r\n"
+    if batch > 1:
+        head = f"POST /v1/submissions:batch HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-ndjson\r\n"
+    else:
+        head = f"POST /v1/submissions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/jose+json\r\n"
 
     async def client() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
             while until is None or time.perf_counter() < until:
-                item = next(pending, None)
-                if item is None:
+                items = list(itertools.islice(pending, batch))
+                if not items:
                     return
-                _, sid, body = item
                 start = time.perf_counter()
                 if posted is not None:
-                    posted[sid] = start
+                    for _, sid, _ in items:
+                        posted[sid] = start
+                body = b"\n".join(item[2] for item in items)
                 writer.write(f"{head}Content-Length: {len(body)}\r\n\r\n".encode() + body)
                 status, answer = await _response(reader)
-                if status != 202:
+                if batch > 1 and status == 207:
+                    refused = [r for r in orjson.loads(answer)["results"] if r["status"] != 202]
+                    if refused or len(orjson.loads(answer)["results"]) != len(items):
+                        raise RuntimeError(f"batch items refused: {refused[:3]}")
+                elif status != 202:
                     raise RuntimeError(f"submission refused: {status} {answer.decode(errors='replace')}")
-                latencies.append(time.perf_counter() - start)
+                latencies.extend([time.perf_counter() - start] * len(items))
         finally:
             writer.close()
 
@@ -273,7 +293,25 @@ async def _wait_decided(url: str, token: str, bodies: list[Body]) -> None:
                 raise RuntimeError(f"not accepted: {state}")
 
 
-def run(records: dict[str, dict[str, Any]], clients: int, count: int, settings: dict[str, str]) -> Run:
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds ``pid`` has used so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run(
+    records: dict[str, dict[str, Any]],
+    clients: int,
+    count: int,
+    settings: dict[str, str],
+    batch: int = 1,
+    *,
+    sample: bool = False,
+) -> Run:
+    """One end-to-end run on a new ``exchange serve``; ``sample``: profile the gateway and worker with py-spy."""
     with tempfile.TemporaryDirectory(prefix="exchange-bench-") as tmp:
         env = environment(Path(tmp) / "data", rate_limit="100000", rate_burst="100000", **settings)
         server = Server(env)
@@ -282,15 +320,29 @@ def run(records: dict[str, dict[str, Any]], clients: int, count: int, settings: 
         token = exchange("admin", "token", "create", "--role", "auditor", env=server.env, check=True).stdout.strip()
         server.start()
         try:
+            assert server.process is not None
+            children = _children(server.process.pid)
+            deadline = time.monotonic() + 10
+            while settings.get("serve_workers", "1") != "0" and not children and time.monotonic() < deadline:
+                time.sleep(0.05)  # the worker processes start beside the gateway
+                children = _children(server.process.pid)
+            cpu_before = [_cpu_seconds(pid) for pid in [server.process.pid, *children]]
+            names = {"gateway": server.process.pid} | {f"worker {n}": pid for n, pid in enumerate(children, 1)}
+            spies = profile.start(names, Path(tmp)) if sample else []
             before = resource.getrusage(resource.RUSAGE_SELF)
             start = time.perf_counter()
-            post_seconds, latencies, feed = loops.run(_post_and_follow(server.url, bodies, clients))
+            post_seconds, latencies, feed = loops.run(_post_and_follow(server.url, bodies, clients, batch))
             loops.run(_wait_decided(server.url, token, bodies))
             total = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_SELF)
-            assert server.process is not None
+            used = [_cpu_seconds(pid) - b for pid, b in zip([server.process.pid, *children], cpu_before, strict=True)]
+            samples = profile.stop(spies)
+            shares = {
+                name: profile.shares(path, profile.GATEWAY if name == "gateway" else profile.WORKER)
+                for name, path in samples.items()
+            }
             rss = _rss_mb(server.process.pid)
-            workers = [_rss_mb(child) for child in _children(server.process.pid)]
+            workers = [_rss_mb(child) for child in children]
         finally:
             server.stop()
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -298,7 +350,7 @@ def run(records: dict[str, dict[str, Any]], clients: int, count: int, settings: 
     visible = statistics.quantiles(feed, n=100)
     return Run(
         clients, count, post_seconds, total, quantiles[49] * 1000, quantiles[98] * 1000, cpu, rss,
-        visible[49] * 1000, visible[98] * 1000, workers,
+        visible[49] * 1000, visible[98] * 1000, workers, batch, used[0], sum(used[1:]), shares,
     )  # fmt: skip
 
 

@@ -14,7 +14,7 @@ def now() -> datetime:
 
 def iso(moment: datetime) -> str:
     """RFC 3339 UTC with microseconds and a ``Z``: sortable as text, the only format stored."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def parse(text: str) -> datetime:
