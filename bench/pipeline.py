@@ -168,8 +168,8 @@ def _sign_range(
     return bodies
 
 
-async def _follow_feed(url: str, expected: int, seen: dict[str, float], ready: asyncio.Event) -> None:
-    """Record when each submission's change arrives on the event stream (by submission id)."""
+async def _follow_feed(url: str, expected: set[str], seen: dict[str, float], ready: asyncio.Event) -> None:
+    """Record when each ``expected`` submission's change arrives on the event stream (by submission id)."""
     timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
     async with (
         aiohttp.ClientSession(timeout=timeout) as session,
@@ -178,9 +178,11 @@ async def _follow_feed(url: str, expected: int, seen: dict[str, float], ready: a
         ready.set()
         async for line in response.content:
             if line.startswith(b"data: "):
-                seen[json.loads(line[6:])["submission_id"]] = time.perf_counter()
-                if len(seen) >= expected:
-                    return
+                submission_id = json.loads(line[6:])["submission_id"]
+                if submission_id in expected:
+                    seen[submission_id] = time.perf_counter()
+                    if len(seen) >= len(expected):
+                        return
 
 
 async def _post_and_follow(
@@ -189,7 +191,8 @@ async def _post_and_follow(
     """Post everything while one event-stream reader watches: (post seconds, 202 latencies, POST-to-feed latencies)."""
     arrived: dict[str, float] = {}
     ready = asyncio.Event()
-    reader = asyncio.create_task(_follow_feed(url, len(bodies), arrived, ready))
+    expected = {sid for _, sid, _ in bodies}
+    reader = asyncio.create_task(_follow_feed(url, expected, arrived, ready))
     await ready.wait()
     posted: dict[str, float] = {}
     seconds, latencies = await _post_all(url, bodies, clients, posted, batch=batch)
@@ -316,7 +319,7 @@ def run(
         env = environment(Path(tmp) / "data", rate_limit="100000", rate_burst="100000", **settings)
         server = Server(env)
         server.env["EXCHANGE_ORIGIN"] = server.url
-        bodies = prepare(server.env, server.url, records, count)
+        warm_up, *bodies = prepare(server.env, server.url, records, count + 1)
         token = exchange("admin", "token", "create", "--role", "auditor", env=server.env, check=True).stdout.strip()
         server.start()
         try:
@@ -326,6 +329,9 @@ def run(
             while settings.get("serve_workers", "1") != "0" and not children and time.monotonic() < deadline:
                 time.sleep(0.05)  # the worker processes start beside the gateway
                 children = _children(server.process.pid)
+            # one submission through the whole pipeline first: the worker processes have started and are ready
+            loops.run(_post_all(server.url, [warm_up], 1))
+            loops.run(_wait_decided(server.url, token, [warm_up]))
             cpu_before = [_cpu_seconds(pid) for pid in [server.process.pid, *children]]
             names = {"gateway": server.process.pid} | {f"worker {n}": pid for n, pid in enumerate(children, 1)}
             spies = profile.start(names, Path(tmp)) if sample else []

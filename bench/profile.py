@@ -36,8 +36,8 @@ WORKER: list[tuple[str, tuple[str, ...]]] = [
     ("log entries: canonical JSON and Merkle nodes", ("append_log", "leaf_hash", "exchange/transparency/")),
     ("sequencing and SQL of the decision", ("_decide (", "plan (exchange/sequencer.py")),
     ("queue: lease, acknowledge, receipts read", ("exchange/queue/", "get_submissions")),
-    ("SQLite transaction handling", ("_commit_batch", "SqliteDatabase.read")),
-    ("event loop and the rest", ("",)),
+    ("SQLite: BEGIN, savepoints, COMMIT (fsync)", ("_commit_batch", "SqliteDatabase.read")),
+    ("event loop (uvloop) and the rest", ("",)),
 ]
 
 
