@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from exchange.models import QueuedSubmission, SubmissionState
-from exchange.queue.port import SubmissionQueue
+from exchange.models import Decision, QueuedSubmission, SubmissionState
+from exchange.queue.port import Delivery, SubmissionQueue
 from exchange.repository.port import Repository
 from exchange.settings import Settings
 from exchange.sqlitedb import SqliteDatabase
@@ -15,6 +15,12 @@ from exchange.sqlitedb import SqliteDatabase
 SqliteFactory = Callable[[Path], SqliteDatabase]
 #: Records receipts and queues the new submissions; for each, None when new, else the state stored.
 ReceiveAndQueue = Callable[[Sequence[QueuedSubmission]], Awaitable[list[SubmissionState | None]]]
+#: Records decisions and settles their deliveries (acknowledged, or dead-lettered with the reason a
+#: conflict gives); returns the state of each submission after it.
+DecideAndAck = Callable[
+    [Sequence[Delivery], Sequence[Decision], Callable[[QueuedSubmission, SubmissionState], str]],
+    Awaitable[list[SubmissionState]],
+]
 
 
 @dataclass
@@ -46,6 +52,21 @@ class Backends:
         repository, queue = self.repository, self.queue
         if isinstance(repository, SqliteRepository) and isinstance(queue, SqliteQueue) and repository.db is queue.db:
             return lambda messages: queue.receive_and_publish(messages, receive_rows)
+        return None
+
+    def decide_and_ack(self) -> DecideAndAck | None:
+        """One transaction that records decisions and settles their deliveries, where both share an SQLite file.
+
+        None otherwise: the worker commits the decisions, then acknowledges the deliveries.
+        """
+        from exchange.queue.sqlite import SqliteQueue
+        from exchange.repository.sqlite import SqliteRepository, decide_rows
+
+        repository, queue = self.repository, self.queue
+        if isinstance(repository, SqliteRepository) and isinstance(queue, SqliteQueue) and repository.db is queue.db:
+            return lambda deliveries, decisions, conflict: queue.decide_and_ack(
+                deliveries, decisions, decide_rows, conflict
+            )
         return None
 
     async def open(self) -> None:

@@ -5,9 +5,9 @@ submission was received, validate the payload, and turn the result into a :class
 signature is checked once: a delivery whose bytes have the SHA-256 of a receipt the gateway
 recorded (it records one only after verifying the signature) is not verified a second time; one
 that has no such receipt (the gateway queued it while the database was unreachable, or the message
-did not come from a gateway) is. The
-batch is then sequenced and committed in one transaction, and only after that acknowledged. A
-message that cannot even be read is dead-lettered; so is one whose submission id already holds other
+did not come from a gateway) is. The batch is then sequenced and committed in one transaction, and
+only after that acknowledged (in that same transaction, where the queue is the embedded one in the
+repository's database file). A message that cannot even be read is dead-lettered; so is one whose submission id already holds other
 bytes. A transient fault (the database is down) sends the batch back to the queue with a growing
 delay, and dead-letters a message after its last attempt; the worker then waits for the database
 before it takes more (see :mod:`workers.validate`), so an outage costs the messages in hand one
@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from exchange import envelope, ijson, times
+from exchange.backends import DecideAndAck
 from exchange.directory import Directory
 from exchange.envelope import sha256_hex
 from exchange.errors import ExchangeError, Unavailable
@@ -53,6 +54,8 @@ class Processor:
     directory: Directory
     validator: Validator
     on_commit: Callable[[int], None] | None = None
+    #: Where the queue lives in the repository's database: decide and acknowledge in one transaction.
+    decide_and_ack: DecideAndAck | None = None
 
     async def judge(self, message: QueuedSubmission, *, verified_on_receipt: bool = False) -> Decision:
         """Verify and validate one submission. Raises :class:`PoisonMessage` when it is unreadable.
@@ -111,7 +114,8 @@ class Processor:
         return _accepted(message, jws.kid, payload_sha, payload, self.validator)
 
     async def process(self, deliveries: Sequence[Delivery]) -> list[SubmissionState]:
-        """Decide, commit, then acknowledge one batch of deliveries.
+        """Decide, commit, then acknowledge one batch of deliveries (committing and acknowledging in one
+        transaction where the queue lives in the repository's database).
 
         Raises :class:`Unavailable` when the repository cannot be reached (while judging or committing):
         the batch has then been handed back for a delayed retry, each delivery counting one attempt,
@@ -142,14 +146,15 @@ class Processor:
                     dead.add(n)
                 if n % 32 == 31:
                     await asyncio.sleep(0)  # let the event loop serve requests between chunks of CPU work
-            states = await self.repository.decide(decisions) if decisions else []
+            states = await self._commit(kept, decisions) if decisions else []
         except Unavailable as exc:
             for n, delivery in enumerate(deliveries):
                 if n not in dead:
                     await self._retry(delivery, str(exc))
             raise
         theirs = [s.jws_sha256 == d.message.jws_sha256 for d, s in zip(kept, states, strict=True)]
-        await self.queue.ack([d for d, ok in zip(kept, theirs, strict=True) if ok])
+        if self.decide_and_ack is None:
+            await self.queue.ack([d for d, ok in zip(kept, theirs, strict=True) if ok])
         for delivery, state, ok in zip(kept, states, theirs, strict=True):
             if not ok:
                 await self._conflict(delivery, state)
@@ -158,23 +163,27 @@ class Processor:
             self.on_commit(max(seqs))
         return [s for s, ok in zip(states, theirs, strict=True) if ok]
 
+    async def _commit(self, kept: list[Delivery], decisions: list[Decision]) -> list[SubmissionState]:
+        if self.decide_and_ack is not None:
+            return await self.decide_and_ack(kept, decisions, conflict_reason)
+        return await self.repository.decide(decisions)
+
     async def _conflict(self, delivery: Delivery, state: SubmissionState) -> None:
         """The submission id already holds other bytes: refuse these, visibly (the 409 the gateway would give).
 
         The gateway checks this itself, except while the database is unreachable, when it hands the
         submission straight to the queue. The stored submission keeps its outcome; these bytes are
-        dead-lettered with the reason, and never decided, logged or applied.
+        dead-lettered with the reason (in the decision's own transaction, where the queue shares the
+        repository's database), and never decided, logged or applied.
         """
         message = delivery.message
-        reason = (
-            f"conflict: submission_id {message.submission_id} was already used by {message.participant} with "
-            f"other content (jws_sha256 {state.jws_sha256}, not {message.jws_sha256}); choose a new submission_id"
-        )
+        reason = conflict_reason(message, state)
         log.warning(
             "refusing a submission that reuses an id with other content",
             extra={"submission_id": message.submission_id, "reason": reason},
         )
-        await self.queue.dead_letter(delivery, reason)
+        if self.decide_and_ack is None:
+            await self.queue.dead_letter(delivery, reason)
 
     async def _retry(self, delivery: Delivery, reason: str) -> None:
         if delivery.attempt >= self.settings.retry_max_attempts:
@@ -182,6 +191,14 @@ class Processor:
             return
         delay = self.settings.retry_delay * 2 ** (delivery.attempt - 1)
         await self.queue.retry(delivery, reason, delay)
+
+
+def conflict_reason(message: QueuedSubmission, state: SubmissionState) -> str:
+    """Why a delivery whose submission id already holds other bytes is refused (its dead letter's reason)."""
+    return (
+        f"conflict: submission_id {message.submission_id} was already used by {message.participant} with "
+        f"other content (jws_sha256 {state.jws_sha256}, not {message.jws_sha256}); choose a new submission_id"
+    )
 
 
 def _media_type(serialization: str) -> str:

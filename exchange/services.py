@@ -66,7 +66,13 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
                 receive_and_queue=backends.receive_and_queue(),
             ),
             processor=Processor(
-                settings, backends.repository, backends.queue, directory, validator, on_commit=notifier.poke
+                settings,
+                backends.repository,
+                backends.queue,
+                directory,
+                validator,
+                on_commit=notifier.poke,
+                decide_and_ack=backends.decide_and_ack(),
             ),
             log=TransparencyLog(backends.repository, log_signers(settings)),
             notifier=notifier,

@@ -3,7 +3,8 @@
 A message is durable once its INSERT has committed. ``fetch`` leases messages to one consumer for
 ``lease`` seconds; an acknowledged message is deleted, an unacknowledged one (its consumer died)
 becomes visible again when its lease ends. Publishes from concurrent requests share one commit; a
-gateway whose repository lives in the same file records receipts and queues them in one transaction.
+gateway whose repository lives in the same file records receipts and queues them in one transaction,
+and a worker records its decisions and settles their deliveries in one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from exchange import times
-from exchange.models import QueuedSubmission, SubmissionState
+from exchange.models import Decision, QueuedSubmission, SubmissionState
 from exchange.queue.port import DeadLetter, Delivery
 from exchange.settings import Settings
 from exchange.sqlitedb import SqliteDatabase
@@ -75,6 +76,20 @@ def _enqueue(conn: sqlite3.Connection, messages: Sequence[QueuedSubmission], now
 
 #: Records receipts inside a transaction: for each submission, None when new, else the state stored.
 ReceiveRows = Callable[[sqlite3.Connection, Sequence[QueuedSubmission]], list[SubmissionState | None]]
+#: Sequences and records decisions inside a transaction: the state of each submission after it.
+DecideRows = Callable[[sqlite3.Connection, Sequence[Decision]], list[SubmissionState]]
+#: Why a delivery whose submission id holds other bytes is refused (the dead letter's reason).
+ConflictReason = Callable[[QueuedSubmission, SubmissionState], str]
+
+
+def _dead_letter(conn: sqlite3.Connection, delivery: Delivery, reason: str, dead_at: str) -> None:
+    cur = conn.execute("DELETE FROM queue_messages WHERE id = ? AND lease_token = ?", delivery.tag)
+    if cur.rowcount:
+        conn.execute(
+            f"INSERT INTO queue_dead_letters (id, {_COLUMNS}, reason, attempts, dead_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (uuid.uuid4().hex, *_values(delivery.message), reason, delivery.attempt, dead_at),
+        )
 
 
 class SqliteQueue:
@@ -119,6 +134,35 @@ class SqliteQueue:
         states = await self.db.write(run)
         self._wakeup.set()
         return states
+
+    async def decide_and_ack(
+        self,
+        deliveries: Sequence[Delivery],
+        decisions: Sequence[Decision],
+        decide: DecideRows,
+        conflict: ConflictReason,
+    ) -> list[SubmissionState]:
+        """Record the decisions with ``decide`` and settle their deliveries, in one transaction.
+
+        For a repository in the same database file. Each delivery is acknowledged, except one whose
+        submission id already holds other bytes: that one is dead-lettered with ``conflict``'s reason.
+        Nothing decided can then come back from the queue, and nothing is acknowledged undecided.
+        """
+        dead_at = times.iso(times.now())
+
+        def run(conn: sqlite3.Connection) -> list[SubmissionState]:
+            states = decide(conn, decisions)
+            settled = list(zip(deliveries, states, strict=True))
+            conn.executemany(
+                "DELETE FROM queue_messages WHERE id = ? AND lease_token = ?",
+                [d.tag for d, s in settled if s.jws_sha256 == d.message.jws_sha256],
+            )
+            for delivery, state in settled:
+                if state.jws_sha256 != delivery.message.jws_sha256:
+                    _dead_letter(conn, delivery, conflict(delivery.message, state), dead_at)
+            return states
+
+        return await self.db.write(run)
 
     async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         deadline = time.monotonic() + timeout
@@ -172,17 +216,7 @@ class SqliteQueue:
 
     async def dead_letter(self, delivery: Delivery, reason: str) -> None:
         dead_at = times.iso(times.now())
-
-        def run(conn: sqlite3.Connection) -> None:
-            cur = conn.execute("DELETE FROM queue_messages WHERE id = ? AND lease_token = ?", delivery.tag)
-            if cur.rowcount:
-                conn.execute(
-                    f"INSERT INTO queue_dead_letters (id, {_COLUMNS}, reason, attempts, dead_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (uuid.uuid4().hex, *_values(delivery.message), reason, delivery.attempt, dead_at),
-                )
-
-        await self.db.write(run)
+        await self.db.write(lambda conn: _dead_letter(conn, delivery, reason, dead_at))
 
     async def depth(self) -> int:
         row = await self.db.read(lambda c: c.execute("SELECT count(*) FROM queue_messages").fetchone())

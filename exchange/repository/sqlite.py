@@ -254,8 +254,7 @@ class SqliteRepository:
         return await self.db.write(lambda conn: receive_rows(conn, submissions))
 
     async def decide(self, decisions: Sequence[Decision]) -> list[SubmissionState]:
-        now = times.iso(times.now())
-        return await self.db.write(lambda conn: _decide(conn, decisions, now))
+        return await self.db.write(lambda conn: decide_rows(conn, decisions))
 
     async def get_submission(self, participant: str, submission_id: str) -> SubmissionState | None:
         row = await self.db.read(
@@ -630,6 +629,11 @@ def _fts_query(text: str) -> str:
     """Words of the user's query as FTS5 string literals, all required: no query syntax leaks through."""
     words = [w for w in text.replace('"', " ").split() if w]
     return " ".join(f'"{w}"' for w in words) or '""'
+
+
+def decide_rows(conn: sqlite3.Connection, decisions: Sequence[Decision]) -> list[SubmissionState]:
+    """Sequence and record decisions inside the caller's transaction (see :meth:`SqliteRepository.decide`)."""
+    return _decide(conn, decisions, times.iso(times.now()))
 
 
 def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -> list[SubmissionState]:

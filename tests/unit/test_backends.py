@@ -47,5 +47,8 @@ def test_separate_backends_record_then_publish(tmp_path: Path) -> None:
         tmp_path, database_url="postgresql://127.0.0.1/test", queue_url="amqp://guest:guest@127.0.0.1/"
     )
     assert Backends.from_settings(scale_out).receive_and_queue() is None
+    assert Backends.from_settings(scale_out).decide_and_ack() is None
     other_file = make_settings(tmp_path, queue_url=f"sqlite:///{tmp_path / 'queue.db'}")
     assert Backends.from_settings(other_file).receive_and_queue() is None
+    assert Backends.from_settings(other_file).decide_and_ack() is None
+    assert Backends.from_settings(make_settings(tmp_path)).decide_and_ack() is not None
