@@ -35,6 +35,14 @@ from tests.e2e.process import free_port
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def loop_ns(iterations: int = 5_000_000) -> float:
+    """Nanoseconds per iteration of an empty Python loop: how fast this machine runs Python right now."""
+    start = time.perf_counter()
+    for _ in range(iterations):
+        pass
+    return (time.perf_counter() - start) / iterations * 1e9
+
+
 def rate(fn: Callable[[], object], seconds: float = 1.0) -> float:
     """Calls of ``fn`` a second, over about ``seconds``."""
     count, start = 0, time.perf_counter()

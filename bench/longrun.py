@@ -2,8 +2,8 @@
 
 Does the throughput hold while the repository grows, and does the memory of each process stay flat?
 The submissions are pre-signed beforehand (enough for the duration at the rate the 64-client
-embedded run's submissions were just acknowledged, with a margin, up to a cap): the same three example laws, each upserting one of
-5,000 record ids per State in turn, so records gain versions as the run goes on. Every few seconds
+embedded run sustained end to end, with a margin, up to a cap): the same three example laws, each
+upserting one of 5,000 record ids per State in turn, so records gain versions as the run goes on. Every few seconds
 the load generator notes how many submissions were acknowledged (202) and decided (the last
 ``seq`` of the change feed, read from the database) and the resident set (VmRSS) of the serving
 process and of each of its children (the validation workers). At the end it waits until every
@@ -78,7 +78,7 @@ def _window(samples: list[Sample], first: bool, seconds: float) -> tuple[float, 
 
 
 def run(records: dict[str, dict[str, Any]], seconds: float, per_second: float, clients: int = 64) -> dict[str, Any]:
-    """Feed ``exchange serve`` for ``seconds`` at ``clients`` clients, ``per_second`` being the 202 rate expected."""
+    """Feed ``exchange serve`` for ``seconds`` at ``clients`` clients, ``per_second`` being the rate expected."""
     count = max(10_000, min(CAP, int(per_second * seconds * MARGIN)))
     with tempfile.TemporaryDirectory(prefix="exchange-bench-") as tmp:
         env = environment(Path(tmp) / "data", rate_limit="100000", rate_burst="100000")

@@ -7,11 +7,11 @@ recorded (it records one only after verifying the signature) is not verified a s
 that has no such receipt (the gateway queued it while the database was unreachable, or the message
 did not come from a gateway) is. The batch is then sequenced and committed in one transaction, and
 only after that acknowledged (in that same transaction, where the queue is the embedded one in the
-repository's database file). A message that cannot even be read is dead-lettered; so is one whose submission id already holds other
-bytes. A transient fault (the database is down) sends the batch back to the queue with a growing
-delay, and dead-letters a message after its last attempt; the worker then waits for the database
-before it takes more (see :mod:`workers.validate`), so an outage costs the messages in hand one
-attempt and leaves the others waiting in the queue.
+repository's database file). A message that cannot even be read is dead-lettered; so is one whose
+submission id already holds other bytes. A transient fault (the database is down) sends the batch
+back to the queue with a growing delay, and dead-letters a message after its last attempt; the
+worker then waits for the database before it takes more (see :mod:`workers.validate`), so an outage
+costs the messages in hand one attempt and leaves the others waiting in the queue.
 """
 
 from __future__ import annotations

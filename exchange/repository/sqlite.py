@@ -596,6 +596,12 @@ class SqliteRepository:
         return [version_of(r) for r in rows]
 
 
+def _receipt_values(sub: QueuedSubmission) -> tuple[Any, ...]:
+    """The submission's columns as received: participant, submission_id, kind, jws_sha256, serialization, body,
+    received_at."""
+    return (sub.participant, sub.submission_id, sub.kind, sub.jws_sha256, sub.serialization, sub.body, sub.received_at)
+
+
 def receive_rows(conn: sqlite3.Connection, submissions: Sequence[QueuedSubmission]) -> list[SubmissionState | None]:
     """Record receipts inside the caller's transaction; for each, None when new, else the state stored."""
     out: list[SubmissionState | None] = []
@@ -604,15 +610,7 @@ def receive_rows(conn: sqlite3.Connection, submissions: Sequence[QueuedSubmissio
             "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
             "received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'received') "
             "ON CONFLICT (participant, submission_id) DO NOTHING",
-            (
-                sub.participant,
-                sub.submission_id,
-                sub.kind,
-                sub.jws_sha256,
-                sub.serialization,
-                sub.body,
-                sub.received_at,
-            ),
+            _receipt_values(sub),
         )
         if cur.rowcount:
             out.append(None)
@@ -668,13 +666,7 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
             "errors = excluded.errors, record = excluded.record, version = excluded.version, "
             "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at",
             (
-                sub.participant,
-                sub.submission_id,
-                sub.kind,
-                sub.jws_sha256,
-                sub.serialization,
-                sub.body,
-                sub.received_at,
+                *_receipt_values(sub),
                 state.status,
                 state.kid,
                 decision.payload_sha256,

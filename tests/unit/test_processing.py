@@ -9,7 +9,7 @@ from pathlib import Path
 from exchange import admin, times
 from exchange.envelope import SigningKey, sha256_hex
 from exchange.models import QueuedSubmission
-from exchange.services import open_services
+from exchange.services import Services, open_services
 from tests.support import Signer, example_for, make_settings
 from workers import validate
 
@@ -20,14 +20,19 @@ def _queued(signer: Signer, body: bytes, submission_id: str) -> QueuedSubmission
     )
 
 
+async def _registered(services: Services) -> Signer:
+    """The participant GBR, registered with a key of its own: its signer."""
+    await admin.add_participant(services.repository, services.validator, "GBR", "UK", "member_state", [])
+    key = SigningKey.generate("GBR/2026-01")
+    await admin.add_key(services.repository, key.kid, json.dumps(key.public_jwk).encode())
+    return Signer(key, audience=services.settings.public_origin)
+
+
 async def test_an_id_reused_with_other_bytes_is_dead_lettered_with_the_reason(tmp_path: Path) -> None:
     """What the gateway answers 409 for when it can check, the worker refuses when it could not."""
     _, record = example_for("law", "GBR")
     async with open_services(make_settings(tmp_path)) as services:
-        await admin.add_participant(services.repository, services.validator, "GBR", "UK", "member_state", [])
-        key = SigningKey.generate("GBR/2026-01")
-        await admin.add_key(services.repository, key.kid, json.dumps(key.public_jwk).encode())
-        signer = Signer(key, audience=services.settings.public_origin)
+        signer = await _registered(services)
         payload = signer.payload(record, record_id="first")
         sid = str(payload["submission_id"])
         first = _queued(signer, signer.sign_payload(payload), sid)
@@ -50,10 +55,7 @@ async def test_a_signature_is_checked_once_the_receipt_vouches_for_the_same_byte
     """The gateway records a receipt only after verifying; the worker verifies what has none."""
     _, record = example_for("law", "GBR")
     async with open_services(make_settings(tmp_path)) as services:
-        await admin.add_participant(services.repository, services.validator, "GBR", "UK", "member_state", [])
-        key = SigningKey.generate("GBR/2026-01")
-        await admin.add_key(services.repository, key.kid, json.dumps(key.public_jwk).encode())
-        signer = Signer(key, audience=services.settings.public_origin)
+        signer = await _registered(services)
         impostor = Signer(SigningKey.generate("GBR/2026-01"), audience=services.settings.public_origin)
         genuine = signer.payload(record, record_id="genuine")
         vouched = impostor.payload(record, record_id="vouched")
