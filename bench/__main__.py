@@ -245,24 +245,15 @@ def _profile_section(results: dict) -> list[str]:  # type: ignore[type-arg]
         "gateway": run["gateway_cpu_seconds"] * each,
         "worker 1": run["worker_cpu_seconds"] * each,
     }
-    lines = [
+    return profile.section(
         "## Where the time goes",
-        "",
         f"A further 64-client run ({run['per_second']:,.0f}/s end to end) with py-spy sampling the gateway and the "
         f"worker at {profile.RATE} Hz (stages told apart by the frames of each sampled stack: bench/profile.py). "
-        "CPU per submission in "
-        f"that run: gateway {cpu['gateway']:,.0f} µs, worker {cpu['worker 1']:,.0f} µs, load generator "
-        f"{run['loadgen_cpu_seconds'] * each:,.0f} µs. Each stage's share of a process's busy samples, and the CPU "
-        "per submission that share stands for:",
-        "",
-        "| process | stage | share of samples | µs per submission |",
-        "| --- | --- | --- | --- |",
-    ]
-    for name, stages in run["profile"].items():
-        for stage, share in sorted(stages.items(), key=lambda item: -item[1]):
-            lines.append(f"| {name} | {stage} | {share:.0%} | {share * cpu.get(name, 0):,.0f} |")
-    lines.append("")
-    return lines
+        f"CPU per submission in that run: gateway {cpu['gateway']:,.0f} µs, worker {cpu['worker 1']:,.0f} µs, load "
+        f"generator {run['loadgen_cpu_seconds'] * each:,.0f} µs.",
+        cpu,
+        run["profile"],
+    )
 
 
 def _stage(name: str) -> str:

@@ -342,11 +342,7 @@ def run(
             total = time.perf_counter() - start
             after = resource.getrusage(resource.RUSAGE_SELF)
             used = [_cpu_seconds(pid) - b for pid, b in zip([server.process.pid, *children], cpu_before, strict=True)]
-            samples = profile.stop(spies)
-            shares = {
-                name: profile.shares(path, profile.GATEWAY if name == "gateway" else profile.WORKER)
-                for name, path in samples.items()
-            }
+            shares = profile.sampled(profile.stop(spies))
             rss = _rss_mb(server.process.pid)
             workers = [_rss_mb(child) for child in children]
         finally:

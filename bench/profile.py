@@ -23,6 +23,8 @@ GATEWAY: list[tuple[str, tuple[str, ...]]] = [
     ("signing the acknowledgment", ("SigningKey.sign (",)),
     ("JWS and I-JSON parsing", ("parse (exchange/envelope.py", "loads (exchange/ijson.py")),
     ("SQLite: receipt and queue commit", ("_commit_batch", "receive_rows", "_enqueue")),
+    ("PostgreSQL: the receipt (asyncpg)", ("exchange/repository/postgresql/", "asyncpg/")),
+    ("RabbitMQ: publish and confirm (aio-pika)", ("exchange/queue/rabbitmq.py", "aio_pika/", "aiormq/", "pamqp/")),
     ("event stream to the feed reader", ("changes (exchange/gateway/changes.py", "sse_event")),
     ("submission checks and receipt", ("Intake.", "Batcher.")),
     ("HTTP: aiohttp request and response", ("aiohttp/",)),
@@ -34,8 +36,9 @@ WORKER: list[tuple[str, tuple[str, ...]]] = [
     ("schema and rule validation", ("Validator.validate_payload",)),
     ("search index fields", ("index_fields", "exchange/validation/index.py")),
     ("log entries: canonical JSON and Merkle nodes", ("append_log", "leaf_hash", "exchange/transparency/")),
-    ("sequencing and SQL of the decision", ("_decide (", "plan (exchange/sequencer.py")),
-    ("queue: lease, acknowledge, receipts read", ("exchange/queue/", "get_submissions")),
+    ("sequencing and SQL of the decision", ("_decide (", "plan (exchange/sequencer.py", "SubmissionStore.decide")),
+    ("queue: lease, acknowledge, receipts read", ("exchange/queue/", "get_submissions", "aio_pika/", "aiormq/")),
+    ("PostgreSQL driver and pool (asyncpg)", ("exchange/repository/postgresql/", "asyncpg/")),
     ("SQLite: BEGIN, savepoints, COMMIT (fsync)", ("_commit_batch", "SqliteDatabase.read")),
     ("event loop (uvloop) and the rest", ("",)),
 ]
@@ -67,6 +70,27 @@ def stop(spies: list[tuple[str, Path, subprocess.Popen[bytes]]]) -> dict[str, Pa
         except subprocess.TimeoutExpired:
             process.kill()
     return {name: out for name, out, _ in spies if out.exists()}
+
+
+def section(title: str, intro: str, cpu_us: dict[str, float], stages: dict[str, dict[str, float]]) -> list[str]:
+    """A report section: each process's stages, their shares and the CPU per submission they stand for."""
+    lines = [
+        title,
+        "",
+        intro + " Each stage's share of a process's busy samples, and the CPU per submission that share stands for:",
+        "",
+        "| process | stage | share of samples | µs per submission |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, shares_ in stages.items():
+        for stage, share in sorted(shares_.items(), key=lambda item: -item[1]):
+            lines.append(f"| {name} | {stage} | {share:.0%} | {share * cpu_us.get(name, 0):,.0f} |")
+    return [*lines, ""]
+
+
+def sampled(samples: dict[str, Path]) -> dict[str, dict[str, float]]:
+    """Stage shares of each sampled process (``gateway``, ``worker N``)."""
+    return {name: shares(path, GATEWAY if name == "gateway" else WORKER) for name, path in samples.items()}
 
 
 def shares(path: Path, stages: list[tuple[str, tuple[str, ...]]]) -> dict[str, float]:

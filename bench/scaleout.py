@@ -15,7 +15,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +23,7 @@ from urllib.parse import urlencode
 import aio_pika
 import asyncpg
 
+from bench import profile
 from bench.pipeline import _post_all, _rss_mb, prepare
 from exchange import loops
 from exchange.queue.rabbitmq import Topology, delete_topology
@@ -48,6 +49,7 @@ class ScaleOutRun:
     cpu_seconds: dict[str, float]  # CPU used during the run: gateway, workers, PostgreSQL, RabbitMQ, load generator
     gateway_peak_rss_mb: float
     worker_peak_rss_mb: float
+    profile: dict[str, dict[str, float]] = field(default_factory=dict)  # process -> stage -> share of samples
 
     @property
     def per_second(self) -> float:
@@ -158,11 +160,14 @@ def busy_elsewhere(ours: set[int], seconds: float = 1.0) -> list[str]:
     return sorted(busy)
 
 
-def run(records: dict[str, dict[str, Any]], workers: int, clients: int, count: int) -> ScaleOutRun:
-    return loops.run(_run(records, workers, clients, count))
+def run(
+    records: dict[str, dict[str, Any]], workers: int, clients: int, count: int, *, sample: bool = False
+) -> ScaleOutRun:
+    """One scale-out run; ``sample``: profile the gateway and the workers with py-spy."""
+    return loops.run(_run(records, workers, clients, count, sample))
 
 
-async def _run(records: dict[str, dict[str, Any]], workers: int, clients: int, count: int) -> ScaleOutRun:
+async def _run(records: dict[str, dict[str, Any]], workers: int, clients: int, count: int, sample: bool) -> ScaleOutRun:
     with tempfile.TemporaryDirectory(prefix="exchange-bench-") as tmp:
         async with _deployment() as (database_url, prefix):
             env = environment(
@@ -190,11 +195,14 @@ async def _run(records: dict[str, dict[str, Any]], workers: int, clients: int, c
                 others = await asyncio.to_thread(busy_elsewhere, {p.pid for p in processes})
                 load = os.getloadavg()[0]
                 parts = {"gateway": {gateway.pid}, "workers": {p.pid for p in processes[1:]}}
+                names = {"gateway": gateway.pid} | {f"worker {n}": p.pid for n, p in enumerate(processes[1:], 1)}
+                spies = profile.start(names, Path(tmp)) if sample else []
                 ticks = _cpu_by_part(parts)
                 start = time.perf_counter()
                 post_seconds, latencies = await _post_all(gateway.url, bodies, clients)
                 await _accepted(database_url, count)
                 total = time.perf_counter() - start
+                shares = profile.sampled(profile.stop(spies))
                 hz = os.sysconf("SC_CLK_TCK")
                 cpu = {part: (used - ticks[part]) / hz for part, used in _cpu_by_part(parts).items()}
                 rss = [_rss_mb(p.pid) for p in processes]
@@ -216,6 +224,7 @@ async def _run(records: dict[str, dict[str, Any]], workers: int, clients: int, c
         cpu_seconds=cpu,
         gateway_peak_rss_mb=rss[0],
         worker_peak_rss_mb=max(rss[1:]),
+        profile=shares,
     )
 
 
@@ -263,6 +272,23 @@ def report_section(results: dict[str, Any]) -> list[str]:
     note = section.get("note")
     if note:
         lines += ["", note]
+    sampled = section.get("sampled")
+    if sampled:
+        each = 1e6 / sampled["submissions"]
+        used = sampled["cpu_seconds"]
+        cpu = {"gateway": used["gateway"] * each, "worker 1": used["workers"] * each}
+        lines += [
+            "",
+            *profile.section(
+                "### Where the time goes in the scale-out form",
+                f"A further run with 1 worker ({sampled['per_second']:,.0f}/s end to end) with py-spy sampling the "
+                f"gateway and the worker at {profile.RATE} Hz. CPU per submission in that run: gateway "
+                f"{cpu['gateway']:,.0f} µs, worker {cpu['worker 1']:,.0f} µs, PostgreSQL "
+                f"{used['PostgreSQL'] * each:,.0f} µs, RabbitMQ {used['RabbitMQ'] * each:,.0f} µs.",
+                cpu,
+                sampled["profile"],
+            ),
+        ]
     lines.append("")
     return lines
 
@@ -277,12 +303,17 @@ def measure(records: dict[str, dict[str, Any]], count: int, command: str) -> dic
         print(f"scale-out, 1 gateway + {workers} worker(s), 64 clients, {count} submissions…", flush=True)
         runs.append(run(records, workers, 64, count))
         print(f"  {runs[-1].per_second:,.0f}/s end to end", flush=True)
+    sampled = None
+    if profile.available():
+        print("scale-out, 1 gateway + 1 worker, 64 clients again, sampled by py-spy…", flush=True)
+        sampled = run(records, 1, 64, count, sample=True)
     return {
         "command": command,
         "postgresql": loops.run(_version("SHOW server_version")),
         "rabbitmq": _rabbitmq_version(),
         "runs": [r.as_dict() for r in runs],
         "note": _reading(runs),
+        "sampled": sampled.as_dict() if sampled is not None else None,
     }
 
 
