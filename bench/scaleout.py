@@ -306,7 +306,7 @@ def measure(records: dict[str, dict[str, Any]], count: int, command: str) -> dic
     sampled = None
     if profile.available():
         print("scale-out, 1 gateway + 1 worker, 64 clients again, sampled by py-spy…", flush=True)
-        sampled = run(records, 1, 64, count, sample=True)
+        sampled = run(records, 1, 64, count // 2, sample=True)
     return {
         "command": command,
         "postgresql": loops.run(_version("SHOW server_version")),
