@@ -13,6 +13,24 @@ from exchange import times
 from exchange.keys import PublicKey
 from exchange.models import Participant, RecordKey, RecordVersion, SubmissionState, Subscription, TokenInfo
 
+NEW_KEY_COLUMNS = "kid, participant, alg, jwk, thumbprint, valid_from, valid_until, added_at, log_index"
+
+
+def key_values(key: PublicKey, added: str, log_index: int) -> tuple[Any, ...]:
+    """A new key's row, in the order of :data:`NEW_KEY_COLUMNS`."""
+    return (
+        key.kid,
+        key.participant,
+        key.alg,
+        orjson.dumps(key.jwk).decode(),
+        key.thumbprint,
+        times.iso(key.valid_from),
+        times.iso(key.valid_until) if key.valid_until else None,
+        added,
+        log_index,
+    )
+
+
 SUBSCRIPTION_COLUMNS = (
     "id, owner, url, kinds, participants, jurisdictions, secret, status, cursor, created_at, previous_secret, "
     "previous_secret_until, failing_since, attempts, next_attempt_at, last_error, lease_owner, lease_until"

@@ -30,10 +30,12 @@ from exchange.models import (
 )
 from exchange.repository.common import (
     KEY_COLUMNS,
+    NEW_KEY_COLUMNS,
     SUBMISSION_COLUMNS,
     SUBSCRIPTION_COLUMNS,
     VERSION_COLUMNS,
     key_of,
+    key_values,
     participant_of,
     state_of,
     subscription_from_row,
@@ -141,19 +143,8 @@ class SqliteRepository:
             index = log_size(conn)
             try:
                 conn.execute(
-                    "INSERT INTO keys (kid, participant, alg, jwk, thumbprint, valid_from, valid_until, "
-                    "added_at, log_index) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        key.kid,
-                        key.participant,
-                        key.alg,
-                        orjson.dumps(key.jwk).decode(),
-                        key.thumbprint,
-                        times.iso(key.valid_from),
-                        times.iso(key.valid_until) if key.valid_until else None,
-                        added,
-                        index,
-                    ),
+                    f"INSERT INTO keys ({NEW_KEY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    key_values(key, added, index),
                 )
             except sqlite3.IntegrityError:
                 raise ExchangeError(Problems.ALREADY_EXISTS, f"key {key.kid!r} already exists") from None

@@ -8,6 +8,7 @@ from exchange import times
 from exchange.errors import ExchangeError, Problems
 from exchange.keys import PublicKey
 from exchange.models import Participant, TokenInfo
+from exchange.repository.common import NEW_KEY_COLUMNS, key_values
 from exchange.repository.postgresql.log import append_log, lock_sequencer, log_size
 from exchange.repository.postgresql.pool import PostgresPool
 from exchange.repository.postgresql.rows import (
@@ -57,17 +58,9 @@ class RegistryStore(PostgresPool):
                 raise ExchangeError(Problems.NOT_FOUND, f"participant {key.participant!r} is not registered")
             index = await log_size(conn)
             inserted = await conn.fetchval(
-                "INSERT INTO keys (kid, participant, alg, jwk, thumbprint, valid_from, valid_until, added_at, "
-                "log_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (kid) DO NOTHING RETURNING 1",
-                key.kid,
-                key.participant,
-                key.alg,
-                orjson.dumps(key.jwk).decode(),
-                key.thumbprint,
-                times.iso(key.valid_from),
-                times.iso(key.valid_until) if key.valid_until else None,
-                added,
-                index,
+                f"INSERT INTO keys ({NEW_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+                "ON CONFLICT (kid) DO NOTHING RETURNING 1",
+                *key_values(key, added, index),
             )
             if inserted is None:
                 raise ExchangeError(Problems.ALREADY_EXISTS, f"key {key.kid!r} already exists")
