@@ -30,10 +30,12 @@ __all__ = [
     "NoteSigner",
     "VerifierKey",
     "checkpoint_body",
+    "decode_vkey",
     "note_key_id",
     "parse_checkpoint",
     "parse_verifier_key",
     "sign_many",
+    "split_note",
     "verify_note",
 ]
 
@@ -96,9 +98,12 @@ def _check_text(text: str, what: str) -> None:
         raise NoteError(f"{what} is not valid UTF-8 text") from None
 
 
-def note_key_id(name: str, public_key: bytes) -> bytes:
-    """The 4-byte key id of an Ed25519 key: ``SHA-256(name || 0x0A || 0x01 || public key)[:4]``."""
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([ED25519]) + public_key).digest()[:4]
+def note_key_id(name: str, public_key: bytes, signature_type: int = ED25519) -> bytes:
+    """The 4-byte key id: ``SHA-256(name || 0x0A || signature type || public key)[:4]``.
+
+    The type is 0x01 for a note signature by an Ed25519 key, 0x04 for a ``cosignature/v1``.
+    """
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + bytes([signature_type]) + public_key).digest()[:4]
 
 
 # ---- checkpoint body --------------------------------------------------------------------------------
@@ -154,8 +159,11 @@ class VerifierKey:
         return True
 
 
-def parse_verifier_key(verifier_key: str) -> VerifierKey:
-    """Parse and check a verifier key string (its key id must match its name and public key)."""
+def decode_vkey(verifier_key: str, signature_type: int) -> tuple[str, bytes, bytes]:
+    """Check a vkey ``<name>+<hex key id>+<base64(type || 32-byte Ed25519 key)>`` of one signature type.
+
+    Returns ``(name, key id, raw public key)``; the key id must match the name, type and key.
+    """
     if not isinstance(verifier_key, str):
         raise NoteError("verifier key must be text")
     parts = verifier_key.split("+", 2)  # the base64 part may itself contain '+'
@@ -166,12 +174,18 @@ def parse_verifier_key(verifier_key: str) -> VerifierKey:
     if not _KEY_ID_HEX.fullmatch(key_id_hex):
         raise NoteError("verifier key id must be 8 lowercase hex digits")
     raw = _b64decode(key_text, "verifier key")
-    if len(raw) != 33 or raw[0] != ED25519:
-        raise NoteError("verifier key is not an Ed25519 key (type 0x01 and 32 bytes)")
-    key_id = note_key_id(name, raw[1:])
+    if len(raw) != 33 or raw[0] != signature_type:
+        raise NoteError(f"verifier key is not of type 0x{signature_type:02x} with a 32-byte Ed25519 key")
+    key_id = note_key_id(name, raw[1:], signature_type)
     if key_id.hex() != key_id_hex:
         raise NoteError("verifier key id does not match its name and public key")
-    return VerifierKey(name, key_id, Ed25519PublicKey.from_public_bytes(raw[1:]))
+    return name, key_id, raw[1:]
+
+
+def parse_verifier_key(verifier_key: str) -> VerifierKey:
+    """Parse and check a verifier key string (its key id must match its name and public key)."""
+    name, key_id, public_key = decode_vkey(verifier_key, ED25519)
+    return VerifierKey(name, key_id, Ed25519PublicKey.from_public_bytes(public_key))
 
 
 class NoteSigner:
@@ -253,6 +267,18 @@ def _signature_lines(block: str) -> list[tuple[str, bytes]]:
     return parsed
 
 
+def split_note(note: str) -> tuple[str, list[tuple[str, bytes]]]:
+    """Split a signed note into its text and its signature lines ``(key name, key id || signature)``.
+
+    Nothing is verified here: the caller checks the lines made by the keys it trusts.
+    """
+    _check_text(note, "signed note")
+    separator = note.rfind("\n\n")
+    if separator < 0:
+        raise NoteError("signed note has no blank line before its signatures")
+    return note[: separator + 1], _signature_lines(note[separator + 2 :])
+
+
 def verify_note(note: str, verifier_key: str) -> str:
     """Verify a signed note against one trusted key and return its text (the part that was signed).
 
@@ -260,13 +286,9 @@ def verify_note(note: str, verifier_key: str) -> str:
     must verify, and there must be at least one; otherwise :class:`NoteError` is raised.
     """
     key = parse_verifier_key(verifier_key)
-    _check_text(note, "signed note")
-    separator = note.rfind("\n\n")
-    if separator < 0:
-        raise NoteError("signed note has no blank line before its signatures")
-    text, block = note[: separator + 1], note[separator + 2 :]
+    text, lines = split_note(note)
     verified = False
-    for name, raw in _signature_lines(block):
+    for name, raw in lines:
         if name != key.name or raw[:4] != key.key_id:
             continue
         if not key.verify(text, raw[4:]):
