@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from exchange.backends import Backends
 from exchange.directory import Directory
 from exchange.envelope import SigningKey
+from exchange.federation.node import Federation, open_federation
 from exchange.feeds import ChangeNotifier
 from exchange.intake import Intake
 from exchange.processing import Processor
@@ -31,6 +32,7 @@ class Services:
     processor: Processor
     log: TransparencyLog
     notifier: ChangeNotifier
+    federation: Federation
 
     @property
     def repository(self) -> Repository:
@@ -48,34 +50,38 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
     validator = Validator.from_package()
     await backends.open()
     try:
-        directory = Directory(backends.repository, settings.key_cache_seconds)
-        signing_key = ack_key(settings)
-        notifier = ChangeNotifier(backends.repository, settings.feed_poll_interval)
-        yield Services(
-            settings=settings,
-            backends=backends,
-            validator=validator,
-            directory=directory,
-            signing_key=signing_key,
-            intake=Intake(
-                settings,
-                backends.repository,
-                backends.queue,
-                directory,
-                signing_key,
-                receive_and_queue=backends.receive_and_queue(),
-            ),
-            processor=Processor(
-                settings,
-                backends.repository,
-                backends.queue,
-                directory,
-                validator,
-                on_commit=notifier.poke,
-                decide_and_ack=backends.decide_and_ack(),
-            ),
-            log=TransparencyLog(backends.repository, log_signers(settings)),
-            notifier=notifier,
-        )
+        async with open_federation(settings, backends) as federation:
+            directory = Directory(backends.repository, settings.key_cache_seconds)
+            signing_key = ack_key(settings)
+            notifier = ChangeNotifier(backends.repository, settings.feed_poll_interval)
+            yield Services(
+                settings=settings,
+                backends=backends,
+                validator=validator,
+                directory=directory,
+                signing_key=signing_key,
+                intake=Intake(
+                    settings,
+                    backends.repository,
+                    backends.queue,
+                    directory,
+                    signing_key,
+                    receive_and_queue=backends.receive_and_queue(),
+                ),
+                processor=Processor(
+                    settings,
+                    backends.repository,
+                    backends.queue,
+                    directory,
+                    validator,
+                    on_commit=notifier.poke,
+                    decide_and_ack=backends.decide_and_ack(),
+                ),
+                log=TransparencyLog(
+                    backends.repository, log_signers(settings), cosignatures=federation.store.cosignatures
+                ),
+                notifier=notifier,
+                federation=federation,
+            )
     finally:
         await backends.close()

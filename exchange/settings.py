@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 ENV_PREFIX = "EXCHANGE_"
 CONFIG_ENV = "EXCHANGE_CONFIG"
@@ -174,8 +174,78 @@ class Settings(BaseModel):
         "FULL",
         description="SQLite `synchronous` mode: FULL survives power loss, NORMAL only process crashes.",
     )
+    witness_logs: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Logs this node witnesses: their verifier keys (`<origin>+<hex key id>+<base64 key>`, as each "
+            "publishes at `GET /v1/info`), several for one origin during a key rotation. In the environment, "
+            "separated by commas or spaces. Empty: `POST /witness/add-checkpoint` knows no log."
+        ),
+    )
+    witness_key_file: Path | None = Field(
+        None,
+        description=(
+            "PEM file of the Ed25519 key this node cosigns others' checkpoints with. Unset: `keys/witness.pem` "
+            "in the data directory, created at first start when `witness_logs` is set."
+        ),
+    )
+    witness_name: str | None = Field(
+        None,
+        pattern=r"^[^\s+]+$",
+        description="This node's witness name in cosignatures. Unset: the log origin followed by `/witness`.",
+    )
+    witnesses: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Witnesses asked to cosign each new checkpoint, each `<witness vkey> <URL prefix>` (the witness "
+            "answers `POST <prefix>/add-checkpoint`; for an exchange node the prefix is `<its origin>/witness`). "
+            "In the environment, entries separated by commas."
+        ),
+    )
+    witness_timeout: float = Field(10.0, gt=0, le=120, description="Seconds a witness has to answer.")
+    witness_max_backoff: float = Field(
+        300.0, gt=0, description="Longest delay (seconds) between two attempts to reach a witness that is down."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["json", "text"] = Field("json", description="Log line format.")
+
+    @field_validator("witness_logs", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        return value.replace(",", " ").split() if isinstance(value, str) else value
+
+    @field_validator("witnesses", mode="before")
+    @classmethod
+    def _split_witnesses(cls, value: Any) -> Any:
+        return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+
+    @field_validator("witness_logs")
+    @classmethod
+    def _check_log_keys(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from exchange.transparency.note import NoteError, parse_verifier_key
+
+        for key in value:
+            try:
+                parse_verifier_key(key)
+            except NoteError as exc:
+                raise ValueError(f"{key!r}: {exc}") from None
+        return value
+
+    @field_validator("witnesses")
+    @classmethod
+    def _check_witnesses(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from exchange.transparency.cosignature import parse_cosigner_key
+        from exchange.transparency.note import NoteError
+
+        for entry in value:
+            parts = entry.split()
+            if len(parts) != 2 or not parts[1].startswith(("http://", "https://")):
+                raise ValueError(f"{entry!r}: expected '<witness vkey> <http(s) URL prefix>'")
+            try:
+                parse_cosigner_key(parts[0])
+            except NoteError as exc:
+                raise ValueError(f"{entry!r}: {exc}") from None
+        return value
 
     @property
     def public_origin(self) -> str:

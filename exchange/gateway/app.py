@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from exchange.federation import routes as witness_routes
 from exchange.gateway import audit, changes, info, log, records, registry, submissions, subscriptions
 from exchange.gateway.keys import SERVICES, STOPPING
 from exchange.gateway.problems import problems_middleware
@@ -42,6 +43,6 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
 
     app.on_shutdown.append(stopping)
     app.cleanup_ctx.append(lifecycle)
-    for module in (submissions, records, registry, info, log, changes, subscriptions, audit):
+    for module in (submissions, records, registry, info, log, changes, subscriptions, audit, witness_routes):
         app.add_routes(module.routes)
     return app

@@ -30,6 +30,7 @@ async def info(request: web.Request) -> web.Response:
             "log_origin": services.log.origin,
             "log_verifier_key": services.log.verifier_keys[0],
             "log_verifier_keys": services.log.verifier_keys,
+            "witness": services.federation.info(),
             "submission": {
                 "media_types": [FLATTENED_MEDIA_TYPE, COMPACT_MEDIA_TYPE],
                 "algorithms": ["Ed25519", "EdDSA", "ES256"],

@@ -15,16 +15,23 @@ MAX_ENTRIES = 1000
 
 @routes.get("/v1/log/checkpoint")
 async def checkpoint(request: web.Request) -> web.Response:
-    note = (await request.app[SERVICES].log.checkpoint()).note
+    note = await request.app[SERVICES].log.served_checkpoint()
     return web.Response(text=note, content_type="text/plain", charset="utf-8")
 
 
 @routes.get("/v1/log/checkpoints")
 async def checkpoints(request: web.Request) -> web.Response:
     """Every signed checkpoint with size greater than ``after``, smallest first (for auditors)."""
-    rows = await request.app[SERVICES].repository.list_checkpoints(qs.integer(request, "after", 0), MAX_ENTRIES)
+    services = request.app[SERVICES]
+    rows = await services.repository.list_checkpoints(qs.integer(request, "after", 0), MAX_ENTRIES)
+    notes = await services.log.served(rows)
     return json_response(
-        {"checkpoints": [{"size": c.size, "root": b64(c.root), "note": c.note, "signed_at": c.signed_at} for c in rows]}
+        {
+            "checkpoints": [
+                {"size": c.size, "root": b64(c.root), "note": note, "signed_at": c.signed_at}
+                for c, note in zip(rows, notes, strict=True)
+            ]
+        }
     )
 
 

@@ -91,6 +91,31 @@ def openapi_document(origin: str) -> dict[str, Any]:
                 },
             }
         },
+        "/witness/add-checkpoint": {
+            "post": {
+                "summary": "Cosign another log's checkpoint (C2SP tlog-witness): old size, proof lines, checkpoint",
+                "requestBody": {"content": {"text/plain": {"schema": {"type": "string"}}}},
+                "responses": {
+                    "200": {
+                        "description": "cosignature/v1 signature lines",
+                        "content": {"text/plain": {"schema": {"type": "string"}}},
+                    },
+                    "409": {
+                        "description": "the size last cosigned (text/x.tlog.size), or a conflicting root",
+                        "content": {"text/x.tlog.size": {"schema": {"type": "string"}}},
+                    },
+                    **{
+                        str(status): {"description": text}
+                        for status, text in (
+                            (400, "malformed body, or old size above the checkpoint's size"),
+                            (403, "no trusted signature of the log verifies"),
+                            (404, "a log this node does not witness"),
+                            (422, "the consistency proof does not verify"),
+                        )
+                    },
+                },
+            }
+        },
         "/v1/log/checkpoints": {"get": _op("Every signed checkpoint after a size", params=("after",))},
         "/v1/log/entries": {
             "get": _op(

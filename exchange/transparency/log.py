@@ -9,6 +9,7 @@ processes that sign the same size produce the same note.
 from __future__ import annotations
 
 import base64
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,10 +29,15 @@ def _invalid(name: str, message: str) -> ExchangeError:
     return ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"?{name}", "range", message)])
 
 
+#: Reads the witnesses' cosignature lines kept for checkpoints of the given sizes.
+CosignatureReader = Callable[[Sequence[int]], Awaitable[dict[int, list[str]]]]
+
+
 @dataclass
 class TransparencyLog:
     repository: Repository
     signers: list[NoteSigner]
+    cosignatures: CosignatureReader | None = None
 
     @property
     def origin(self) -> str:
@@ -52,6 +58,21 @@ class TransparencyLog:
         fresh = StoredCheckpoint(size, root, note, times.iso(times.now()))
         await self.repository.add_checkpoint(fresh)
         return fresh
+
+    async def served(self, checkpoints: Sequence[StoredCheckpoint]) -> list[str]:
+        """Each checkpoint's note with the witnesses' cosignature lines collected for it appended.
+
+        The lines are signatures over the same body, so the note stays one valid signed note that any
+        verifier reads with the log's key alone, and a client that requires witnesses finds them there.
+        """
+        if self.cosignatures is None or not checkpoints:
+            return [c.note for c in checkpoints]
+        lines = await self.cosignatures([c.size for c in checkpoints])
+        return [c.note + "".join(lines.get(c.size, ())) for c in checkpoints]
+
+    async def served_checkpoint(self) -> str:
+        """The newest checkpoint (signed first when the log has grown), with its cosignatures."""
+        return (await self.served([await self.checkpoint()]))[0]
 
     async def inclusion(self, index: int, size: int) -> list[bytes]:
         if not 0 <= index < size:
@@ -92,5 +113,5 @@ class TransparencyLog:
             "log_index": state.log_index,
             "entry": b64(await self.entry(state.log_index)),
             "inclusion_proof": [b64(h) for h in proof],
-            "checkpoint": checkpoint.note,
+            "checkpoint": (await self.served([checkpoint]))[0],
         }
