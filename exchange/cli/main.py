@@ -35,12 +35,13 @@ def cli() -> None:
 def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
     from aiohttp import web
 
+    from exchange.federation import collector
     from exchange.gateway.app import create_app
     from exchange.logs import configure
     from workers import checkpoint, deliver, supervisor, validate
 
     configure(settings.log_level, settings.log_format)
-    background: list[Background] = [checkpoint.run, deliver.run]
+    background: list[Background] = [checkpoint.run, deliver.run, collector.run]
     if workers and settings.serve_worker_mode == "process":
         background.append(supervisor.worker_processes(workers, config_file))
     else:

@@ -10,12 +10,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from exchange.errors import ExchangeError, Problems
-from exchange.federation.witness import MAX_BODY_BYTES, WitnessRefusal
+from exchange.federation.witness import MAX_BODY_BYTES, SIZE_MEDIA_TYPE, WitnessRefusal
 from exchange.gateway.keys import SERVICES
 
 routes = web.RouteTableDef()
-
-SIZE_MEDIA_TYPE = "text/x.tlog.size"
 
 _PROBLEMS = {
     400: Problems.BAD_REQUEST,

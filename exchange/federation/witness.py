@@ -34,6 +34,8 @@ log = logging.getLogger("exchange.witness")
 
 MAX_BODY_BYTES = 64 * 1024
 """Largest ``add-checkpoint`` body: 63 proof lines and a checkpoint with many signatures fit well within."""
+SIZE_MEDIA_TYPE = "text/x.tlog.size"
+"""Media type of the 409 answer that carries the size the witness last cosigned."""
 MAX_PROOF_LINES = 63
 """Most consistency-proof lines a client may send (fixed by the specification)."""
 

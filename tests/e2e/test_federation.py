@@ -1,0 +1,164 @@
+"""Two real nodes on loopback: a repository whose checkpoints a witness node cosigns over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+
+from exchange import admin
+from exchange.federation import collector
+from exchange.gateway.app import create_app
+from exchange.gateway.keys import SERVICES
+from exchange.transparency.cosignature import QuorumError, WitnessSigner, check_quorum
+from exchange.transparency.note import NoteSigner, parse_checkpoint, verify_note
+from tests.conftest import backend_overrides
+from tests.e2e.conftest import Service, register
+from tests.support import example_for, make_settings
+from workers import checkpoint, deliver, validate
+
+
+def _key_file(path: Path) -> Ed25519PrivateKey:
+    key = Ed25519PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    path.chmod(0o600)
+    return key
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def _start(tmp: Path, port: int | None = None, **overrides: Any) -> TestClient[Any, Any]:
+    settings = make_settings(tmp, **overrides)
+    app = create_app(settings, background=[validate.background, deliver.run, checkpoint.run, collector.run])
+    client: TestClient[Any, Any] = TestClient(TestServer(app, host="127.0.0.1", port=port))
+    await client.start_server()
+    return client
+
+
+@dataclass
+class Nodes:
+    repository: Service
+    witness_vkey: str
+    start_witness: Any
+    witness_client: TestClient[Any, Any]
+
+    async def checkpoint(self) -> str:
+        response = await self.repository.client.get("/v1/log/checkpoint")
+        assert response.status == 200
+        return await response.text()
+
+    async def cosigned_checkpoint(self, at_least: int, timeout: float = 30.0) -> str:
+        """The repository's checkpoint once it covers ``at_least`` entries and carries the cosignature."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            note = await self.checkpoint()
+            size = parse_checkpoint(note.split("\n\n")[0] + "\n").size
+            try:
+                if size >= at_least:
+                    check_quorum(note, [self.witness_vkey], 1)
+                    return note
+            except QuorumError:
+                pass
+            assert asyncio.get_running_loop().time() < deadline, f"no cosignature on {note!r}"
+            await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def nodes(tmp_path: Path, stack: str) -> AsyncIterator[Nodes]:
+    log_key = _key_file(tmp_path / "repository-keys" / "log.pem")
+    witness_key = _key_file(tmp_path / "witness-keys" / "witness.pem")
+    log_vkey = NoteSigner("repository.test", log_key).verifier_key
+    witness_vkey = WitnessSigner("witness.test/witness", witness_key).vkey
+    port = _free_port()
+
+    async def start_witness() -> TestClient[Any, Any]:
+        return await _start(
+            tmp_path / "witness",
+            port,
+            origin="https://witness.test",
+            witness_logs=(log_vkey,),
+            witness_key_file=tmp_path / "witness-keys" / "witness.pem",
+        )
+
+    holder = Nodes(None, witness_vkey, start_witness, await start_witness())  # type: ignore[arg-type]
+    scale_out = stack == "scale-out"
+    try:
+        async with backend_overrides(
+            "postgresql" if scale_out else "sqlite", "rabbitmq" if scale_out else "sqlite"
+        ) as overrides:
+            repository = await _start(
+                tmp_path / "repository",
+                **overrides,
+                log_key_file=tmp_path / "repository-keys" / "log.pem",
+                witnesses=(f"{witness_vkey} http://127.0.0.1:{port}/witness",),
+                checkpoint_interval=0.05,
+                witness_max_backoff=0.2,
+                witness_timeout=2.0,
+            )
+            try:
+                services = repository.app[SERVICES]  # type: ignore[index]
+                signer = await register(services, "GBR")
+                admin_token, _ = await admin.create_token(services.repository, "admin", None)
+                token, _ = await admin.create_token(services.repository, "participant", "GBR")
+                holder.repository = Service(repository, services, signer, admin_token, token)
+                yield holder
+            finally:
+                await repository.close()
+    finally:
+        await holder.witness_client.close()
+
+
+async def _accept(service: Service, n: int, tag: str) -> list[dict[str, Any]]:
+    record_id, record = example_for("law", "GBR")
+    verdicts = []
+    for i in range(n):
+        verdict = await service.submit_and_wait(service.signer.submission(record, record_id=f"{record_id}-{tag}{i}"))
+        assert verdict["status"] == "accepted", verdict
+        verdicts.append(verdict)
+    return verdicts
+
+
+async def test_checkpoints_gain_the_witness_cosignature_and_catch_up_after_an_outage(nodes: Nodes) -> None:
+    service = nodes.repository
+    info = await (await service.client.get("/v1/info")).json()
+
+    first = await _accept(service, 2, "a")
+    note = await nodes.cosigned_checkpoint(first[-1]["log_index"] + 1)
+    verify_note(note, info["log_verifier_key"])  # still the log's note, with one more signature
+    receipt = await (await service.client.get(first[0]["links"]["receipt"])).json()
+    check_quorum(receipt["checkpoint"], [nodes.witness_vkey], 1)
+    listed = (await (await service.client.get("/v1/log/checkpoints")).json())["checkpoints"]
+    assert any(check_quorum(c["note"], [nodes.witness_vkey], 1) for c in listed if c["note"] == note)
+
+    # The witness goes down: the repository keeps accepting and serving, without the cosignature.
+    await nodes.witness_client.close()
+    during = await _accept(service, 2, "b")
+    size = during[-1]["log_index"] + 1
+    deadline = asyncio.get_running_loop().time() + 20
+    while parse_checkpoint(verify_note(await nodes.checkpoint(), info["log_verifier_key"])).size < size:
+        assert asyncio.get_running_loop().time() < deadline
+        await asyncio.sleep(0.05)
+    with pytest.raises(QuorumError, match=r"witness\.test/witness"):
+        check_quorum(await nodes.checkpoint(), [nodes.witness_vkey], 1)
+
+    # It comes back (same state, same key): the repository catches up with a consistency proof.
+    nodes.witness_client = await nodes.start_witness()
+    await nodes.cosigned_checkpoint(size)
+
+    # A repository that forgot what the witness cosigned learns it from the witness's 409 (old 0 first).
+    await service.services.federation.store.set_cosigned_size("witness.test/witness", 0)
+    later = await _accept(service, 1, "c")
+    await nodes.cosigned_checkpoint(later[-1]["log_index"] + 1)
