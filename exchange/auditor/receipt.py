@@ -8,12 +8,14 @@ stored JWS at hand, its SHA-256 must be the ``jws_sha256`` the entry records.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from exchange import ijson
 from exchange.auditor.logcheck import open_note
 from exchange.auditor.source import b64decode
+from exchange.auditor.witnesses import witnessed
 from exchange.transparency.entries import CanonicalJSONError, canonical
 from exchange.transparency.note import NoteError, parse_checkpoint
 from exchange.transparency.verify import ProofError, verify_inclusion
@@ -53,8 +55,18 @@ def receipt_of(document: Any) -> dict[str, Any]:
     return document
 
 
-def verify_receipt(document: Any, verifier_keys: list[str], jws: bytes | None = None) -> VerifiedReceipt:
-    """Check a receipt against the log's verifier key(s); raise :class:`ReceiptError` if it fails."""
+def verify_receipt(
+    document: Any,
+    verifier_keys: list[str],
+    jws: bytes | None = None,
+    *,
+    witnesses: Sequence[str] = (),
+    quorum: int = 0,
+) -> VerifiedReceipt:
+    """Check a receipt against the log's verifier key(s); raise :class:`ReceiptError` if it fails.
+
+    With ``witnesses``, its checkpoint must also carry ``quorum`` of their cosignatures.
+    """
     receipt = receipt_of(document)
     index = receipt["log_index"]
     if not isinstance(index, int) or isinstance(index, bool) or index < 0:
@@ -65,6 +77,11 @@ def verify_receipt(document: Any, verifier_keys: list[str], jws: bytes | None = 
         origin, size, root = parse_checkpoint(open_note(receipt["checkpoint"], verifier_keys))
     except NoteError as exc:
         raise ReceiptError(f"the checkpoint does not verify with the log's key: {exc}") from None
+    if witnesses:
+        try:
+            witnessed(receipt["checkpoint"], witnesses, quorum)
+        except NoteError as exc:
+            raise ReceiptError(f"the checkpoint lacks the witness quorum: {exc}") from None
     try:
         entry = b64decode(receipt["entry"])
         proof = [b64decode(h) for h in receipt["inclusion_proof"]]

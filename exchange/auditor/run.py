@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +16,7 @@ from exchange.auditor.report import Report
 from exchange.auditor.source import AuditDirectory
 from exchange.auditor.submissions import SubmissionCheck
 from exchange.auditor.versions import VersionCheck
+from exchange.auditor.witnesses import check_newest
 
 T = TypeVar("T")
 
@@ -77,8 +78,10 @@ def _verifier_keys(info: dict[str, Any]) -> list[str]:
     return [single] if isinstance(single, str) else []
 
 
-def verify_directory(path: Path, *, progress: bool = False) -> Report:
+def verify_directory(path: Path, *, progress: bool = False, witnesses: Sequence[str] = (), quorum: int = 0) -> Report:
     """Run every check over the audit directory at ``path``.
+
+    With ``witnesses``, the newest checkpoint must also carry ``quorum`` of their cosignatures.
 
     Raises :class:`exchange.auditor.source.SourceError` when the directory cannot be read at all.
     """
@@ -108,4 +111,6 @@ def verify_directory(path: Path, *, progress: bool = False) -> Report:
         report.fail(
             "audit directory", f"the manifest pins size {source.signed_size}, the checkpoints list {log.listed}"
         )
+    if witnesses:
+        check_newest(source, witnesses, quorum, report)
     return report

@@ -6,6 +6,7 @@ import asyncio
 import json
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -14,6 +15,8 @@ from exchange.auditor.fetch import Unreachable, download
 from exchange.auditor.receipt import ReceiptError, verify_receipt
 from exchange.auditor.run import verify_directory
 from exchange.auditor.source import SourceError
+from exchange.transparency.cosignature import parse_cosigner_key
+from exchange.transparency.note import NoteError
 
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
@@ -31,14 +34,37 @@ def _fetch(url: str, out: Path, token: str | None, progress: bool) -> None:
         sys.exit(EXIT_UNREACHABLE)
 
 
-def _verify_directory(directory: Path, label: str, progress: bool) -> None:
+def _verify_directory(directory: Path, label: str, progress: bool, quorum: Quorum) -> None:
     try:
-        report = verify_directory(directory, progress=progress)
+        report = verify_directory(directory, progress=progress, witnesses=quorum.witnesses, quorum=quorum.size)
     except SourceError as exc:
         click.echo(f"error: cannot read the audit directory: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)
     click.echo(report.render(label))
     sys.exit(0 if report.ok else EXIT_FAILED)
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """The witnesses a verification requires, and how many of them."""
+
+    witnesses: tuple[str, ...] = ()
+    size: int = 0
+
+
+def _quorum(witnesses: tuple[str, ...], quorum: int | None) -> Quorum:
+    for vkey in witnesses:
+        try:
+            parse_cosigner_key(vkey)
+        except NoteError as exc:
+            raise click.BadParameter(f"{vkey!r}: {exc}", param_hint="--witness") from None
+    if quorum is not None and not witnesses:
+        raise click.UsageError("--quorum needs the witnesses' keys: --witness VKEY (repeatable)")
+    size = len(witnesses) if quorum is None else quorum
+    if witnesses and not 0 < size <= len(witnesses):
+        message = f"must lie in [1, {len(witnesses)}] (the number of --witness keys)"
+        raise click.BadParameter(message, param_hint="--quorum")
+    return Quorum(witnesses, size)
 
 
 def _log_keys(log_keys: tuple[str, ...], info_file: Path | None) -> list[str]:
@@ -55,14 +81,16 @@ def _log_keys(log_keys: tuple[str, ...], info_file: Path | None) -> list[str]:
     return keys
 
 
-def _verify_receipt(receipt: Path, keys: list[str], jws: Path | None) -> None:
+def _verify_receipt(receipt: Path, keys: list[str], jws: Path | None, quorum: Quorum) -> None:
     try:
         document = json.loads(receipt.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         click.echo(f"FAILED: {receipt} is not a readable JSON receipt: {exc}")
         sys.exit(EXIT_FAILED)
     try:
-        verified = verify_receipt(document, keys, jws.read_bytes() if jws else None)
+        verified = verify_receipt(
+            document, keys, jws.read_bytes() if jws else None, witnesses=quorum.witnesses, quorum=quorum.size
+        )
     except ReceiptError as exc:
         click.echo(f"FAILED: {receipt}: {exc}")
         sys.exit(EXIT_FAILED)
@@ -96,6 +124,13 @@ def _verify_receipt(receipt: Path, keys: list[str], jws: Path | None) -> None:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="With --receipt: the stored JWS, whose SHA-256 must be the one the entry records.",
 )
+@click.option(
+    "--witness",
+    "witnesses",
+    multiple=True,
+    help="A witness's verifier key (cosignature/v1 vkey) whose cosignature to require (repeatable).",
+)
+@click.option("--quorum", type=int, help="How many of the --witness keys must have cosigned (default: all).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def verify(
     source: str | None,
@@ -105,6 +140,8 @@ def verify(
     log_keys: tuple[str, ...],
     info_file: Path | None,
     jws: Path | None,
+    witnesses: tuple[str, ...],
+    quorum: int | None,
     quiet: bool,
 ) -> None:
     """Check a repository's whole history without trusting it.
@@ -117,13 +154,17 @@ def verify(
 
     With --receipt FILE and --log-key KEY (or --info info.json), one receipt is checked alone.
 
+    With --witness VKEY (repeatable) and --quorum N, the newest checkpoint (or the receipt's) must
+    also carry valid cosignatures by at least N of those witnesses; each one missing is named.
+
     Exit status: 0 when everything holds, 1 when anything does not (each failure is named), 3 when
     the repository or the directory cannot be read.
     """
+    required = _quorum(witnesses, quorum)
     if receipt is not None:
         if source is not None:
             raise click.UsageError("give either SOURCE or --receipt, not both")
-        _verify_receipt(receipt, _log_keys(log_keys, info_file), jws)
+        _verify_receipt(receipt, _log_keys(log_keys, info_file), jws, required)
         return
     if source is None:
         raise click.UsageError("give a repository URL, an audit directory, or --receipt FILE")
@@ -131,15 +172,15 @@ def verify(
     if not _is_url(source):
         if out is not None:
             raise click.UsageError("--out is for a URL; an audit directory is already on disk")
-        _verify_directory(Path(source), source, progress)
+        _verify_directory(Path(source), source, progress, required)
         return
     if out is not None:
         _fetch(source, out, token, progress)
-        _verify_directory(out, source, progress)
+        _verify_directory(out, source, progress, required)
         return
     with tempfile.TemporaryDirectory(prefix="exchange-audit-") as scratch:
         _fetch(source, Path(scratch), token, progress)
-        _verify_directory(Path(scratch), source, progress)
+        _verify_directory(Path(scratch), source, progress, required)
 
 
 @click.group()

@@ -162,3 +162,35 @@ async def test_checkpoints_gain_the_witness_cosignature_and_catch_up_after_an_ou
     await service.services.federation.store.set_cosigned_size("witness.test/witness", 0)
     later = await _accept(service, 1, "c")
     await nodes.cosigned_checkpoint(later[-1]["log_index"] + 1)
+
+
+@pytest.mark.parametrize("stack", ["embedded"])
+async def test_verify_requires_the_witness_quorum(nodes: Nodes, tmp_path: Path) -> None:
+    from tests.e2e.test_verify import exchange, url_of
+
+    service = nodes.repository
+    accepted = await _accept(service, 1, "q")
+    await nodes.cosigned_checkpoint(accepted[-1]["log_index"] + 1)
+    auditor, _ = await admin.create_token(service.services.repository, "auditor", None)
+    absent = WitnessSigner("absent.test/witness", Ed25519PrivateKey.generate()).vkey
+    url = url_of(service)
+
+    code, out, err = await exchange("verify", url, "--token", auditor, "--quiet", "--witness", nodes.witness_vkey)
+    assert code == 0, out + err
+    assert "cosigned by 1 trusted witness(es): witness.test/witness" in out
+    both = ("--witness", nodes.witness_vkey, "--witness", absent)
+    code, out, err = await exchange("verify", url, "--token", auditor, "--quiet", *both, "--quorum", "2")
+    assert code == 1, out + err
+    assert "lacks the witness quorum" in out and "no cosignature by absent.test/witness" in out
+    assert (await exchange("verify", url, "--token", auditor, "--quiet", *both, "--quorum", "1"))[0] == 0
+
+    info = tmp_path / "info.json"
+    info.write_text(await (await service.client.get("/v1/info")).text())
+    receipt = tmp_path / "receipt.json"
+    receipt.write_text(await (await service.client.get(accepted[0]["links"]["receipt"])).text())
+    code, out, err = await exchange("verify", "--receipt", str(receipt), "--info", str(info), *both, "--quorum", "1")
+    assert code == 0, out + err
+    code, out, err = await exchange("verify", "--receipt", str(receipt), "--info", str(info), "--witness", absent)
+    assert code == 1 and "absent.test/witness" in out, out + err
+    code, out, err = await exchange("verify", "--receipt", str(receipt), "--info", str(info), "--quorum", "1")
+    assert code == 2 and "--witness" in err, out + err
