@@ -36,6 +36,9 @@ log = logging.getLogger("exchange.cosign")
 MAX_ANSWER_BYTES = 64 * 1024
 """Most bytes read from a witness's answer."""
 
+MAX_ANSWER_LINES = 16
+"""Most signature lines accepted in a witness's answer."""
+
 _SIZE = re.compile(r"(0|[1-9][0-9]{0,19})\n")
 
 
@@ -113,8 +116,8 @@ class WitnessClient:
         return status, text
 
     async def _keep(self, checkpoint: StoredCheckpoint, answer: str) -> None:
-        if not answer.endswith("\n") or len(answer.splitlines()) > 16:
-            raise WitnessFailure(f"witness {self.name} answered no signature lines")
+        if not answer.endswith("\n") or len(answer.splitlines()) > MAX_ANSWER_LINES:
+            raise WitnessFailure(f"witness {self.name} did not answer 1 to {MAX_ANSWER_LINES} signature lines")
         try:
             verified, invalid = verify_cosignatures(checkpoint.note + answer, [self.endpoint.key])
         except NoteError as exc:
@@ -124,7 +127,7 @@ class WitnessClient:
             raise WitnessFailure(f"witness {self.name} gave no valid cosignature: {reason}")
         key_id = self.endpoint.key.key_id
         for line in answer.splitlines(keepends=True):
-            fields = line.split(" ")
+            fields = line.rstrip("\n").split(" ")
             if len(fields) == 3 and fields[1] == self.name and base64.b64decode(fields[2])[:4] == key_id:
                 await self.store.add_cosignature(self.name, checkpoint.size, line)
                 log.info("cosigned", extra={"witness": self.name, "size": checkpoint.size})
@@ -134,6 +137,11 @@ class WitnessClient:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+def _next_backoff(previous: float, longest: float) -> float:
+    """1 second (or less when the longest is shorter), then doubling, up to ``longest``."""
+    return min(longest, max(previous * 2, min(1.0, longest)))
 
 
 async def follow_witness(client: WitnessClient, services: Services, stop: asyncio.Event) -> None:
@@ -148,8 +156,12 @@ async def follow_witness(client: WitnessClient, services: Services, stop: asynci
             backoff = 0.0
             await _wait(stop, settings.checkpoint_interval)
         except (WitnessFailure, ExchangeError) as exc:
-            backoff = min(settings.witness_max_backoff, max(backoff * 2, min(1.0, settings.witness_max_backoff)))
+            backoff = _next_backoff(backoff, settings.witness_max_backoff)
             log.warning("cannot get a cosignature now", extra={"witness": client.name, "reason": str(exc)})
+            await _wait(stop, backoff)
+        except Exception:  # a bug must not end the task: the repository would silently stop being witnessed
+            backoff = _next_backoff(backoff, settings.witness_max_backoff)
+            log.exception("unexpected failure while asking for a cosignature", extra={"witness": client.name})
             await _wait(stop, backoff)
 
 

@@ -25,6 +25,8 @@ from tests.e2e.conftest import Service, register
 from tests.support import example_for, make_settings
 from workers import checkpoint, deliver, validate
 
+IMPOSTOR = WitnessSigner("impostor.test/witness", Ed25519PrivateKey.generate()).vkey
+
 
 def _key_file(path: Path) -> Ed25519PrivateKey:
     key = Ed25519PrivateKey.generate()
@@ -103,7 +105,11 @@ async def nodes(tmp_path: Path, stack: str) -> AsyncIterator[Nodes]:
                 tmp_path / "repository",
                 **overrides,
                 log_key_file=tmp_path / "repository-keys" / "log.pem",
-                witnesses=(f"{witness_vkey} http://127.0.0.1:{port}/witness",),
+                witnesses=(
+                    f"{witness_vkey} http://127.0.0.1:{port}/witness",
+                    # Answered by the same witness, whose lines are not by this key: nothing is kept.
+                    f"{IMPOSTOR} http://127.0.0.1:{port}/witness",
+                ),
                 checkpoint_interval=0.05,
                 witness_max_backoff=0.2,
                 witness_timeout=2.0,
@@ -138,6 +144,7 @@ async def test_checkpoints_gain_the_witness_cosignature_and_catch_up_after_an_ou
     first = await _accept(service, 2, "a")
     note = await nodes.cosigned_checkpoint(first[-1]["log_index"] + 1)
     verify_note(note, info["log_verifier_key"])  # still the log's note, with one more signature
+    assert "impostor.test" not in note
     receipt = await (await service.client.get(first[0]["links"]["receipt"])).json()
     check_quorum(receipt["checkpoint"], [nodes.witness_vkey], 1)
     listed = (await (await service.client.get("/v1/log/checkpoints")).json())["checkpoints"]
