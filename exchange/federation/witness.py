@@ -22,7 +22,7 @@ import base64
 import binascii
 import logging
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from exchange.federation.store import FederationStore, WitnessedCheckpoint
@@ -166,8 +166,3 @@ def _signed_by_any(note: str, keys: Iterable[str]) -> bool:
             continue
         return True
     return False
-
-
-def witnessed_logs(logs: Mapping[str, list[str]]) -> list[dict[str, object]]:
-    """The logs a witness knows, as published in ``GET /v1/info``."""
-    return [{"origin": origin, "verifier_keys": keys} for origin, keys in sorted(logs.items())]
