@@ -39,6 +39,9 @@ SIZE_MEDIA_TYPE = "text/x.tlog.size"
 MAX_PROOF_LINES = 63
 """Most consistency-proof lines a client may send (fixed by the specification)."""
 
+MAX_TREE_SIZE = (1 << 63) - 1
+"""Largest tree size accepted (what a signed 64-bit integer holds, in SQLite and PostgreSQL alike)."""
+
 _OLD = re.compile(r"old (0|[1-9][0-9]{0,19})")
 
 
@@ -120,6 +123,8 @@ class Witness:
             origin, size, root = parse_checkpoint(text)
         except NoteError as exc:
             raise _bad(f"malformed checkpoint: {exc}") from None
+        if size > MAX_TREE_SIZE:
+            raise _bad(f"the checkpoint's tree size is above {MAX_TREE_SIZE}")
         keys = self.logs.get(origin)
         if keys is None:
             raise WitnessRefusal(404, f"this node does not witness the log {origin!r}")

@@ -168,6 +168,12 @@ async def test_malformed_bodies_are_400(service: Service, payload: bytes) -> Non
     assert (status, media_type) == (400, "application/problem+json"), text
 
 
+async def test_a_tree_size_beyond_64_bits_is_400(service: Service) -> None:
+    note = LOG.sign(checkpoint_body(ORIGIN, 1 << 64, bytes(32)))
+    status, _, text = await add(service, body(0, [], note))
+    assert status == 400 and "tree size" in text, text
+
+
 async def test_a_proof_with_old_size_zero_is_400(service: Service) -> None:
     log = OtherLog(4)
     assert (await add(service, body(0, [bytes(32)], log.note())))[0] == 400
