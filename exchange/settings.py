@@ -127,6 +127,15 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes.")
     max_json_depth: int = Field(32, ge=4, le=256, description="Deepest accepted JSON nesting in a payload.")
     max_batch_items: int = Field(1000, ge=1, description="Most submissions accepted in one batch request.")
+    max_batch_bytes: int = Field(
+        8 * 1_048_576, ge=1024, description="Largest accepted batch request body (NDJSON), in bytes."
+    )
+    batch_concurrency: int = Field(
+        4, ge=1, description="Batch request bodies read at once per process; further batches wait their turn."
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds a client has to send a whole request body before the request is refused."
+    )
     created_at_max_age: int = Field(
         7 * 24 * 3600,
         ge=1,

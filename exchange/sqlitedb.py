@@ -12,6 +12,7 @@ with two processes writing in turn that left both idle for much of the time.
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any, TypeVar, cast
 from exchange.batching import Batcher
 from exchange.errors import Unavailable
 
+log = logging.getLogger("exchange.sqlite")
 T = TypeVar("T")
 
 #: Longest wait (seconds) for another process's write transaction to end before giving up.
@@ -159,7 +161,7 @@ class SqliteDatabase:
         try:
             return await self._in_writer(run)
         except sqlite3.OperationalError as exc:
-            raise Unavailable(f"database error: {exc}") from None
+            raise _unavailable(exc) from None
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on a reader connection inside one read transaction (a consistent snapshot)."""
@@ -183,7 +185,13 @@ class SqliteDatabase:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
         except sqlite3.OperationalError as exc:
-            raise Unavailable(f"database error: {exc}") from None
+            raise _unavailable(exc) from None
+
+
+def _unavailable(exc: sqlite3.OperationalError) -> Unavailable:
+    """The driver's message goes to the log, never into a problem a client reads."""
+    log.warning("database error", extra={"reason": str(exc)})
+    return Unavailable("the database is unavailable")
 
 
 def _migrate(conn: sqlite3.Connection, component: str, migrations: list[str]) -> None:

@@ -14,7 +14,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 import socket
@@ -28,6 +27,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from exchange import ijson, times
+from exchange.addresses import is_forbidden
 from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
 from exchange.feeds import ChangeNotifier
 from exchange.models import Change, ChangeQuery, DeliveryAttempt, Subscription
@@ -79,11 +79,6 @@ def cloud_event(change: Change, source: str, event_id: str) -> bytes:
     )
 
 
-def _private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return not ip.is_global or ip.is_multicast
-
-
 class PublicOnlyResolver(AbstractResolver):
     """Resolves names but refuses loopback, private, link-local and reserved addresses (no SSRF)."""
 
@@ -94,7 +89,7 @@ class PublicOnlyResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._resolver.resolve(host, port, family)
-        public = [r for r in results if not _private(r["host"])]
+        public = [r for r in results if not is_forbidden(r["host"])]
         if not public:
             raise OSError(f"{host} resolves only to private or loopback addresses; deliveries there are refused")
         return public
@@ -114,7 +109,7 @@ def check_url(url: str, allow_private: bool) -> None:
     elif not allow_private:
         host = parts.hostname
         try:
-            if _private(host):
+            if is_forbidden(host):
                 problem = "deliveries to loopback or private addresses are refused"
         except ValueError:
             if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):

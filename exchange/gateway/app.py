@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from exchange.gateway import audit, changes, info, log, records, registry, submissions, subscriptions
-from exchange.gateway.keys import SERVICES, STOPPING
+from exchange.gateway.keys import BATCH_SLOTS, SERVICES, STOPPING
 from exchange.gateway.problems import problems_middleware
 from exchange.services import Services, open_services
 from exchange.settings import Settings
@@ -36,6 +36,7 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
                     await asyncio.wait_for(task, timeout=30)
 
     app[STOPPING] = asyncio.Event()
+    app[BATCH_SLOTS] = asyncio.Semaphore(settings.batch_concurrency)
 
     async def stopping(app: web.Application) -> None:
         app[STOPPING].set()
