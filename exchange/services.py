@@ -15,6 +15,7 @@ from exchange.processing import Processor
 from exchange.queue.port import SubmissionQueue
 from exchange.repokeys import ack_key, log_signers
 from exchange.repository.port import Repository
+from exchange.secretbox import SecretBox
 from exchange.settings import Settings
 from exchange.transparency.log import TransparencyLog
 from exchange.validation import Validator
@@ -31,6 +32,8 @@ class Services:
     processor: Processor
     log: TransparencyLog
     notifier: ChangeNotifier
+    #: Seals webhook secrets before they are stored.
+    secrets: SecretBox
 
     @property
     def repository(self) -> Repository:
@@ -76,6 +79,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
             ),
             log=TransparencyLog(backends.repository, log_signers(settings)),
             notifier=notifier,
+            secrets=SecretBox.from_settings(settings),
         )
     finally:
         await backends.close()

@@ -56,6 +56,14 @@ class Settings(BaseModel):
             "`keys/signing.pem` in the data directory, created at first start. Gateways must share it."
         ),
     )
+    secrets_key_file: Path | None = Field(
+        None,
+        description=(
+            "File of the key that seals webhook secrets in the database (AES-256-GCM). Unset: "
+            "`keys/secrets.key` in the data directory, created at first start (mode 0600). "
+            "Every process of a deployment must share it."
+        ),
+    )
     log_key_file: Path | None = Field(
         None,
         description=(

@@ -12,7 +12,9 @@ with two processes writing in turn that left both idle for much of the time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -89,7 +91,7 @@ class SqliteDatabase:
             self._users += 1
             first = self._writer is None
             if first:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
                 self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sqlite-reader")
         if first:
@@ -186,6 +188,17 @@ class SqliteDatabase:
             return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
         except sqlite3.OperationalError as exc:
             raise _unavailable(exc) from None
+
+
+def _create_private(path: Path) -> None:
+    """Create the data directory (0700) and the database file (0600) before SQLite does.
+
+    SQLite gives its -wal and -shm files the database file's mode, so none of them is readable by
+    other local users (the database holds tokens' hashes, subscriptions and every submission).
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _unavailable(exc: sqlite3.OperationalError) -> Unavailable:

@@ -32,6 +32,7 @@ from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
 from exchange.feeds import ChangeNotifier
 from exchange.models import Change, ChangeQuery, DeliveryAttempt, Subscription
 from exchange.repository.port import Repository
+from exchange.secretbox import SecretBox
 from exchange.settings import Settings
 
 log = logging.getLogger("exchange.deliver")
@@ -50,11 +51,11 @@ def signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signatures(sub: Subscription, webhook_id: str, timestamp: int, body: bytes, now: datetime) -> str:
+def signatures(sub: Subscription, box: SecretBox, webhook_id: str, timestamp: int, body: bytes, now: datetime) -> str:
     """The current secret's signature, and the previous one's while a rotation overlaps."""
-    values = [signature(sub.secret, webhook_id, timestamp, body)]
+    values = [signature(box.open(sub.secret, sub.id), webhook_id, timestamp, body)]
     if sub.previous_secret and sub.previous_secret_until and times.parse(sub.previous_secret_until) > now:
-        values.append(signature(sub.previous_secret, webhook_id, timestamp, body))
+        values.append(signature(box.open(sub.previous_secret, sub.id), webhook_id, timestamp, body))
     return " ".join(values)
 
 
@@ -158,6 +159,7 @@ class Deliverer:
         self.settings = settings
         self.repository = repository
         self.notifier = notifier
+        self.secrets = SecretBox.from_settings(settings)
         self.worker_id = f"deliver-{uuid.uuid4().hex[:12]}"
         self.lease = 30.0
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -225,7 +227,7 @@ class Deliverer:
             "Content-Type": "application/cloudevents+json; charset=utf-8",
             "webhook-id": event_id,
             "webhook-timestamp": str(stamp),
-            "webhook-signature": signatures(sub, event_id, stamp, body, now),
+            "webhook-signature": signatures(sub, self.secrets, event_id, stamp, body, now),
         }
         started = time.perf_counter()
         status: int | None = None
