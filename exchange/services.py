@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exchange.backends import Backends
 from exchange.directory import Directory
 from exchange.envelope import SigningKey
 from exchange.feeds import ChangeNotifier
 from exchange.intake import Intake
+from exchange.metrics import Metrics
 from exchange.processing import Processor
 from exchange.queue.port import SubmissionQueue
 from exchange.repokeys import ack_key, log_signers
@@ -34,6 +35,7 @@ class Services:
     notifier: ChangeNotifier
     #: Seals webhook secrets before they are stored.
     secrets: SecretBox
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def repository(self) -> Repository:

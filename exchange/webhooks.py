@@ -30,6 +30,7 @@ from exchange import ijson, times
 from exchange.addresses import is_forbidden
 from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
 from exchange.feeds import ChangeNotifier
+from exchange.metrics import Metrics
 from exchange.models import Change, ChangeQuery, DeliveryAttempt, Subscription
 from exchange.repository.port import Repository
 from exchange.secretbox import SecretBox
@@ -155,8 +156,11 @@ def _retry_after(value: str | None) -> float | None:
 class Deliverer:
     """Follows every claimable subscription, each in its own task."""
 
-    def __init__(self, settings: Settings, repository: Repository, notifier: ChangeNotifier) -> None:
+    def __init__(
+        self, settings: Settings, repository: Repository, notifier: ChangeNotifier, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.repository = repository
         self.notifier = notifier
         self.secrets = SecretBox.from_settings(settings)
@@ -241,6 +245,7 @@ class Deliverer:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = str(exc) or type(exc).__name__
         latency = (time.perf_counter() - started) * 1000
+        self.metrics.webhook_attempt(status)
         await self.repository.add_delivery(
             DeliveryAttempt(sub.id, change.seq, event_id, sub.attempts + 1, times.iso(now), status, latency, error)
         )

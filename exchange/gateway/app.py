@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange.gateway import audit, changes, info, log, records, registry, submissions, subscriptions
+from exchange.gateway import audit, changes, info, log, metrics, records, registry, submissions, subscriptions
 from exchange.gateway.keys import BATCH_SLOTS, SERVICES, STOPPING
 from exchange.gateway.problems import problems_middleware
 from exchange.services import Services, open_services
@@ -22,7 +22,9 @@ Background = Callable[[Services, asyncio.Event], Coroutine[Any, Any, None]]
 
 def create_app(settings: Settings, background: Sequence[Background] = ()) -> web.Application:
     """Build the app; backends open on start-up and close on clean-up."""
-    app = web.Application(middlewares=[problems_middleware], client_max_size=settings.max_body_bytes * 64)
+    app = web.Application(
+        middlewares=[metrics.metrics_middleware, problems_middleware], client_max_size=settings.max_body_bytes * 64
+    )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with open_services(settings) as services:
@@ -43,6 +45,6 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
 
     app.on_shutdown.append(stopping)
     app.cleanup_ctx.append(lifecycle)
-    for module in (submissions, records, registry, info, log, changes, subscriptions, audit):
+    for module in (submissions, records, registry, info, log, changes, subscriptions, audit, metrics):
         app.add_routes(module.routes)
     return app
