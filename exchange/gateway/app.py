@@ -10,8 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from exchange.gateway import audit, changes, info, log, metrics, records, registry, submissions, subscriptions
-from exchange.gateway.keys import BATCH_SLOTS, SERVICES, STOPPING
+from exchange.gateway.keys import BATCH_SLOTS, SERVICES, STOPPING, TOKEN_LIMITER
 from exchange.gateway.problems import problems_middleware
+from exchange.ratelimit import RateLimiter
 from exchange.services import Services, open_services
 from exchange.settings import Settings
 
@@ -39,6 +40,7 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
 
     app[STOPPING] = asyncio.Event()
     app[BATCH_SLOTS] = asyncio.Semaphore(settings.batch_concurrency)
+    app[TOKEN_LIMITER] = RateLimiter(settings.token_rate_limit, settings.token_rate_burst)
 
     async def stopping(app: web.Application) -> None:
         app[STOPPING].set()

@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from exchange.ratelimit import RateLimiter
 from exchange.services import Services
 
 SERVICES = web.AppKey("services", Services)
@@ -13,3 +14,5 @@ SERVICES = web.AppKey("services", Services)
 STOPPING = web.AppKey("stopping", asyncio.Event)
 #: Batch bodies being read at once (``batch_concurrency``): further batches wait before reading theirs.
 BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
+#: Requests per API token (``token_rate_limit``, ``token_rate_burst``).
+TOKEN_LIMITER = web.AppKey("token_limiter", RateLimiter)
