@@ -58,7 +58,7 @@ async def test_admin_api_registers_a_participant_key_and_token(service: Service)
     )
     assert revoked.status == 200 and (await revoked.json())["status"] == "revoked"
     token = await service.client.post(
-        "/v1/admin/participants", headers=admin, json={"role": "subscriber", "participant": "org:unodc"}
+        "/v1/admin/tokens", headers=admin, json={"role": "subscriber", "participant": "org:unodc"}
     )
     created = await token.json()
     assert token.status == 201 and created["token"].startswith("xt_")
