@@ -96,14 +96,32 @@ def import_file(path: Path, data: bytes, scope: ParticipantScope | None, akn: Ak
     return [imported]
 
 
+def _takeable(path: Path) -> bool:
+    """A regular file (never a symbolic link, which could lead out of the folder) of a known kind."""
+    if path.name.startswith(".") or path.is_symlink() or not path.is_file():
+        return False
+    return path.suffix.lower() in SUFFIXES and not path.name.endswith((".verdict.json", ".receipt.json"))
+
+
+def ignored(folder: Path) -> list[str]:
+    """Names in ``folder`` that the watcher never takes: links, other kinds of file (not hidden ones,
+    nor its own done/ and rejected/ folders and verdicts)."""
+    names = []
+    for path in sorted(folder.iterdir()):
+        if path.name.startswith(".") or (path.name in (DONE, REJECTED) and not path.is_symlink()):
+            continue
+        if path.name.endswith((".verdict.json", ".receipt.json")) or _takeable(path):
+            continue
+        names.append(path.name)
+    return names
+
+
 def candidates(folder: Path, settle: float) -> list[Path]:
-    """The files of ``folder`` to take now: known suffixes, not hidden, unchanged for ``settle`` seconds."""
+    """The files of ``folder`` to take now: known suffixes, not hidden, not links, unchanged for ``settle`` s."""
     now = time.time()
     found = []
     for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file() or path.suffix.lower() not in SUFFIXES:
-            continue
-        if path.name.endswith((".verdict.json", ".receipt.json")):
+        if not _takeable(path):
             continue
         try:
             if now - path.stat().st_mtime < settle:
@@ -147,6 +165,7 @@ class Watcher:
         self.akn = akn or AknOptions()
         self.log = log or (lambda message: None)
         self.stats = WatchStats()
+        self._noted: set[str] = set()
         for name in (DONE, REJECTED):
             (folder / name).mkdir(parents=True, exist_ok=True)
 
@@ -154,7 +173,11 @@ class Watcher:
         return candidates(self.folder, self.settle)
 
     async def scan(self) -> None:
-        """Import every settled file not already queued."""
+        """Import every settled file not already queued (and say once of each file it will not take)."""
+        for name in ignored(self.folder):
+            if name not in self._noted:
+                self._noted.add(name)
+                self.log(f"{name}: ignored (only regular {', '.join(sorted(SUFFIXES))} files are taken, never links)")
         for path in self.candidates():
             try:
                 data = path.read_bytes()

@@ -32,6 +32,7 @@ class Problems:
     """The catalogue. Slugs are part of the public contract: never rename one."""
 
     BODY_TOO_LARGE = Problem("body-too-large", "Request body too large", 413)
+    BODY_TIMEOUT = Problem("body-timeout", "Request body not received in time", 408)
     UNSUPPORTED_MEDIA_TYPE = Problem("unsupported-media-type", "Unsupported media type", 415)
     MALFORMED_JWS = Problem("malformed-jws", "Malformed JWS", 400)
     FORBIDDEN_HEADER = Problem("forbidden-header", "JWS header not allowed", 400)

@@ -54,7 +54,15 @@ def _constant(name: str) -> Any:
     raise IJSONError(f"{name} is not a JSON number")
 
 
-_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant)
+def _integer(text: str) -> int:
+    # Python refuses to convert more than 4,300 digits (a ValueError that is no parse fault); I-JSON
+    # refuses far fewer anyway, so a long integer is named as out of range before it is converted.
+    if len(text.lstrip("-")) > 16:
+        raise IJSONError("integer outside the I-JSON range ±(2**53-1)")
+    return int(text)
+
+
+_DECODER = json.JSONDecoder(object_pairs_hook=_pairs, parse_constant=_constant, parse_int=_integer)
 
 
 def _fine(value: Any, max_depth: int) -> bool:

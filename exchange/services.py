@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from exchange.backends import Backends
 from exchange.directory import Directory
@@ -12,10 +12,12 @@ from exchange.envelope import SigningKey
 from exchange.federation.node import Federation, open_federation
 from exchange.feeds import ChangeNotifier
 from exchange.intake import Intake
+from exchange.metrics import Metrics
 from exchange.processing import Processor
 from exchange.queue.port import SubmissionQueue
 from exchange.repokeys import ack_key, log_signers
 from exchange.repository.port import Repository
+from exchange.secretbox import SecretBox
 from exchange.settings import Settings
 from exchange.transparency.log import TransparencyLog
 from exchange.validation import Validator
@@ -33,6 +35,9 @@ class Services:
     log: TransparencyLog
     notifier: ChangeNotifier
     federation: Federation
+    #: Seals webhook secrets before they are stored.
+    secrets: SecretBox
+    metrics: Metrics = field(default_factory=Metrics)
 
     @property
     def repository(self) -> Repository:
@@ -82,6 +87,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
                 ),
                 notifier=notifier,
                 federation=federation,
+                secrets=SecretBox.from_settings(settings),
             )
     finally:
         await backends.close()

@@ -56,6 +56,14 @@ class Settings(BaseModel):
             "`keys/signing.pem` in the data directory, created at first start. Gateways must share it."
         ),
     )
+    secrets_key_file: Path | None = Field(
+        None,
+        description=(
+            "File of the key that seals webhook secrets in the database (AES-256-GCM). Unset: "
+            "`keys/secrets.key` in the data directory, created at first start (mode 0600). "
+            "Every process of a deployment must share it."
+        ),
+    )
     log_key_file: Path | None = Field(
         None,
         description=(
@@ -127,6 +135,15 @@ class Settings(BaseModel):
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest accepted request body, in bytes.")
     max_json_depth: int = Field(32, ge=4, le=256, description="Deepest accepted JSON nesting in a payload.")
     max_batch_items: int = Field(1000, ge=1, description="Most submissions accepted in one batch request.")
+    max_batch_bytes: int = Field(
+        8 * 1_048_576, ge=1024, description="Largest accepted batch request body (NDJSON), in bytes."
+    )
+    batch_concurrency: int = Field(
+        4, ge=1, description="Batch request bodies read at once per process; further batches wait their turn."
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, description="Seconds a client has to send a whole request body before the request is refused."
+    )
     created_at_max_age: int = Field(
         7 * 24 * 3600,
         ge=1,
@@ -139,6 +156,10 @@ class Settings(BaseModel):
         500.0, gt=0, description="Sustained submissions per second accepted from one participant."
     )
     rate_burst: int = Field(2000, ge=1, description="Submissions one participant may send in a burst.")
+    token_rate_limit: float = Field(
+        50.0, gt=0, description="Sustained requests per second accepted with one API token (answered 429 beyond)."
+    )
+    token_rate_burst: int = Field(200, ge=1, description="Requests one API token may make in a burst.")
     worker_batch: int = Field(256, ge=1, le=10_000, description="Most submissions a worker decides per commit.")
     worker_poll_interval: float = Field(
         0.02, gt=0, description="Seconds an idle worker waits before polling the embedded queue again."

@@ -12,6 +12,9 @@ with two processes writing in turn that left both idle for much of the time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import sqlite3
 import threading
 import time
@@ -23,6 +26,7 @@ from typing import Any, TypeVar, cast
 from exchange.batching import Batcher
 from exchange.errors import Unavailable
 
+log = logging.getLogger("exchange.sqlite")
 T = TypeVar("T")
 
 #: Longest wait (seconds) for another process's write transaction to end before giving up.
@@ -87,7 +91,7 @@ class SqliteDatabase:
             self._users += 1
             first = self._writer is None
             if first:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                _create_private(self.path)
                 self._writer = ThreadPoolExecutor(1, thread_name_prefix="sqlite-writer")
                 self._reader_pool = ThreadPoolExecutor(self._readers, thread_name_prefix="sqlite-reader")
         if first:
@@ -159,7 +163,7 @@ class SqliteDatabase:
         try:
             return await self._in_writer(run)
         except sqlite3.OperationalError as exc:
-            raise Unavailable(f"database error: {exc}") from None
+            raise _unavailable(exc) from None
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn`` on a reader connection inside one read transaction (a consistent snapshot)."""
@@ -183,7 +187,24 @@ class SqliteDatabase:
         try:
             return await asyncio.get_running_loop().run_in_executor(self._reader_pool, run)
         except sqlite3.OperationalError as exc:
-            raise Unavailable(f"database error: {exc}") from None
+            raise _unavailable(exc) from None
+
+
+def _create_private(path: Path) -> None:
+    """Create the data directory (0700) and the database file (0600) before SQLite does.
+
+    SQLite gives its -wal and -shm files the database file's mode, so none of them is readable by
+    other local users (the database holds tokens' hashes, subscriptions and every submission).
+    """
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _unavailable(exc: sqlite3.OperationalError) -> Unavailable:
+    """The driver's message goes to the log, never into a problem a client reads."""
+    log.warning("database error", extra={"reason": str(exc)})
+    return Unavailable("the database is unavailable")
 
 
 def _migrate(conn: sqlite3.Connection, component: str, migrations: list[str]) -> None:

@@ -14,7 +14,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import ipaddress
 import logging
 import secrets
 import socket
@@ -28,10 +27,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from exchange import ijson, times
+from exchange.addresses import is_forbidden
 from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
 from exchange.feeds import ChangeNotifier
+from exchange.metrics import Metrics
 from exchange.models import Change, ChangeQuery, DeliveryAttempt, Subscription
 from exchange.repository.port import Repository
+from exchange.secretbox import SecretBox
 from exchange.settings import Settings
 
 log = logging.getLogger("exchange.deliver")
@@ -50,11 +52,11 @@ def signature(secret: str, webhook_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-def signatures(sub: Subscription, webhook_id: str, timestamp: int, body: bytes, now: datetime) -> str:
+def signatures(sub: Subscription, box: SecretBox, webhook_id: str, timestamp: int, body: bytes, now: datetime) -> str:
     """The current secret's signature, and the previous one's while a rotation overlaps."""
-    values = [signature(sub.secret, webhook_id, timestamp, body)]
+    values = [signature(box.open(sub.secret, sub.id), webhook_id, timestamp, body)]
     if sub.previous_secret and sub.previous_secret_until and times.parse(sub.previous_secret_until) > now:
-        values.append(signature(sub.previous_secret, webhook_id, timestamp, body))
+        values.append(signature(box.open(sub.previous_secret, sub.id), webhook_id, timestamp, body))
     return " ".join(values)
 
 
@@ -79,11 +81,6 @@ def cloud_event(change: Change, source: str, event_id: str) -> bytes:
     )
 
 
-def _private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    return not ip.is_global or ip.is_multicast
-
-
 class PublicOnlyResolver(AbstractResolver):
     """Resolves names but refuses loopback, private, link-local and reserved addresses (no SSRF)."""
 
@@ -94,7 +91,7 @@ class PublicOnlyResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         results = await self._resolver.resolve(host, port, family)
-        public = [r for r in results if not _private(r["host"])]
+        public = [r for r in results if not is_forbidden(r["host"])]
         if not public:
             raise OSError(f"{host} resolves only to private or loopback addresses; deliveries there are refused")
         return public
@@ -114,7 +111,7 @@ def check_url(url: str, allow_private: bool) -> None:
     elif not allow_private:
         host = parts.hostname
         try:
-            if _private(host):
+            if is_forbidden(host):
                 problem = "deliveries to loopback or private addresses are refused"
         except ValueError:
             if host == "localhost" or host.endswith((".localhost", ".local", ".internal")):
@@ -159,10 +156,14 @@ def _retry_after(value: str | None) -> float | None:
 class Deliverer:
     """Follows every claimable subscription, each in its own task."""
 
-    def __init__(self, settings: Settings, repository: Repository, notifier: ChangeNotifier) -> None:
+    def __init__(
+        self, settings: Settings, repository: Repository, notifier: ChangeNotifier, metrics: Metrics | None = None
+    ) -> None:
         self.settings = settings
+        self.metrics = metrics or Metrics()
         self.repository = repository
         self.notifier = notifier
+        self.secrets = SecretBox.from_settings(settings)
         self.worker_id = f"deliver-{uuid.uuid4().hex[:12]}"
         self.lease = 30.0
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -230,7 +231,7 @@ class Deliverer:
             "Content-Type": "application/cloudevents+json; charset=utf-8",
             "webhook-id": event_id,
             "webhook-timestamp": str(stamp),
-            "webhook-signature": signatures(sub, event_id, stamp, body, now),
+            "webhook-signature": signatures(sub, self.secrets, event_id, stamp, body, now),
         }
         started = time.perf_counter()
         status: int | None = None
@@ -244,6 +245,7 @@ class Deliverer:
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = str(exc) or type(exc).__name__
         latency = (time.perf_counter() - started) * 1000
+        self.metrics.webhook_attempt(status)
         await self.repository.add_delivery(
             DeliveryAttempt(sub.id, change.seq, event_id, sub.attempts + 1, times.iso(now), status, latency, error)
         )

@@ -13,4 +13,4 @@ from exchange.webhooks import Deliverer
 
 
 async def run(services: Services, stop: asyncio.Event) -> None:
-    await Deliverer(services.settings, services.repository, services.notifier).run(stop)
+    await Deliverer(services.settings, services.repository, services.notifier, services.metrics).run(stop)

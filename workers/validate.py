@@ -46,6 +46,7 @@ async def run(services: Services, stop: asyncio.Event, *, burst: bool = False) -
             log.warning("cannot decide now; the batch will be retried", extra={"reason": str(exc)})
             await wait_until_available(services, stop)
             continue
+        services.metrics.decided(states)
         processed += len(states)
     return processed
 

@@ -10,9 +10,10 @@ from typing import Any
 from aiohttp import web
 
 from exchange.federation import routes as witness_routes
-from exchange.gateway import audit, changes, info, log, records, registry, submissions, subscriptions
-from exchange.gateway.keys import SERVICES, STOPPING
+from exchange.gateway import audit, changes, info, log, metrics, records, registry, submissions, subscriptions
+from exchange.gateway.keys import BATCH_SLOTS, SERVICES, STOPPING, TOKEN_LIMITER
 from exchange.gateway.problems import problems_middleware
+from exchange.ratelimit import RateLimiter
 from exchange.services import Services, open_services
 from exchange.settings import Settings
 
@@ -23,7 +24,9 @@ Background = Callable[[Services, asyncio.Event], Coroutine[Any, Any, None]]
 
 def create_app(settings: Settings, background: Sequence[Background] = ()) -> web.Application:
     """Build the app; backends open on start-up and close on clean-up."""
-    app = web.Application(middlewares=[problems_middleware], client_max_size=settings.max_body_bytes * 64)
+    app = web.Application(
+        middlewares=[metrics.metrics_middleware, problems_middleware], client_max_size=settings.max_body_bytes * 64
+    )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         async with open_services(settings) as services:
@@ -37,12 +40,15 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
                     await asyncio.wait_for(task, timeout=30)
 
     app[STOPPING] = asyncio.Event()
+    app[BATCH_SLOTS] = asyncio.Semaphore(settings.batch_concurrency)
+    app[TOKEN_LIMITER] = RateLimiter(settings.token_rate_limit, settings.token_rate_burst)
 
     async def stopping(app: web.Application) -> None:
         app[STOPPING].set()
 
     app.on_shutdown.append(stopping)
     app.cleanup_ctx.append(lifecycle)
-    for module in (submissions, records, registry, info, log, changes, subscriptions, audit, witness_routes):
+    routes = (submissions, records, registry, info, log, changes, subscriptions, audit, metrics, witness_routes)
+    for module in routes:
         app.add_routes(module.routes)
     return app

@@ -66,7 +66,7 @@ async def version_provenance(request: web.Request) -> web.Response:
     if kind not in KINDS:
         raise ExchangeError(Problems.NOT_FOUND, f"there is no record kind {kind!r}")
     key = RecordKey(request.match_info["participant"], kind, request.match_info["record_id"])
-    number = int(request.match_info["version"])
+    number = qs.path_number(request, "version", "version")
     services = request.app[SERVICES]
     document = await audit.provenance(services.repository, services.log, key, number)
     if document is None:

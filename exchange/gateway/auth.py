@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from exchange.errors import ExchangeError, Problems
-from exchange.gateway.keys import SERVICES
+from exchange.gateway.keys import SERVICES, TOKEN_LIMITER
 from exchange.models import TokenInfo
+from exchange.ratelimit import RateLimiter
 from exchange.tokens import hash_token
 
 
@@ -26,6 +27,13 @@ async def authenticate(request: web.Request, *roles: str) -> TokenInfo:
             Problems.UNAUTHENTICATED,
             "the API token is unknown or revoked",
             headers={"WWW-Authenticate": 'Bearer realm="exchange", error="invalid_token"'},
+        )
+    wait = request.app[TOKEN_LIMITER].take(info.token_id)
+    if wait:
+        raise ExchangeError(
+            Problems.RATE_LIMITED,
+            "this API token sent more requests than its rate limit allows",
+            headers={"Retry-After": RateLimiter.retry_after(wait)},
         )
     if info.role != "admin" and info.role not in roles:
         raise ExchangeError(Problems.FORBIDDEN, f"a {info.role} token cannot do this; it needs {' or '.join(roles)}")

@@ -30,15 +30,16 @@ def parse_query(request: web.Request) -> tuple[ChangeQuery, frozenset[str], str,
     feed = request.query.get("feed", "normal")
     if feed not in ("normal", "longpoll", "eventsource"):
         raise qs.bad("feed", "feed is normal, longpoll or eventsource")
-    since = int(qs.number(request, "since", 0, 0, 2**53))
+    since = qs.integer(request, "since", 0)
     last_event = request.headers.get("Last-Event-ID")
     if feed == "eventsource" and last_event:
-        if not last_event.isdigit():
+        resumed = qs.parse_count(last_event)
+        if resumed is None:
             raise qs.bad("Last-Event-ID", "Last-Event-ID must be a seq this feed sent")
-        since = int(last_event)
+        since = resumed
     query = ChangeQuery(
         since=since,
-        limit=int(qs.number(request, "limit", 100, 1, MAX_LIMIT)),
+        limit=qs.integer(request, "limit", 100, 1, MAX_LIMIT),
         kinds=qs.values(request, "kind"),
         participants=qs.values(request, "participant"),
         jurisdictions=qs.values(request, "jurisdiction"),

@@ -222,6 +222,17 @@ def openapi_document(origin: str) -> dict[str, Any]:
         "/v1/openapi.json": {"get": _op("This document")},
         "/healthz": {"get": _op("Liveness")},
         "/readyz": {"get": _op("Readiness: database and queue reachable", errors=(503,))},
+        "/metrics": {
+            "get": {
+                **_op("Metrics in the Prometheus text format", security="auditor or admin", errors=(401, 403)),
+                "responses": {
+                    "200": {"description": "success", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                    "401": _PROBLEM,
+                    "403": _PROBLEM,
+                    "default": _PROBLEM,
+                },
+            }
+        },
         "/v1/audit/submissions": {
             "get": _op(
                 "Decided submissions in log order, filtered; `next` is the `after` of the next page",

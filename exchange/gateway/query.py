@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -9,6 +10,22 @@ from aiohttp import web
 from exchange.errors import ErrorItem, ExchangeError, Problems
 
 MAX_SAFE = 2**53 - 1
+#: C0 controls and DEL: no query value means them, and databases refuse NUL in text.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: The decimal digits of MAX_SAFE: a longer run of digits is out of range before it is converted.
+_MAX_DIGITS = len(str(MAX_SAFE))
+
+
+def parse_count(raw: str) -> int | None:
+    """A non-negative integer written in ASCII digits and within MAX_SAFE; None for anything else.
+
+    ``int()`` alone would take ``²``-free Unicode digits (``١٢``), surrounding spaces, ``_`` and
+    thousands of digits (a ValueError past 4,300 of them); none of those is a number this API issues.
+    """
+    if not (0 < len(raw) <= _MAX_DIGITS and raw.isascii() and raw.isdigit()):
+        return None
+    value = int(raw)
+    return value if value <= MAX_SAFE else None
 
 
 def bad(name: str, message: str) -> ExchangeError:
@@ -21,6 +38,9 @@ def only(request: web.Request, allowed: Iterable[str]) -> None:
     unknown = sorted(set(request.query) - set(allowed))
     if unknown:
         raise bad(unknown[0], f"unknown query parameter(s): {', '.join(unknown)}")
+    for name, value in request.query.items():
+        if _CONTROL.search(value):
+            raise bad(name, f"{name} must not contain control characters (such as NUL)")
 
 
 def integer(request: web.Request, name: str, default: int | None, low: int = 0, high: int = MAX_SAFE) -> int:
@@ -30,12 +50,22 @@ def integer(request: web.Request, name: str, default: int | None, low: int = 0, 
         if default is None:
             raise bad(name, f"query parameter {name} is required")
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise bad(name, f"{name} must be an integer") from None
+    negative = raw.startswith("-")
+    value = parse_count(raw[1:] if negative else raw)
+    if value is None:
+        raise bad(name, f"{name} must be an integer between {low} and {high}")
+    value = -value if negative else value
     if not low <= value <= high:
         raise bad(name, f"{name} must lie between {low} and {high}")
+    return value
+
+
+def path_number(request: web.Request, name: str, what: str) -> int:
+    """A number in the URL path (a version): anything this API never issues is simply not found."""
+    raw = request.match_info[name]
+    value = parse_count(raw)
+    if value is None:
+        raise ExchangeError(Problems.NOT_FOUND, f"there is no {what} {raw[:20]}{'…' if len(raw) > 20 else ''}")
     return value
 
 

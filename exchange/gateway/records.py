@@ -45,8 +45,16 @@ async def list_records(request: web.Request) -> web.Response:
     params = request.query
     qs.only(request, {*_FILTERS, "from", "to", "cursor", "limit"})
     limit = qs.integer(request, "limit", 50, 1, 500)
+    filters = {name: params.get(name) or None for name in _FILTERS}
+    if filters["kind"] is not None and filters["kind"] not in KINDS:
+        raise qs.bad("kind", f"kind must be one of {', '.join(KINDS)}")
+    if filters["region"] is not None:
+        code = request.app[SERVICES].validator.region_code(filters["region"])
+        if code is None:
+            raise qs.bad("region", "region must be a UN M49 area code or name, such as 150 or Europe")
+        filters["region"] = code
     query = RecordQuery(
-        **{name: params.get(name) or None for name in _FILTERS},
+        **filters,
         date_from=params.get("from") or None,
         date_to=params.get("to") or None,
         after=decode_cursor(params["cursor"]) if params.get("cursor") else None,
@@ -94,7 +102,7 @@ async def list_versions(request: web.Request) -> web.Response:
 @routes.get("/v1/records/{participant}/{kind}/{record_id}/versions/{version:[0-9]+}")
 async def get_version(request: web.Request) -> web.Response:
     key = _key(request)
-    number = int(request.match_info["version"])
+    number = qs.path_number(request, "version", "version")
     version = await request.app[SERVICES].repository.get_version(key, number)
     if version is None:
         raise ExchangeError(Problems.NOT_FOUND, f"record {key} has no version {number}")

@@ -19,7 +19,8 @@ async def json_body(request: web.Request) -> dict[str, Any]:
     if request.content_type != "application/json":
         raise ExchangeError(Problems.UNSUPPORTED_MEDIA_TYPE, "send application/json")
     try:
-        body = ijson.loads(await read_body(request, 65_536), max_depth=8)
+        raw = await read_body(request, 65_536, request.app[SERVICES].settings.body_timeout)
+        body = ijson.loads(raw, max_depth=8)
     except ijson.IJSONError as exc:
         raise ExchangeError(Problems.BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):

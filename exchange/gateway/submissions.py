@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 from aiohttp import web
 
 from exchange.envelope import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway.auth import authenticate
-from exchange.gateway.keys import SERVICES
-from exchange.gateway.problems import json_response, problem_response, read_body
+from exchange.gateway.keys import BATCH_SLOTS, SERVICES
+from exchange.gateway.problems import json_response, problem_response, read_body, read_lines
 from exchange.intake import Receipt
 
+log = logging.getLogger("exchange.gateway")
 NDJSON = "application/x-ndjson"
 routes = web.RouteTableDef()
 
@@ -30,7 +32,7 @@ async def submit(request: web.Request) -> web.Response:
             Problems.UNSUPPORTED_MEDIA_TYPE,
             f"send {FLATTENED_MEDIA_TYPE} (flattened JWS) or {COMPACT_MEDIA_TYPE} (compact JWS), not {media_type}",
         )
-    body = await read_body(request, services.settings.max_body_bytes)
+    body = await read_body(request, services.settings.max_body_bytes, services.settings.body_timeout)
     return _accepted(await services.intake.submit(body, media_type))
 
 
@@ -41,9 +43,8 @@ async def submit_batch(request: web.Request) -> web.Response:
     settings = services.settings
     if request.content_type != NDJSON:
         raise ExchangeError(Problems.UNSUPPORTED_MEDIA_TYPE, f"send {NDJSON}: one flattened or compact JWS per line")
-    limit = settings.max_body_bytes * min(settings.max_batch_items, 64)
-    body = await read_body(request, limit)
-    lines = [line for line in body.split(b"\n") if line.strip()]
+    async with request.app[BATCH_SLOTS]:  # bounds the memory that batch bodies hold at once
+        lines = await read_lines(request, settings.max_batch_bytes, settings.max_body_bytes, settings.body_timeout)
     if len(lines) > settings.max_batch_items:
         raise ExchangeError(
             Problems.BODY_TOO_LARGE, f"{len(lines)} items; a batch holds at most {settings.max_batch_items}"
@@ -55,9 +56,13 @@ async def submit_batch(request: web.Request) -> web.Response:
             receipt = await services.intake.submit(line.strip(), media_type)
         except ExchangeError as exc:
             return {"status": exc.problem.status, "body": exc.to_problem()}
+        except Exception:  # one item's fault never takes the answers of the others with it
+            log.exception("unhandled error in a batch item")
+            failure = ExchangeError(Problems.INTERNAL, "an internal error occurred")
+            return {"status": failure.problem.status, "body": failure.to_problem()}
         return {"status": 202, "location": receipt.location, "body": receipt.body}
 
-    results = await asyncio.gather(*(one(line) for line in lines))
+    results = await asyncio.gather(*(one(line) for _, line in lines))
     return json_response({"results": results}, status=207)
 
 

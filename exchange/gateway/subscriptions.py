@@ -66,14 +66,15 @@ async def create(request: web.Request) -> web.Response:
     since = body.get("since", await services.repository.last_seq())
     if not isinstance(since, int) or isinstance(since, bool) or since < 0:
         raise _invalid("/since", "since must be a non-negative integer (default: the current end of the feed)")
+    secret, sub_id = new_secret(), "sub_" + uuid.uuid4().hex[:16]
     sub = Subscription(
-        id="sub_" + uuid.uuid4().hex[:16],
+        id=sub_id,
         owner=token.participant or "admin",
         url=url,
         kinds=_strings(filters.get("kinds"), "/filter/kinds", KINDS),
         participants=_strings(filters.get("participants"), "/filter/participants"),
         jurisdictions=_strings(filters.get("jurisdictions"), "/filter/jurisdictions"),
-        secret=new_secret(),
+        secret=services.secrets.seal(secret, sub_id),
         status="pending",
         cursor=since,
         created_at=times.iso(times.now()),
@@ -86,7 +87,7 @@ async def create(request: web.Request) -> web.Response:
         sub.last_error = problem  # the deliver worker retries the verification with back-off
     await services.repository.add_subscription(sub)
     return json_response(
-        {**sub.public(), "secret": sub.secret},
+        {**sub.public(), "secret": secret},
         status=201,
         headers={"Location": f"/v1/subscriptions/{sub.id}"},
     )
@@ -136,9 +137,14 @@ async def resume(request: web.Request) -> web.Response:
 async def rotate(request: web.Request) -> web.Response:
     """A new secret, shown once; the old one keeps signing beside it during the overlap."""
     sub, _ = await _owned(request)
-    overlap = request.app[SERVICES].settings.webhook_secret_overlap
+    services = request.app[SERVICES]
+    overlap = services.settings.webhook_secret_overlap
     secret, until = new_secret(), times.iso(times.now() + timedelta(seconds=overlap))
-    fields = {"secret": secret, "previous_secret": sub.secret, "previous_secret_until": until}
+    fields = {
+        "secret": services.secrets.seal(secret, sub.id),
+        "previous_secret": sub.secret,
+        "previous_secret_until": until,
+    }
     if not await request.app[SERVICES].repository.update_subscription(sub.id, fields, {"secret": sub.secret}):
         raise ExchangeError(Problems.ALREADY_EXISTS, "the secret was rotated meanwhile; try again")
     return json_response({**sub.public(), "secret": secret, "previous_secret_until": until})

@@ -32,7 +32,7 @@ class CompiledSchemas:
             return jsonschema_rs.Draft202012Validator(
                 catalogue.schemas[name],
                 registry=registry,
-                validate_formats=False,
+                validate_formats=True,
                 offline=True,
                 pattern_options=jsonschema_rs.RegexOptions(),
             )
@@ -48,7 +48,7 @@ class CompiledSchemas:
         try:
             if validator.is_valid(instance):
                 return []
-            return list(self._issues(validator, instance, prefix))
+            return _without_redundant_formats(list(self._issues(validator, instance, prefix)))
         except ValueError as error:  # a value JSON cannot hold, or nesting beyond the validator's limit
             return [Issue(prefix, "schema:unprocessable", f"The document cannot be validated: {error}.")]
 
@@ -59,6 +59,13 @@ class CompiledSchemas:
                 if issue not in seen:
                     seen.add(issue)
                     yield issue
+
+
+def _without_redundant_formats(issues: list[Issue]) -> list[Issue]:
+    """Formats are checked for what patterns cannot see (``2026-02-30`` matches the date pattern); where
+    the same value already failed another keyword, its format issue adds nothing and is dropped."""
+    others = {issue.pointer for issue in issues if issue.rule != "schema:format"}
+    return [issue for issue in issues if issue.rule != "schema:format" or issue.pointer not in others]
 
 
 def _pattern_hints(documents: Any) -> dict[str, str]:

@@ -41,8 +41,19 @@ class CountryIndex:
 
     regions_of: Mapping[str, tuple[str, ...]]
     areas: frozenset[str]
+    #: Each area's name in every language the table gives, case-folded, to its M49 code.
+    area_names: Mapping[str, str]
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> CountryIndex:
         regions_of = {iso3: tuple(entry["regions"]) for iso3, entry in document["countries"].items()}
-        return cls(regions_of=regions_of, areas=frozenset(document["regions"]))
+        names = {
+            name.casefold(): code
+            for code, entry in document["regions"].items()
+            for name in entry.get("name", {}).values()
+        }
+        return cls(regions_of=regions_of, areas=frozenset(document["regions"]), area_names=names)
+
+    def area(self, text: str) -> str | None:
+        """The M49 code of an area given by its code or its name (any language, any case); None if unknown."""
+        return text if text in self.areas else self.area_names.get(text.strip().casefold())

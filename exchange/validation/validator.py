@@ -104,6 +104,10 @@ class Validator:
         """The UN M49 region, sub-region and intermediate-region codes of a country; empty if unknown."""
         return self._countries.regions_of.get(iso3, ())
 
+    def region_code(self, text: str) -> str | None:
+        """The UN M49 code of a region given by code (``150``) or name (``Europe``); None if unknown."""
+        return self._countries.area(text)
+
     def is_country(self, iso3: str) -> bool:
         """Whether ``iso3`` is an ISO 3166-1 alpha-3 code of the country table."""
         return iso3 in self._countries.regions_of

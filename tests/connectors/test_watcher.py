@@ -124,3 +124,21 @@ async def test_a_file_waits_out_an_outage_and_is_sent_once(tmp_path: Path) -> No
         assert verdict(inbox / "done", "act.json")["submissions"][0]["version"] == 1
     finally:
         await back.http.close()
+
+
+def test_links_and_other_files_are_never_taken_and_are_named(tmp_path: Path) -> None:
+    from connectors.watcher import candidates, ignored
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    secret = outside / "private.json"
+    secret.write_text('{"kind": "law"}', encoding="utf-8")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "done").mkdir()
+    (inbox / "law.json").write_text('{"kind": "law"}', encoding="utf-8")
+    (inbox / "notes.txt").write_text("hello", encoding="utf-8")
+    (inbox / "link.json").symlink_to(secret)
+    (inbox / "folder-link").symlink_to(outside, target_is_directory=True)
+    assert [p.name for p in candidates(inbox, 0.0)] == ["law.json"]
+    assert ignored(inbox) == ["folder-link", "link.json", "notes.txt"]

@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+import pytest
 from aiohttp import web
 
 from exchange.envelope import SigningKey
@@ -146,3 +147,16 @@ async def test_openapi_describes_every_route(service: Service) -> None:
         path = _openapi_path(info.get("path") or info.get("formatter") or "")
         assert path in document["paths"], f"{route.method} {path} is not in the OpenAPI document"
         assert route.method.lower() in document["paths"][path], f"{route.method} {path} undocumented"
+
+
+@pytest.mark.settings(token_rate_limit=0.01, token_rate_burst=3)
+async def test_each_token_has_its_own_rate_limit(service: Service) -> None:
+    admin = {"Authorization": f"Bearer {service.admin_token}"}
+    statuses = [(await service.client.get("/v1/admin/tokens", headers=admin)).status for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = await service.client.get("/v1/admin/tokens", headers=admin)
+    assert limited.status == 429
+    assert int(limited.headers["Retry-After"]) >= 1
+    assert (await limited.json())["type"].endswith("rate-limited")
+    # Another token is not held back by the first one's use.
+    assert (await service.client.get("/v1/submissions/GBR/" + "0" * 36, headers=service.auth)).status == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import stat
 from typing import Any
 
 import pytest
@@ -186,3 +187,30 @@ async def test_private_addresses_are_refused(service: Service) -> None:
         response = await service.client.post("/v1/subscriptions", json={"url": url}, headers=auth)
         assert response.status == 422, url
         assert (await response.json())["errors"][0]["pointer"] == "/url"
+
+
+@pytest.mark.parametrize("stack", ["embedded"], indirect=True)
+async def test_secrets_and_data_are_not_readable_at_rest(service: Service) -> None:
+    auth = await subscriber_token(service)
+    response = await service.client.post("/v1/subscriptions", json={"url": "http://127.0.0.1:9/hook"}, headers=auth)
+    created = await response.json()
+    assert response.status == 201, created
+    rotated = await (await service.client.post(f"/v1/subscriptions/{created['id']}/rotate", headers=auth)).json()
+    settings = service.services.settings
+    data = settings.data_dir
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert {p.name for p in files} >= {"exchange.db", "secrets.key", "signing.pem", "log.pem"}
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    for path in (p for p in data.rglob("*") if p.is_dir()):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o700, path
+    stored = b"".join(p.read_bytes() for p in files if p.name.startswith("exchange.db"))
+    for secret in (created["secret"], rotated["secret"]):
+        assert secret.encode() not in stored
+        assert secret.removeprefix("whsec_").encode() not in stored
+    sub = await service.services.repository.get_subscription(created["id"])
+    assert sub is not None and sub.secret.startswith("sealed:v1:")
+    assert service.services.secrets.open(sub.secret, sub.id) == rotated["secret"]
+    with pytest.raises(ValueError, match="does not open"):
+        service.services.secrets.open(sub.secret, "sub_another")

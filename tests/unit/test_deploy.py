@@ -32,7 +32,7 @@ def test_compose_has_the_scale_out_services() -> None:
         assert service["command"][0] in {"migrate", "gateway", "worker"}
     assert services["gateway-1"]["command"] == ["gateway"]
     assert services["worker-validate"]["command"] == ["worker", "validate"]
-    assert set(compose["secrets"]) == {"signing_key", "log_key"}
+    assert set(compose["secrets"]) == {"signing_key", "log_key", "secrets_key"}
     assert "gateway-1:8080" in (DEPLOY / "nginx.conf").read_text()
 
 
