@@ -1,29 +1,37 @@
 # The two set-up commands of the README: `make serve` and `make test`. Each installs what it needs
-# into .venv first (once, and again when pyproject.toml changes).
+# into .venv first (again when pyproject.toml changes): serving installs the service alone; the
+# tests, linters and benchmark add the test extra.
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+PORT ?= 8080
 
 .PHONY: serve test lint bench clean
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+
+$(BIN)/.serve: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
-serve: $(BIN)/.installed  ## run the embedded service on 127.0.0.1:8080
-	$(BIN)/exchange serve
+$(BIN)/.test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@ $(BIN)/.serve
 
-test: $(BIN)/.installed  ## run the whole test suite
+serve: $(BIN)/.serve  ## run the embedded service on 127.0.0.1:$(PORT)
+	$(BIN)/exchange serve --port $(PORT)
+
+test: $(BIN)/.test  ## run the whole test suite
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.installed  ## ruff and mypy strict
+lint: $(BIN)/.test  ## ruff and mypy strict
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-bench: $(BIN)/.installed  ## the benchmark; writes bench/REPORT.md
+bench: $(BIN)/.test  ## the benchmark; writes bench/REPORT.md
 	$(BIN)/python -m bench
 
 clean:

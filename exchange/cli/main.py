@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import signal
+import socket
 import sys
 from pathlib import Path
 
@@ -41,6 +43,7 @@ def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
     from workers import checkpoint, deliver, supervisor, validate
 
     configure(settings.log_level, settings.log_format)
+    _check_port(settings.host, settings.port)
     background: list[Background] = [checkpoint.run, deliver.run, collector.run]
     if workers and settings.serve_worker_mode == "process":
         background.append(supervisor.worker_processes(workers, config_file))
@@ -53,7 +56,35 @@ def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
         f"data in {settings.data_dir})",
         err=True,
     )
-    web.run_app(app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loops.loop_factory()())
+    try:
+        web.run_app(
+            app, host=settings.host, port=settings.port, print=None, access_log=None, loop=loops.loop_factory()()
+        )
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise click.ClickException(_port_in_use(settings.port)) from None
+
+
+def _port_in_use(port: int) -> str:
+    return f"port {port} is in use; choose another with --port (or EXCHANGE_PORT)"
+
+
+def _check_port(host: str, port: int) -> None:
+    """Say in one line that the port is taken, before anything opens (rather than a traceback later)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host}: {exc.strerror}") from None
+    for family, kind, proto, _, address in infos:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise click.ClickException(_port_in_use(port)) from None
+                raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 @cli.command()
