@@ -157,9 +157,9 @@ class Settings(BaseModel):
     )
     rate_burst: int = Field(2000, ge=1, description="Submissions one participant may send in a burst.")
     token_rate_limit: float = Field(
-        50.0, gt=0, description="Sustained requests per second accepted with one API token (answered 429 beyond)."
+        500.0, gt=0, description="Sustained requests per second accepted with one API token (answered 429 beyond)."
     )
-    token_rate_burst: int = Field(200, ge=1, description="Requests one API token may make in a burst.")
+    token_rate_burst: int = Field(2000, ge=1, description="Requests one API token may make in a burst.")
     worker_batch: int = Field(256, ge=1, le=10_000, description="Most submissions a worker decides per commit.")
     worker_poll_interval: float = Field(
         0.02, gt=0, description="Seconds an idle worker waits before polling the embedded queue again."

@@ -14,6 +14,7 @@ from exchange import admin as registry
 from exchange import times
 from exchange.cli.common import config_option, run, settings_from
 from exchange.models import PARTICIPANT_TYPES, ROLES
+from exchange.repository.common import redact
 from exchange.services import Services, open_services
 
 T = TypeVar("T")
@@ -21,6 +22,14 @@ T = TypeVar("T")
 
 def _with_services(config_file: Path | None, action: Callable[[Services], Awaitable[T]]) -> T:
     settings = settings_from(config_file)
+    path = settings.sqlite_path
+    init = bool((click.get_current_context().obj or {}).get("init"))
+    if path is not None and not path.exists() and not init:
+        raise click.ClickException(
+            f"there is no repository at {path}: run this where the service keeps its data "
+            "(EXCHANGE_DATA_DIR, EXCHANGE_DATABASE_URL or --config), or pass --init to create a new one"
+        )
+    click.echo(f"database: {redact(settings.database_url) if path is None else path}", err=True)
 
     async def main() -> T:
         async with open_services(settings) as services:
@@ -39,8 +48,15 @@ def _time(value: str | None) -> datetime | None:
 
 
 @click.group()
-def admin() -> None:
-    """Administer participants, keys, API tokens and dead letters."""
+@click.option("--init", is_flag=True, help="Create the embedded database if it does not exist yet (otherwise refused).")
+@click.pass_context
+def admin(ctx: click.Context, init: bool) -> None:
+    """Administer participants, keys, API tokens and dead letters.
+
+    Acts on the database the settings name (it says which on standard error), and refuses an
+    embedded one that does not exist yet unless --init is given.
+    """
+    ctx.ensure_object(dict)["init"] = init
 
 
 @admin.group()

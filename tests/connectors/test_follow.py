@@ -232,7 +232,19 @@ def test_sse_follower_survives_a_server_restart(tmp_path: Path) -> None:
     server.env["EXCHANGE_ORIGIN"] = server.url
     key = SigningKey.generate("GBR/2026-01")
     (tmp_path / "key.jwk").write_text(json.dumps(key.public_jwk))
-    exchange("admin", "participant", "add", "GBR", "--name", "UK", "--type", "member_state", env=server.env, check=True)
+    exchange(
+        "admin",
+        "--init",
+        "participant",
+        "add",
+        "GBR",
+        "--name",
+        "UK",
+        "--type",
+        "member_state",
+        env=server.env,
+        check=True,
+    )
     exchange("admin", "key", "add", key.kid, "--public-key", str(tmp_path / "key.jwk"), env=server.env, check=True)
     signer = Signer(key, audience=server.url)
     _, record = example_for("law", "GBR")

@@ -73,6 +73,7 @@ def test_sigkill_loses_nothing_and_applies_nothing_twice(tmp_path: Path) -> None
     (tmp_path / "key.jwk").write_text(json.dumps(key.public_jwk))
     exchange(
         "admin",
+        "--init",
         "participant",
         "add",
         "GBR",

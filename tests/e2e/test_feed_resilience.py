@@ -79,7 +79,7 @@ def test_readers_see_every_change_once_in_order_across_a_restart(tmp_path: Path)
     for participant in ("GBR", "ZAF", "IRL"):
         key = SigningKey.generate(f"{participant}/k1")
         (tmp_path / f"{participant}.jwk").write_text(json.dumps(key.public_jwk))
-        exchange("admin", "participant", "add", participant, "--name", participant, "--type", "member_state",
+        exchange("admin", "--init", "participant", "add", participant, "--name", participant, "--type", "member_state",
                  env=server.env, check=True)  # fmt: skip
         exchange("admin", "key", "add", key.kid, "--public-key", str(tmp_path / f"{participant}.jwk"),
                  env=server.env, check=True)  # fmt: skip

@@ -19,3 +19,16 @@ def test_a_busy_port_is_one_line(tmp_path: Path) -> None:
         f"Error: port {port} is in use; choose another with --port (or EXCHANGE_PORT)"
     ]
     assert not (tmp_path / "data" / "exchange.db").exists()  # nothing was opened or created
+
+
+def test_admin_refuses_a_repository_that_does_not_exist(tmp_path: Path) -> None:
+    env = environment(tmp_path / "nowhere")
+    result = exchange("admin", "participant", "list", env=env)
+    assert result.returncode == 1
+    assert f"there is no repository at {tmp_path / 'nowhere' / 'exchange.db'}" in result.stderr
+    assert not (tmp_path / "nowhere").exists()
+    created = exchange("admin", "--init", "participant", "list", env=env)
+    assert created.returncode == 0, created.stderr
+    assert f"database: {tmp_path / 'nowhere' / 'exchange.db'}" in created.stderr
+    again = exchange("admin", "participant", "list", env=env)
+    assert again.returncode == 0, again.stderr

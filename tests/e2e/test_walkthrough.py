@@ -35,7 +35,17 @@ def test_register_generate_submit_read(tmp_path: Path, server: Server) -> None:
     private = tmp_path / "keys" / "GBR_2026-01.private.pem"
     assert stat.S_IMODE(os.stat(private).st_mode) == 0o600
     exchange(
-        "admin", "participant", "add", "GBR", "--name", "United Kingdom", "--type", "member_state", env=env, check=True
+        "admin",
+        "--init",
+        "participant",
+        "add",
+        "GBR",
+        "--name",
+        "United Kingdom",
+        "--type",
+        "member_state",
+        env=env,
+        check=True,
     )
     added = exchange(
         "admin",
@@ -110,7 +120,19 @@ def test_gateway_and_a_burst_worker_as_separate_processes(tmp_path: Path) -> Non
     server.env["EXCHANGE_ORIGIN"] = server.url
     key = SigningKey.generate("GBR/2026-01")
     (tmp_path / "key.jwk").write_text(json.dumps(key.public_jwk))
-    exchange("admin", "participant", "add", "GBR", "--name", "UK", "--type", "member_state", env=server.env, check=True)
+    exchange(
+        "admin",
+        "--init",
+        "participant",
+        "add",
+        "GBR",
+        "--name",
+        "UK",
+        "--type",
+        "member_state",
+        env=server.env,
+        check=True,
+    )
     exchange("admin", "key", "add", key.kid, "--public-key", str(tmp_path / "key.jwk"), env=server.env, check=True)
     token = exchange("admin", "token", "create", "--role", "auditor", env=server.env, check=True).stdout.strip()
     signer = Signer(key, audience=server.url)
