@@ -29,7 +29,7 @@ def _with_services(config_file: Path | None, action: Callable[[Services], Awaita
             f"there is no repository at {path}: run this where the service keeps its data "
             "(EXCHANGE_DATA_DIR, EXCHANGE_DATABASE_URL or --config), or pass --init to create a new one"
         )
-    click.echo(f"database: {redact(settings.database_url) if path is None else path}", err=True)
+    click.echo(f"database: {path if path is not None else redact(settings.database_url or '')}", err=True)
 
     async def main() -> T:
         async with open_services(settings) as services:
