@@ -51,6 +51,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
         directory = Directory(backends.repository, settings.key_cache_seconds)
         signing_key = ack_key(settings)
         notifier = ChangeNotifier(backends.repository, settings.feed_poll_interval)
+        handover = backends.handover()
         yield Services(
             settings=settings,
             backends=backends,
@@ -63,7 +64,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
                 backends.queue,
                 directory,
                 signing_key,
-                receive_and_queue=backends.receive_and_queue(),
+                handover,
             ),
             processor=Processor(
                 settings,
@@ -71,8 +72,8 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
                 backends.queue,
                 directory,
                 validator,
+                handover,
                 on_commit=notifier.poke,
-                decide_and_ack=backends.decide_and_ack(),
             ),
             log=TransparencyLog(backends.repository, log_signers(settings)),
             notifier=notifier,

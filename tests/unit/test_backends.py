@@ -8,6 +8,7 @@ from pathlib import Path
 
 from exchange import times
 from exchange.backends import Backends
+from exchange.handover import SeparateHandover, SharedFileHandover
 from exchange.models import QueuedSubmission
 from tests.support import make_settings
 
@@ -20,16 +21,16 @@ def _message(body: bytes) -> QueuedSubmission:
 
 async def test_embedded_receipts_are_queued_in_the_same_transaction(tmp_path: Path) -> None:
     backends = Backends.from_settings(make_settings(tmp_path))
-    receive_and_queue = backends.receive_and_queue()
-    assert receive_and_queue is not None
+    handover = backends.handover()
+    assert isinstance(handover, SharedFileHandover)
     await backends.open()
     try:
         first, second = _message(b"first"), _message(b"second")
-        prior = await receive_and_queue([first, first, second])
+        prior = await handover.receive([first, first, second])
         assert prior[0] is None and prior[2] is None
         assert prior[1] is not None and prior[1].status == "received" and prior[1].jws_sha256 == first.jws_sha256
         assert await backends.queue.depth() == 2  # the repeat in the same batch is not queued twice
-        [again] = await receive_and_queue([first])
+        [again] = await handover.receive([first])
         assert again is not None and again.status == "received"
         assert await backends.queue.depth() == 2
         deliveries = await backends.queue.fetch(10, timeout=0.1)
@@ -46,9 +47,7 @@ def test_separate_backends_record_then_publish(tmp_path: Path) -> None:
     scale_out = make_settings(
         tmp_path, database_url="postgresql://127.0.0.1/test", queue_url="amqp://guest:guest@127.0.0.1/"
     )
-    assert Backends.from_settings(scale_out).receive_and_queue() is None
-    assert Backends.from_settings(scale_out).decide_and_ack() is None
+    assert isinstance(Backends.from_settings(scale_out).handover(), SeparateHandover)
     other_file = make_settings(tmp_path, queue_url=f"sqlite:///{tmp_path / 'queue.db'}")
-    assert Backends.from_settings(other_file).receive_and_queue() is None
-    assert Backends.from_settings(other_file).decide_and_ack() is None
-    assert Backends.from_settings(make_settings(tmp_path)).decide_and_ack() is not None
+    assert isinstance(Backends.from_settings(other_file).handover(), SeparateHandover)
+    assert isinstance(Backends.from_settings(make_settings(tmp_path)).handover(), SharedFileHandover)
