@@ -21,6 +21,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
@@ -31,7 +32,7 @@ from exchange import ijson, times
 from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
 from exchange.feeds import ChangeNotifier
 from exchange.models import Change, ChangeQuery, DeliveryAttempt, Subscription
-from exchange.repository.port import Repository
+from exchange.repository.port import Feeds, Subscriptions
 from exchange.settings import Settings
 
 log = logging.getLogger("exchange.deliver")
@@ -82,6 +83,10 @@ def cloud_event(change: Change, source: str, event_id: str) -> bytes:
 def _private(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     return not ip.is_global or ip.is_multicast
+
+
+class WebhookStore(Feeds, Subscriptions, Protocol):
+    """What the delivery worker reads and writes: the change feed, and the subscriptions it serves."""
 
 
 class PublicOnlyResolver(AbstractResolver):
@@ -159,7 +164,7 @@ def _retry_after(value: str | None) -> float | None:
 class Deliverer:
     """Follows every claimable subscription, each in its own task."""
 
-    def __init__(self, settings: Settings, repository: Repository, notifier: ChangeNotifier) -> None:
+    def __init__(self, settings: Settings, repository: WebhookStore, notifier: ChangeNotifier) -> None:
         self.settings = settings
         self.repository = repository
         self.notifier = notifier

@@ -15,7 +15,7 @@ from typing import Any
 from exchange import times
 from exchange.errors import ErrorItem, ExchangeError, Problems
 from exchange.models import StoredCheckpoint, SubmissionState
-from exchange.repository.port import Repository
+from exchange.repository.port import Log
 from exchange.transparency import merkle
 from exchange.transparency.note import NoteSigner, checkpoint_body, sign_many
 
@@ -30,7 +30,7 @@ def _invalid(name: str, message: str) -> ExchangeError:
 
 @dataclass
 class TransparencyLog:
-    repository: Repository
+    repository: Log
     signers: list[NoteSigner]
 
     @property
