@@ -12,6 +12,7 @@ from exchange.gateway.auth import authenticate
 from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import json_response, problem_response, read_body
 from exchange.intake import Receipt
+from exchange.repository.port import Submissions
 
 NDJSON = "application/x-ndjson"
 routes = web.RouteTableDef()
@@ -78,7 +79,7 @@ async def status(request: web.Request) -> web.Response:
 @routes.get("/v1/submissions/{participant}/{submission_id}/jws")
 async def stored_jws(request: web.Request) -> web.StreamResponse:
     """The stored JWS bytes, unchanged; public once the submission is accepted."""
-    repository = request.app[SERVICES].repository
+    repository: Submissions = request.app[SERVICES].repository
     participant, sid = request.match_info["participant"], request.match_info["submission_id"].lower()
     state = await repository.get_submission(participant, sid)
     stored = await repository.get_submission_body(participant, sid)
