@@ -20,6 +20,7 @@ import orjson
 from exchange import admin, loops, times
 from exchange.directory import Directory
 from exchange.envelope import SigningKey, sha256_hex
+from exchange.handover import SeparateHandover
 from exchange.models import Decision, QueuedSubmission, RecordKey
 from exchange.processing import Processor
 from exchange.repository.sqlite import SqliteRepository
@@ -75,7 +76,8 @@ async def _worker_rate(path: Path, record: dict[str, Any], count: int, size: int
                 QueuedSubmission("GBR", sid, "law", times.iso(times.now()), sha256_hex(body), "flattened", body)
             )
         directory = Directory(repo, 60.0)
-        processor = Processor(settings, repo, None, directory, validator)  # type: ignore[arg-type]
+        queue = None  # judging only: nothing is queued or settled
+        processor = Processor(settings, repo, queue, directory, validator, SeparateHandover(repo, queue))  # type: ignore[arg-type]
         start = time.perf_counter()
         for first in range(0, count, size):
             decisions = [await processor.judge(m, verified_on_receipt=True) for m in messages[first : first + size]]
@@ -94,7 +96,7 @@ def run(record: dict[str, Any], batches: int = 40, size: int = 256) -> dict[str,
         count = batches * size // 2
         worker_with = loops.run(_worker_rate(Path(tmp) / "c" / "exchange.db", record, count, size))
         with (
-            mock.patch("exchange.repository.sqlite.nodes_for_append", return_value=[]),
+            mock.patch("exchange.repository.sqlite.log.nodes_for_append", return_value=[]),
             mock.patch("exchange.sequencer.submission_entry", return_value=b"{}"),
         ):
             without = loops.run(_rate(Path(tmp) / "b" / "exchange.db", plain))

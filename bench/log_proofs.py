@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 
 from exchange import loops
-from exchange.repository.sqlite import append_log
-from exchange.repository.sqlite_schema import MIGRATIONS
+from exchange.repository.sqlite.log import append_log
+from exchange.repository.sqlite.schema import MIGRATIONS
 from exchange.sequencer import LogEntry
 from exchange.sqlitedb import _migrate
 from exchange.transparency.verify import verify_inclusion

@@ -22,7 +22,7 @@ GATEWAY: list[tuple[str, tuple[str, ...]]] = [
     ("Ed25519 verification of the submission", ("PublicKey.verify (",)),
     ("signing the acknowledgment", ("SigningKey.sign (",)),
     ("JWS and I-JSON parsing", ("parse (exchange/envelope.py", "loads (exchange/ijson.py")),
-    ("SQLite: receipt and queue commit", ("_commit_batch", "receive_rows", "_enqueue")),
+    ("SQLite: receipt and queue commit", ("_commit_batch", "receive_rows", "enqueue_rows")),
     ("PostgreSQL: the receipt (asyncpg)", ("exchange/repository/postgresql/", "asyncpg/")),
     ("RabbitMQ: publish and confirm (aio-pika)", ("exchange/queue/rabbitmq.py", "aio_pika/", "aiormq/", "pamqp/")),
     ("event stream to the feed reader", ("changes (exchange/gateway/changes.py", "sse_event")),

@@ -9,7 +9,7 @@ from exchange import times
 from exchange.errors import ErrorItem, ExchangeError, Problems
 from exchange.keys import KID_PATTERN, KeyFormatError, PublicKey, parse_public_key
 from exchange.models import PARTICIPANT_TYPES, ROLES, STATE_TYPES, Participant, TokenInfo
-from exchange.repository.port import Repository
+from exchange.repository.port import Registry, Repository
 from exchange.tokens import new_token
 from exchange.validation import Validator
 
@@ -22,7 +22,7 @@ def _invalid(pointer: str, rule: str, message: str) -> ExchangeError:
 
 
 async def add_participant(
-    repository: Repository,
+    repository: Registry,
     validator: Validator,
     participant_id: str,
     name: str,
@@ -49,7 +49,7 @@ async def add_participant(
 
 
 async def add_key(
-    repository: Repository,
+    repository: Registry,
     kid: str,
     public_key: bytes,
     valid_from: datetime | None = None,
@@ -78,7 +78,7 @@ async def add_key(
     return key, index
 
 
-async def revoke_key(repository: Repository, kid: str, reason: str) -> tuple[PublicKey, int]:
+async def revoke_key(repository: Registry, kid: str, reason: str) -> tuple[PublicKey, int]:
     if not reason.strip():
         raise _invalid("/reason", "required", "say why the key is revoked")
     return await repository.revoke_key(kid, reason.strip(), times.iso(times.now()))

@@ -24,7 +24,7 @@ from typing import Any
 from exchange import ijson, times
 from exchange.errors import ExchangeError, Problems
 from exchange.models import AuditedSubmission, AuditQuery, RecordKey, RecordVersion, SubmissionState
-from exchange.repository.port import Repository
+from exchange.repository.port import Audit, Registry, Repository
 from exchange.transparency.log import TransparencyLog
 
 PAGE = 500
@@ -76,7 +76,7 @@ def version_line(version: RecordVersion) -> dict[str, Any]:
     }
 
 
-async def audit_page(repository: Repository, query: AuditQuery) -> tuple[list[dict[str, Any]], int | None]:
+async def audit_page(repository: Audit, query: AuditQuery) -> tuple[list[dict[str, Any]], int | None]:
     """Decided submissions matching ``query`` and the cursor of the next page (None on the last)."""
     rows = await repository.audit_submissions(replace(query, limit=query.limit + 1))
     more = len(rows) > query.limit
@@ -116,7 +116,7 @@ async def provenance(
 # ---- paging -----------------------------------------------------------------------------------------
 
 
-async def decided_submissions(repository: Repository, page: int = PAGE) -> AsyncIterator[list[AuditedSubmission]]:
+async def decided_submissions(repository: Audit, page: int = PAGE) -> AsyncIterator[list[AuditedSubmission]]:
     """Every decided submission in log order, one page at a time."""
     after = -1
     while True:
@@ -130,7 +130,7 @@ async def decided_submissions(repository: Repository, page: int = PAGE) -> Async
         after = last
 
 
-async def record_versions(repository: Repository, page: int = PAGE) -> AsyncIterator[list[RecordVersion]]:
+async def record_versions(repository: Audit, page: int = PAGE) -> AsyncIterator[list[RecordVersion]]:
     """Every record version in seq order, one page at a time."""
     after = 0
     while True:
@@ -147,7 +147,7 @@ def _lines(items: Iterable[dict[str, Any]]) -> bytes:
     return b"".join(ijson.dumps(item) + b"\n" for item in items)
 
 
-async def export_ndjson(repository: Repository, page: int = PAGE) -> AsyncGenerator[bytes, None]:
+async def export_ndjson(repository: Audit, page: int = PAGE) -> AsyncGenerator[bytes, None]:
     """The NDJSON export: every decided submission in log order, then every record version in seq
     order, then one ``end`` line with the counts (so that a truncated export is recognised)."""
     submissions = versions = 0
@@ -351,7 +351,7 @@ def _version_attribution(v: RecordVersion) -> list[ProvItem]:
     return [(f"_:ownedby{v.seq}", attrs)]
 
 
-async def _agents(repository: Repository) -> AsyncIterator[list[ProvItem]]:
+async def _agents(repository: Registry) -> AsyncIterator[list[ProvItem]]:
     yield [(REPOSITORY_AGENT, _attrs(prov_type=_qname("prov:SoftwareAgent"), prov_label="the repository"))]
     yield [
         (
@@ -378,14 +378,14 @@ async def _agents(repository: Repository) -> AsyncIterator[list[ProvItem]]:
 
 
 async def _over_submissions(
-    repository: Repository, page: int, *builders: Callable[[AuditedSubmission], list[ProvItem]]
+    repository: Audit, page: int, *builders: Callable[[AuditedSubmission], list[ProvItem]]
 ) -> AsyncIterator[list[ProvItem]]:
     async for rows in decided_submissions(repository, page):
         yield [item for row in rows for build in builders for item in build(row)]
 
 
 async def _over_versions(
-    repository: Repository, page: int, *builders: Callable[[RecordVersion], list[ProvItem]]
+    repository: Audit, page: int, *builders: Callable[[RecordVersion], list[ProvItem]]
 ) -> AsyncIterator[list[ProvItem]]:
     async for rows in record_versions(repository, page):
         yield [item for row in rows for build in builders for item in build(row)]

@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from exchange.models import Decision, QueuedSubmission, SubmissionState
-from exchange.queue.port import Delivery, SubmissionQueue
+from exchange.handover import Handover, SeparateHandover, SharedFileHandover
+from exchange.queue.port import SubmissionQueue
 from exchange.repository.port import Repository
 from exchange.settings import Settings
 from exchange.sqlitedb import SqliteDatabase
 
 SqliteFactory = Callable[[Path], SqliteDatabase]
-#: Records receipts and queues the new submissions; for each, None when new, else the state stored.
-ReceiveAndQueue = Callable[[Sequence[QueuedSubmission]], Awaitable[list[SubmissionState | None]]]
-#: Records decisions and settles their deliveries (acknowledged, or dead-lettered with the reason a
-#: conflict gives); returns the state of each submission after it.
-DecideAndAck = Callable[
-    [Sequence[Delivery], Sequence[Decision], Callable[[QueuedSubmission, SubmissionState], str]],
-    Awaitable[list[SubmissionState]],
-]
 
 
 @dataclass
@@ -41,33 +33,19 @@ class Backends:
 
         return cls(open_repository(settings, sqlite), open_queue(settings, sqlite))
 
-    def receive_and_queue(self) -> ReceiveAndQueue | None:
-        """One transaction that records receipts and queues them, where both backends share an SQLite file.
+    def handover(self) -> Handover:
+        """How receipts reach the queue and decisions settle their deliveries: the one place that chooses.
 
-        None otherwise: the gateway then records each receipt and publishes it in turn.
+        One transaction each where both backends share an SQLite file; otherwise commit, then publish
+        or acknowledge (see :mod:`exchange.handover`).
         """
         from exchange.queue.sqlite import SqliteQueue
-        from exchange.repository.sqlite import SqliteRepository, receive_rows
+        from exchange.repository.sqlite import SqliteRepository
 
         repository, queue = self.repository, self.queue
         if isinstance(repository, SqliteRepository) and isinstance(queue, SqliteQueue) and repository.db is queue.db:
-            return lambda messages: queue.receive_and_publish(messages, receive_rows)
-        return None
-
-    def decide_and_ack(self) -> DecideAndAck | None:
-        """One transaction that records decisions and settles their deliveries, where both share an SQLite file.
-
-        None otherwise: the worker commits the decisions, then acknowledges the deliveries.
-        """
-        from exchange.queue.sqlite import SqliteQueue
-        from exchange.repository.sqlite import SqliteRepository, decide_rows
-
-        repository, queue = self.repository, self.queue
-        if isinstance(repository, SqliteRepository) and isinstance(queue, SqliteQueue) and repository.db is queue.db:
-            return lambda deliveries, decisions, conflict: queue.decide_and_ack(
-                deliveries, decisions, decide_rows, conflict
-            )
-        return None
+            return SharedFileHandover(repository, queue)
+        return SeparateHandover(repository, queue)
 
     async def open(self) -> None:
         await self.repository.open()

@@ -19,7 +19,7 @@ from typing import Generic, TypeVar
 from exchange.errors import Unavailable
 from exchange.keys import PublicKey
 from exchange.models import STATE_TYPES, Participant
-from exchange.repository.port import Repository
+from exchange.repository.port import Registry
 from exchange.validation import ParticipantScope
 
 T = TypeVar("T")
@@ -55,7 +55,7 @@ def scope_of(participant: Participant) -> ParticipantScope:
 
 
 class Directory:
-    def __init__(self, repository: Repository, ttl: float) -> None:
+    def __init__(self, repository: Registry, ttl: float) -> None:
         self._repository = repository
         self._keys: _Cache[PublicKey] = _Cache(ttl)
         self._scopes: _Cache[ParticipantScope] = _Cache(ttl)

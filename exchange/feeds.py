@@ -14,11 +14,11 @@ from typing import Any
 
 from exchange import ijson
 from exchange.models import Change
-from exchange.repository.port import Repository
+from exchange.repository.port import Feeds
 
 
 class ChangeNotifier:
-    def __init__(self, repository: Repository, interval: float = 0.1) -> None:
+    def __init__(self, repository: Feeds, interval: float = 0.1) -> None:
         self._repository = repository
         self._interval = interval
         self._head = -1

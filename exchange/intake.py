@@ -5,7 +5,7 @@ submission is durable. The HTTP layer calls :meth:`Intake.submit` and renders wh
 raises.
 
 Durable means recorded as received in the repository, then published to the queue (both in one
-transaction where they share the embedded database: :meth:`exchange.backends.Backends.receive_and_queue`).
+transaction where they share the embedded database): the :class:`exchange.handover.Handover` does both.
 While the repository cannot be reached, a submission that passes every check the gateway can make (its key
 still cached) is published anyway: the queue holds it durably and the worker records it when the
 database is back (DESIGN §6: submissions wait in the queue; nothing is lost). The checks that need
@@ -26,15 +26,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from exchange import envelope, ijson, times
-from exchange.backends import ReceiveAndQueue
-from exchange.batching import Batcher
 from exchange.directory import Directory
 from exchange.envelope import ACK_TYP, SigningKey, UnverifiedJWS, sha256_hex
 from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
+from exchange.handover import Handover
 from exchange.models import KINDS, QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import SubmissionQueue
 from exchange.ratelimit import RateLimiter
-from exchange.repository.port import Repository
+from exchange.repository.port import Records
 from exchange.settings import Settings
 
 log = logging.getLogger("exchange.intake")
@@ -63,12 +62,11 @@ class Intake:
     def __init__(
         self,
         settings: Settings,
-        repository: Repository,
+        repository: Records,
         queue: SubmissionQueue,
         directory: Directory,
         signing_key: SigningKey,
-        *,
-        receive_and_queue: ReceiveAndQueue | None = None,
+        handover: Handover,
     ) -> None:
         self.settings = settings
         self.repository = repository
@@ -77,12 +75,8 @@ class Intake:
         self.signing_key = signing_key
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.origin = settings.public_origin
-        self._receiver: Batcher[QueuedSubmission, SubmissionState | None] = Batcher(receive_and_queue or self._receive)
-        self._queued_on_receipt = receive_and_queue is not None
+        self.handover = handover
         self._warned_at = float("-inf")
-
-    async def _receive(self, messages: list[QueuedSubmission]) -> list[SubmissionState | None]:
-        return await self.repository.receive(messages)
 
     async def submit(self, body: bytes, media_type: str) -> Receipt:
         received = times.now()
@@ -103,11 +97,11 @@ class Intake:
             )
         await self.check_base_version(payload, message)
         try:
-            prior = await self._receiver.submit(message)
-            queued = self._queued_on_receipt
+            [prior] = await self.handover.receive([message])  # recorded and queued
         except Unavailable as exc:
             self._warn_bypass(exc)
-            prior, queued = None, False  # published below; the worker records it (and checks for a conflict) later
+            await self.queue.publish([message])  # the worker records it (and checks for a conflict) later
+            prior = None
         if prior is not None:
             if prior.jws_sha256 != message.jws_sha256:
                 raise ExchangeError(
@@ -118,8 +112,6 @@ class Intake:
             if prior.status == "received":
                 await self.queue.publish([message])  # it may not have reached the queue the first time
             return self.receipt(prior)
-        if not queued:
-            await self.queue.publish([message])
         return self.receipt(
             SubmissionState(
                 message.participant,

@@ -25,13 +25,13 @@ from typing import Any
 import orjson
 
 from exchange import envelope, ijson, times
-from exchange.backends import DecideAndAck
 from exchange.directory import Directory
 from exchange.envelope import sha256_hex
 from exchange.errors import ExchangeError, Unavailable
+from exchange.handover import Handover
 from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import Delivery, SubmissionQueue
-from exchange.repository.port import Repository
+from exchange.repository.port import Submissions
 from exchange.settings import Settings
 from exchange.validation import Validator
 
@@ -49,13 +49,14 @@ def _issue(pointer: str, rule: str, message: str) -> dict[str, str]:
 @dataclass
 class Processor:
     settings: Settings
-    repository: Repository
+    repository: Submissions
     queue: SubmissionQueue
     directory: Directory
     validator: Validator
+    #: Records decisions and settles their deliveries (in one transaction where the queue lives in the
+    #: repository's database).
+    handover: Handover
     on_commit: Callable[[int], None] | None = None
-    #: Where the queue lives in the repository's database: decide and acknowledge in one transaction.
-    decide_and_ack: DecideAndAck | None = None
 
     async def judge(self, message: QueuedSubmission, *, verified_on_receipt: bool = False) -> Decision:
         """Verify and validate one submission. Raises :class:`PoisonMessage` when it is unreadable.
@@ -153,28 +154,25 @@ class Processor:
                     await self._retry(delivery, str(exc))
             raise
         theirs = [s.jws_sha256 == d.message.jws_sha256 for d, s in zip(kept, states, strict=True)]
-        if self.decide_and_ack is None:
-            await self.queue.ack([d for d, ok in zip(kept, theirs, strict=True) if ok])
         for delivery, state, ok in zip(kept, states, theirs, strict=True):
             if not ok:
-                await self._conflict(delivery, state)
+                self._conflict(delivery, state)
         seqs = [s.seq for s in states if s.seq is not None]
         if seqs and self.on_commit is not None:
             self.on_commit(max(seqs))
         return [s for s, ok in zip(states, theirs, strict=True) if ok]
 
     async def _commit(self, kept: list[Delivery], decisions: list[Decision]) -> list[SubmissionState]:
-        if self.decide_and_ack is not None:
-            return await self.decide_and_ack(kept, decisions, conflict_reason)
-        return await self.repository.decide(decisions)
+        """Record the decisions, acknowledge their deliveries and dead-letter the conflicts (see :meth:`_conflict`)."""
+        return await self.handover.settle(kept, decisions, conflict_reason)
 
-    async def _conflict(self, delivery: Delivery, state: SubmissionState) -> None:
+    def _conflict(self, delivery: Delivery, state: SubmissionState) -> None:
         """The submission id already holds other bytes: refuse these, visibly (the 409 the gateway would give).
 
         The gateway checks this itself, except while the database is unreachable, when it hands the
         submission straight to the queue. The stored submission keeps its outcome; these bytes are
-        dead-lettered with the reason (in the decision's own transaction, where the queue shares the
-        repository's database), and never decided, logged or applied.
+        dead-lettered with the reason by the hand-over (in the decision's own transaction, where the queue
+        shares the repository's database), and never decided, logged or applied.
         """
         message = delivery.message
         reason = conflict_reason(message, state)
@@ -182,8 +180,6 @@ class Processor:
             "refusing a submission that reuses an id with other content",
             extra={"submission_id": message.submission_id, "reason": reason},
         )
-        if self.decide_and_ack is None:
-            await self.queue.dead_letter(delivery, reason)
 
     async def _retry(self, delivery: Delivery, reason: str) -> None:
         if delivery.attempt >= self.settings.retry_max_attempts:

@@ -59,28 +59,22 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
             directory = Directory(backends.repository, settings.key_cache_seconds)
             signing_key = ack_key(settings)
             notifier = ChangeNotifier(backends.repository, settings.feed_poll_interval)
+            handover = backends.handover()
             yield Services(
                 settings=settings,
                 backends=backends,
                 validator=validator,
                 directory=directory,
                 signing_key=signing_key,
-                intake=Intake(
-                    settings,
-                    backends.repository,
-                    backends.queue,
-                    directory,
-                    signing_key,
-                    receive_and_queue=backends.receive_and_queue(),
-                ),
+                intake=Intake(settings, backends.repository, backends.queue, directory, signing_key, handover),
                 processor=Processor(
                     settings,
                     backends.repository,
                     backends.queue,
                     directory,
                     validator,
+                    handover,
                     on_commit=notifier.poke,
-                    decide_and_ack=backends.decide_and_ack(),
                 ),
                 log=TransparencyLog(
                     backends.repository, log_signers(settings), cosignatures=federation.store.cosignatures

@@ -20,6 +20,7 @@ import socket
 import time
 import uuid
 from datetime import datetime, timedelta
+from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 import aiohttp
@@ -32,7 +33,7 @@ from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
 from exchange.feeds import ChangeNotifier
 from exchange.metrics import Metrics
 from exchange.models import Change, ChangeQuery, DeliveryAttempt, Subscription
-from exchange.repository.port import Repository
+from exchange.repository.port import Feeds, Subscriptions
 from exchange.secretbox import SecretBox
 from exchange.settings import Settings
 
@@ -79,6 +80,10 @@ def cloud_event(change: Change, source: str, event_id: str) -> bytes:
             "data": change.as_dict(),
         }
     )
+
+
+class WebhookStore(Feeds, Subscriptions, Protocol):
+    """What the delivery worker reads and writes: the change feed, and the subscriptions it serves."""
 
 
 class PublicOnlyResolver(AbstractResolver):
@@ -157,7 +162,7 @@ class Deliverer:
     """Follows every claimable subscription, each in its own task."""
 
     def __init__(
-        self, settings: Settings, repository: Repository, notifier: ChangeNotifier, metrics: Metrics | None = None
+        self, settings: Settings, repository: WebhookStore, notifier: ChangeNotifier, metrics: Metrics | None = None
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()

@@ -8,7 +8,13 @@ from exchange.errors import ExchangeError, Problems
 from exchange.gateway.keys import SERVICES, TOKEN_LIMITER
 from exchange.models import TokenInfo
 from exchange.ratelimit import RateLimiter
+from exchange.repository.port import Tokens
 from exchange.tokens import hash_token
+
+
+def _tokens(request: web.Request) -> Tokens:
+    """The only part of the repository authentication reads."""
+    return request.app[SERVICES].repository
 
 
 async def authenticate(request: web.Request, *roles: str) -> TokenInfo:
@@ -21,7 +27,7 @@ async def authenticate(request: web.Request, *roles: str) -> TokenInfo:
             "send an API token as 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": 'Bearer realm="exchange"'},
         )
-    info = await request.app[SERVICES].repository.find_token(hash_token(secret.strip()))
+    info = await _tokens(request).find_token(hash_token(secret.strip()))
     if info is None or info.revoked_at is not None:
         raise ExchangeError(
             Problems.UNAUTHENTICATED,

@@ -7,10 +7,16 @@ from aiohttp import web
 from exchange.gateway import query as qs
 from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import json_response
+from exchange.repository.port import Log
 from exchange.transparency.log import b64
 
 routes = web.RouteTableDef()
 MAX_ENTRIES = 1000
+
+
+def _log_store(request: web.Request) -> Log:
+    """The only part of the repository these routes read."""
+    return request.app[SERVICES].repository
 
 
 @routes.get("/v1/log/checkpoint")
@@ -22,9 +28,8 @@ async def checkpoint(request: web.Request) -> web.Response:
 @routes.get("/v1/log/checkpoints")
 async def checkpoints(request: web.Request) -> web.Response:
     """Every signed checkpoint with size greater than ``after``, smallest first (for auditors)."""
-    services = request.app[SERVICES]
-    rows = await services.repository.list_checkpoints(qs.integer(request, "after", 0), MAX_ENTRIES)
-    notes = await services.log.served(rows)
+    rows = await _log_store(request).list_checkpoints(qs.integer(request, "after", 0), MAX_ENTRIES)
+    notes = await request.app[SERVICES].log.served(rows)
     return json_response(
         {
             "checkpoints": [
@@ -39,7 +44,7 @@ async def checkpoints(request: web.Request) -> web.Response:
 async def entries(request: web.Request) -> web.Response:
     start = qs.integer(request, "start", None)
     end = min(qs.integer(request, "end", start + MAX_ENTRIES), start + MAX_ENTRIES)
-    rows = await request.app[SERVICES].repository.log_entries(start, end)
+    rows = await _log_store(request).log_entries(start, end)
     return json_response({"entries": [{"index": i, "entry": b64(e)} for i, e in rows]})
 
 
@@ -48,7 +53,7 @@ async def inclusion(request: web.Request) -> web.Response:
     log = request.app[SERVICES].log
     index, size = qs.integer(request, "index", None), qs.integer(request, "size", None)
     proof = await log.inclusion(index, size)
-    root = await request.app[SERVICES].repository.log_root(size)
+    root = await _log_store(request).log_root(size)
     return json_response({"index": index, "size": size, "root": b64(root), "proof": [b64(h) for h in proof]})
 
 

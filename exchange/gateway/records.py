@@ -13,9 +13,15 @@ from exchange.gateway import query as qs
 from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import json_response
 from exchange.models import KINDS, RecordKey, RecordQuery, RecordVersion
+from exchange.repository.port import Records
 
 routes = web.RouteTableDef()
 _FILTERS = ("kind", "participant", "jurisdiction", "region", "tag", "status", "q")
+
+
+def _records(request: web.Request) -> Records:
+    """The only part of the repository these routes read."""
+    return request.app[SERVICES].repository
 
 
 def encode_cursor(last: RecordVersion) -> str:
@@ -60,7 +66,7 @@ async def list_records(request: web.Request) -> web.Response:
         after=decode_cursor(params["cursor"]) if params.get("cursor") else None,
         limit=limit + 1,
     )
-    rows = await request.app[SERVICES].repository.list_records(query)
+    rows = await _records(request).list_records(query)
     more = len(rows) > limit
     rows = rows[:limit]
     return json_response(
@@ -75,7 +81,7 @@ def _etag(version: RecordVersion) -> str:
 @routes.get("/v1/records/{participant}/{kind}/{record_id}")
 async def get_record(request: web.Request) -> web.Response:
     key = _key(request)
-    version = await request.app[SERVICES].repository.get_record(key)
+    version = await _records(request).get_record(key)
     if version is None:
         raise ExchangeError(Problems.NOT_FOUND, f"no record {key}")
     if version.action == "withdraw":
@@ -93,7 +99,7 @@ async def get_record(request: web.Request) -> web.Response:
 @routes.get("/v1/records/{participant}/{kind}/{record_id}/versions")
 async def list_versions(request: web.Request) -> web.Response:
     key = _key(request)
-    versions = await request.app[SERVICES].repository.list_versions(key)
+    versions = await _records(request).list_versions(key)
     if not versions:
         raise ExchangeError(Problems.NOT_FOUND, f"no record {key}")
     return json_response({"versions": [v.as_dict() for v in versions]})
@@ -103,7 +109,7 @@ async def list_versions(request: web.Request) -> web.Response:
 async def get_version(request: web.Request) -> web.Response:
     key = _key(request)
     number = qs.path_number(request, "version", "version")
-    version = await request.app[SERVICES].repository.get_version(key, number)
+    version = await _records(request).get_version(key, number)
     if version is None:
         raise ExchangeError(Problems.NOT_FOUND, f"record {key} has no version {number}")
     return json_response(version.as_dict(), headers={"ETag": _etag(version)})

@@ -13,6 +13,7 @@ from exchange.gateway.auth import authenticate
 from exchange.gateway.keys import BATCH_SLOTS, SERVICES
 from exchange.gateway.problems import json_response, problem_response, read_body, read_lines
 from exchange.intake import Receipt
+from exchange.repository.port import Submissions
 
 log = logging.getLogger("exchange.gateway")
 NDJSON = "application/x-ndjson"
@@ -83,7 +84,7 @@ async def status(request: web.Request) -> web.Response:
 @routes.get("/v1/submissions/{participant}/{submission_id}/jws")
 async def stored_jws(request: web.Request) -> web.StreamResponse:
     """The stored JWS bytes, unchanged; public once the submission is accepted."""
-    repository = request.app[SERVICES].repository
+    repository: Submissions = request.app[SERVICES].repository
     participant, sid = request.match_info["participant"], request.match_info["submission_id"].lower()
     state = await repository.get_submission(participant, sid)
     stored = await repository.get_submission_body(participant, sid)

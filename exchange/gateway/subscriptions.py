@@ -15,6 +15,7 @@ from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import json_response
 from exchange.gateway.registry import json_body
 from exchange.models import KINDS, Subscription, TokenInfo
+from exchange.repository.port import Subscriptions
 from exchange.webhooks import check_url, new_secret, session_for, verify_intent
 
 routes = web.RouteTableDef()
@@ -43,7 +44,7 @@ async def _owned(request: web.Request) -> tuple[Subscription, TokenInfo]:
 
 
 async def _update(request: web.Request, subscription_id: str, fields: dict[str, Any]) -> web.Response:
-    repository = request.app[SERVICES].repository
+    repository: Subscriptions = request.app[SERVICES].repository
     await repository.update_subscription(subscription_id, fields)
     sub = await repository.get_subscription(subscription_id)
     if sub is None:

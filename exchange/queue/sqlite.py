@@ -2,9 +2,10 @@
 
 A message is durable once its INSERT has committed. ``fetch`` leases messages to one consumer for
 ``lease`` seconds; an acknowledged message is deleted, an unacknowledged one (its consumer died)
-becomes visible again when its lease ends. Publishes from concurrent requests share one commit; a
-gateway whose repository lives in the same file records receipts and queues them in one transaction,
-and a worker records its decisions and settles their deliveries in one.
+becomes visible again when its lease ends. Publishes from concurrent requests share one commit. Where
+the repository lives in the same file, :class:`exchange.handover.SharedFileHandover` records receipts
+and queues them (:func:`enqueue_rows`) in one transaction, and decisions and their settled deliveries
+(:func:`settle_rows`) in one.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from exchange import times
-from exchange.models import Decision, QueuedSubmission, SubmissionState
+from exchange.models import QueuedSubmission, SubmissionState
 from exchange.queue.port import DeadLetter, Delivery
 from exchange.settings import Settings
 from exchange.sqlitedb import SqliteDatabase
@@ -67,19 +68,12 @@ def _values(m: QueuedSubmission) -> tuple[Any, ...]:
     return (m.participant, m.submission_id, m.kind, m.received_at, m.jws_sha256, m.serialization, m.body)
 
 
-def _enqueue(conn: sqlite3.Connection, messages: Sequence[QueuedSubmission], now: float) -> None:
+def enqueue_rows(conn: sqlite3.Connection, messages: Sequence[QueuedSubmission], now: float) -> None:
+    """Queue messages inside the caller's transaction (available from ``now``, a ``time.time()``)."""
     conn.executemany(
         f"INSERT INTO queue_messages ({_COLUMNS}, available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         [(*_values(m), now) for m in messages],
     )
-
-
-#: Records receipts inside a transaction: for each submission, None when new, else the state stored.
-ReceiveRows = Callable[[sqlite3.Connection, Sequence[QueuedSubmission]], list[SubmissionState | None]]
-#: Sequences and records decisions inside a transaction: the state of each submission after it.
-DecideRows = Callable[[sqlite3.Connection, Sequence[Decision]], list[SubmissionState]]
-#: Why a delivery whose submission id holds other bytes is refused (the dead letter's reason).
-ConflictReason = Callable[[QueuedSubmission, SubmissionState], str]
 
 
 def _dead_letter(conn: sqlite3.Connection, delivery: Delivery, reason: str, dead_at: str) -> None:
@@ -90,6 +84,26 @@ def _dead_letter(conn: sqlite3.Connection, delivery: Delivery, reason: str, dead
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (uuid.uuid4().hex, *_values(delivery.message), reason, delivery.attempt, dead_at),
         )
+
+
+def settle_rows(
+    conn: sqlite3.Connection,
+    deliveries: Sequence[Delivery],
+    states: Sequence[SubmissionState],
+    conflict: Callable[[QueuedSubmission, SubmissionState], str],
+    dead_at: str,
+) -> None:
+    """Settle decided deliveries inside the caller's transaction: acknowledge each, except one whose
+    submission id holds other bytes (its state has another ``jws_sha256``), dead-lettered with ``conflict``'s
+    reason."""
+    settled = list(zip(deliveries, states, strict=True))
+    conn.executemany(
+        "DELETE FROM queue_messages WHERE id = ? AND lease_token = ?",
+        [d.tag for d, s in settled if s.jws_sha256 == d.message.jws_sha256],
+    )
+    for delivery, state in settled:
+        if state.jws_sha256 != delivery.message.jws_sha256:
+            _dead_letter(conn, delivery, conflict(delivery.message, state), dead_at)
 
 
 class SqliteQueue:
@@ -113,56 +127,12 @@ class SqliteQueue:
     async def publish(self, messages: Sequence[QueuedSubmission]) -> None:
         """Concurrent publishes share one commit: the database groups its writes."""
         now = time.time()
-        await self.db.write(lambda conn: _enqueue(conn, messages, now))
+        await self.db.write(lambda conn: enqueue_rows(conn, messages, now))
         self._wakeup.set()
 
-    async def receive_and_publish(
-        self, messages: Sequence[QueuedSubmission], receive: ReceiveRows
-    ) -> list[SubmissionState | None]:
-        """Record receipts with ``receive`` and queue the new submissions, in one transaction.
-
-        For a repository in the same database file: a submission is then durable, both as received
-        and as queued, with a single commit, and neither can exist without the other.
-        """
-        now = time.time()
-
-        def run(conn: sqlite3.Connection) -> list[SubmissionState | None]:
-            prior = receive(conn, messages)
-            _enqueue(conn, [m for m, p in zip(messages, prior, strict=True) if p is None], now)
-            return prior
-
-        states = await self.db.write(run)
+    def wake(self) -> None:
+        """Tell a waiting :meth:`fetch` that messages were queued (by a transaction of another part)."""
         self._wakeup.set()
-        return states
-
-    async def decide_and_ack(
-        self,
-        deliveries: Sequence[Delivery],
-        decisions: Sequence[Decision],
-        decide: DecideRows,
-        conflict: ConflictReason,
-    ) -> list[SubmissionState]:
-        """Record the decisions with ``decide`` and settle their deliveries, in one transaction.
-
-        For a repository in the same database file. Each delivery is acknowledged, except one whose
-        submission id already holds other bytes: that one is dead-lettered with ``conflict``'s reason.
-        Nothing decided can then come back from the queue, and nothing is acknowledged undecided.
-        """
-        dead_at = times.iso(times.now())
-
-        def run(conn: sqlite3.Connection) -> list[SubmissionState]:
-            states = decide(conn, decisions)
-            settled = list(zip(deliveries, states, strict=True))
-            conn.executemany(
-                "DELETE FROM queue_messages WHERE id = ? AND lease_token = ?",
-                [d.tag for d, s in settled if s.jws_sha256 == d.message.jws_sha256],
-            )
-            for delivery, state in settled:
-                if state.jws_sha256 != delivery.message.jws_sha256:
-                    _dead_letter(conn, delivery, conflict(delivery.message, state), dead_at)
-            return states
-
-        return await self.db.write(run)
 
     async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         deadline = time.monotonic() + timeout

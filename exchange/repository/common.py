@@ -1,5 +1,6 @@
 """What every storage adapter shares, whatever its dialect: safe URLs, column lists, row converters and
-the subscription UPDATE. Both adapters select the same columns in the same order, so one converter serves."""
+the subscription UPDATE. Both adapters select the same columns in the same order, so one converter serves;
+this is the one place that holds them (adapters import them from here)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,17 @@ import orjson
 
 from exchange import times
 from exchange.keys import PublicKey
-from exchange.models import Participant, RecordKey, RecordVersion, SubmissionState, Subscription, TokenInfo
+from exchange.models import (
+    Change,
+    DeliveryAttempt,
+    Participant,
+    RecordKey,
+    RecordVersion,
+    StoredCheckpoint,
+    SubmissionState,
+    Subscription,
+    TokenInfo,
+)
 
 NEW_KEY_COLUMNS = "kid, participant, alg, jwk, thumbprint, valid_from, valid_until, added_at, log_index"
 
@@ -46,6 +57,12 @@ VERSION_COLUMNS = (
 KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
 TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at"  # noqa: S105 (column names)
 PARTICIPANT_COLUMNS = "id, name, type, jurisdictions, created_at"
+DELIVERY_COLUMNS = "subscription_id, seq, webhook_id, attempt, at, status_code, latency_ms, error"
+#: The columns of a change (table alias ``c``); a listing adds its content and JWS (or NULLs) after them.
+CHANGE_COLUMNS = (
+    "c.seq, c.action, c.participant, c.kind, c.record_id, c.version, c.log_index, c.submission_id, c.kid, "
+    "c.received_at, c.jurisdiction"
+)
 _UPDATABLE = frozenset(SUBSCRIPTION_COLUMNS.replace(" ", "").split(",")) - {"id", "owner", "created_at"}
 _LISTS = ("kinds", "participants", "jurisdictions")
 
@@ -183,3 +200,28 @@ def participant_of(row: Row) -> Participant:
 
 def token_of(row: Row) -> TokenInfo:
     return TokenInfo(row[0], row[1], row[2], row[3], row[4], row[5])
+
+
+def delivery_of(row: Row) -> DeliveryAttempt:
+    return DeliveryAttempt(row[0], row[1], row[2], row[3], row[4], row[5], float(row[6]), row[7])
+
+
+def change_of(row: Row) -> Change:
+    """The change a row of :data:`CHANGE_COLUMNS`, then content and JWS (either may be NULL), holds."""
+    return Change(
+        seq=row[0],
+        action=row[1],
+        key=RecordKey(row[2], row[3], row[4]),
+        version=row[5],
+        log_index=row[6],
+        submission_id=row[7],
+        kid=row[8],
+        received_at=row[9],
+        jurisdiction=row[10],
+        content=orjson.loads(row[11]) if row[11] is not None else None,
+        jws=bytes(row[12]).decode() if row[12] is not None else None,
+    )
+
+
+def checkpoint_of(row: Row) -> StoredCheckpoint:
+    return StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], row[3])

@@ -1,9 +1,12 @@
-"""The repository port: everything the core asks of durable storage.
+"""The repository port: everything the core asks of durable storage, as the small protocols its consumers use.
 
-Adapters (``sqlite``, ``postgresql``) implement it and pass the one contract suite in
-``tests/contract/test_repository.py``. Storage exceptions never cross this boundary: adapters raise
-:class:`exchange.errors.Unavailable` when the database cannot be reached and ``ExchangeError`` for
-domain failures.
+:class:`Repository` is their union, which each adapter implements; a consumer asks for the smallest
+part it needs (the intake :class:`Records`, the worker :class:`Submissions`, the key directory
+:class:`Registry` …), so what it can touch is plain from its signature. Adapters (``sqlite``,
+``postgresql``) implement it and pass the one contract suite in ``tests/contract/test_repository.py``
+(and ``tests/contract/test_unavailable.py`` for every method while the database is down). Storage
+exceptions never cross this boundary: adapters raise :class:`exchange.errors.Unavailable` when the
+database cannot be reached and ``ExchangeError`` for domain failures.
 """
 
 from __future__ import annotations
@@ -31,15 +34,18 @@ from exchange.models import (
 )
 
 
-class Repository(Protocol):
-    """Durable state: registry, submissions, record versions, change feed and log entries."""
+class Lifecycle(Protocol):
+    """Opening, closing, and whether the database answers."""
 
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def ping(self) -> None:
         """Raise :class:`exchange.errors.Unavailable` unless the database answers."""
 
-    # registry
+
+class Registry(Protocol):
+    """Participants and their keys (each key event is logged)."""
+
     async def add_participant(self, participant: Participant) -> None: ...
     async def get_participant(self, participant_id: str) -> Participant | None: ...
     async def list_participants(self) -> list[Participant]: ...
@@ -49,12 +55,20 @@ class Repository(Protocol):
     async def revoke_key(self, kid: str, reason: str, at: str) -> tuple[PublicKey, int]: ...
     async def get_key(self, kid: str) -> PublicKey | None: ...
     async def list_keys(self, participant: str | None = None) -> list[PublicKey]: ...
+
+
+class Tokens(Protocol):
+    """API tokens, stored by hash."""
+
     async def add_token(self, token_hash: str, info: TokenInfo) -> None: ...
     async def find_token(self, token_hash: str) -> TokenInfo | None: ...
     async def list_tokens(self) -> list[TokenInfo]: ...
     async def revoke_token(self, token_id: str, at: str) -> bool: ...
 
-    # submissions
+
+class Submissions(Protocol):
+    """Receipts and decisions: a submission from its arrival to its outcome."""
+
     async def receive(self, submissions: Sequence[QueuedSubmission]) -> list[SubmissionState | None]:
         """Record receipts; for each, None when it is new, else the state already stored."""
 
@@ -68,7 +82,10 @@ class Repository(Protocol):
     async def get_submission_body(self, participant: str, submission_id: str) -> tuple[bytes, str] | None:
         """The stored JWS bytes, unchanged, and their serialization."""
 
-    # transparency log
+
+class Log(Protocol):
+    """The transparency log: entries, stored subtree hashes and signed checkpoints."""
+
     async def log_size(self) -> int: ...
     async def log_entries(self, start: int, end: int) -> list[tuple[int, bytes]]:
         """Entries with ``start <= index < end`` as (index, exact canonical bytes)."""
@@ -86,14 +103,20 @@ class Repository(Protocol):
     async def list_checkpoints(self, after: int = 0, limit: int = 1000) -> list[StoredCheckpoint]:
         """Checkpoints with ``size > after``, smallest first."""
 
-    # change feed
+
+class Feeds(Protocol):
+    """The change feed."""
+
     async def last_seq(self) -> int:
         """The highest committed change ``seq`` (0 when there is none)."""
 
     async def list_changes(self, query: ChangeQuery) -> list[Change]:
         """Changes with ``seq > query.since`` matching the filters, in ``seq`` order."""
 
-    # webhook subscriptions
+
+class Subscriptions(Protocol):
+    """Webhook subscriptions and their delivery log."""
+
     async def add_subscription(self, subscription: Subscription) -> None: ...
     async def get_subscription(self, subscription_id: str) -> Subscription | None: ...
     async def list_subscriptions(self, owner: str | None = None) -> list[Subscription]: ...
@@ -111,14 +134,20 @@ class Repository(Protocol):
     async def list_deliveries(self, subscription_id: str, limit: int = 100) -> list[DeliveryAttempt]:
         """The newest delivery attempts first."""
 
-    # audit
+
+class Audit(Protocol):
+    """Listings of everything decided, for exports and audits."""
+
     async def audit_submissions(self, query: AuditQuery) -> list[AuditedSubmission]:
         """Decided submissions with ``log_index > query.after`` matching the filters, in log order."""
 
     async def all_versions(self, after_seq: int = 0, limit: int = 1000) -> list[RecordVersion]:
         """Every record version with ``seq > after_seq``, in seq order (for exports and audits)."""
 
-    # records
+
+class Records(Protocol):
+    """Record versions: the current one, history, and queries."""
+
     async def current_version(self, key: RecordKey) -> int | None:
         """The current version of a record (withdrawals count), None when it never existed."""
 
@@ -128,3 +157,11 @@ class Repository(Protocol):
     async def list_records(self, query: RecordQuery) -> list[RecordVersion]: ...
     async def list_versions(self, key: RecordKey) -> list[RecordVersion]: ...
     async def get_version(self, key: RecordKey, version: int) -> RecordVersion | None: ...
+
+
+class Repository(Lifecycle, Registry, Tokens, Submissions, Log, Feeds, Subscriptions, Audit, Records, Protocol):
+    """Durable state: registry, submissions, record versions, change feed and log entries (every part)."""
+
+
+#: Every part of the port, in the order above (the contract suite enumerates their methods from these).
+PARTS: tuple[type, ...] = (Lifecycle, Registry, Tokens, Submissions, Log, Feeds, Subscriptions, Audit, Records)

@@ -16,7 +16,7 @@ from typing import Any
 from exchange import times
 from exchange.errors import ErrorItem, ExchangeError, Problems
 from exchange.models import StoredCheckpoint, SubmissionState
-from exchange.repository.port import Repository
+from exchange.repository.port import Log
 from exchange.transparency import merkle
 from exchange.transparency.note import NoteSigner, checkpoint_body, sign_many
 
@@ -35,7 +35,7 @@ CosignatureReader = Callable[[Sequence[int]], Awaitable[dict[int, list[str]]]]
 
 @dataclass
 class TransparencyLog:
-    repository: Repository
+    repository: Log
     signers: list[NoteSigner]
     cosignatures: CosignatureReader | None = None
 

@@ -13,7 +13,7 @@ from exchange import times
 from exchange.errors import ExchangeError, Problems, Unavailable
 from exchange.models import RecordKey, RecordQuery, TokenInfo
 from exchange.repository.postgresql import PostgresRepository, migrate, redact
-from exchange.repository.postgresql_schema import MIGRATIONS
+from exchange.repository.postgresql.schema import MIGRATIONS
 from exchange.settings import Settings
 from exchange.transparency.merkle import MemoryNodeStore
 from tests.contract.test_repository import participant, public_key, rejected, submission, upsert

@@ -1,14 +1,17 @@
-"""Composition of the backends: the embedded database records a receipt and queues it in one commit."""
+"""Composition of the backends: the hand-over each pair gets (one commit where they share an SQLite file)."""
 
 from __future__ import annotations
 
 import hashlib
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from exchange import times
 from exchange.backends import Backends
-from exchange.models import QueuedSubmission
+from exchange.handover import SeparateHandover, SharedFileHandover
+from exchange.models import Decision, QueuedSubmission
+from exchange.processing import conflict_reason
 from tests.support import make_settings
 
 
@@ -20,16 +23,16 @@ def _message(body: bytes) -> QueuedSubmission:
 
 async def test_embedded_receipts_are_queued_in_the_same_transaction(tmp_path: Path) -> None:
     backends = Backends.from_settings(make_settings(tmp_path))
-    receive_and_queue = backends.receive_and_queue()
-    assert receive_and_queue is not None
+    handover = backends.handover()
+    assert isinstance(handover, SharedFileHandover)
     await backends.open()
     try:
         first, second = _message(b"first"), _message(b"second")
-        prior = await receive_and_queue([first, first, second])
+        prior = await handover.receive([first, first, second])
         assert prior[0] is None and prior[2] is None
         assert prior[1] is not None and prior[1].status == "received" and prior[1].jws_sha256 == first.jws_sha256
         assert await backends.queue.depth() == 2  # the repeat in the same batch is not queued twice
-        [again] = await receive_and_queue([first])
+        [again] = await handover.receive([first])
         assert again is not None and again.status == "received"
         assert await backends.queue.depth() == 2
         deliveries = await backends.queue.fetch(10, timeout=0.1)
@@ -46,9 +49,36 @@ def test_separate_backends_record_then_publish(tmp_path: Path) -> None:
     scale_out = make_settings(
         tmp_path, database_url="postgresql://127.0.0.1/test", queue_url="amqp://guest:guest@127.0.0.1/"
     )
-    assert Backends.from_settings(scale_out).receive_and_queue() is None
-    assert Backends.from_settings(scale_out).decide_and_ack() is None
+    assert isinstance(Backends.from_settings(scale_out).handover(), SeparateHandover)
     other_file = make_settings(tmp_path, queue_url=f"sqlite:///{tmp_path / 'queue.db'}")
-    assert Backends.from_settings(other_file).receive_and_queue() is None
-    assert Backends.from_settings(other_file).decide_and_ack() is None
-    assert Backends.from_settings(make_settings(tmp_path)).decide_and_ack() is not None
+    assert isinstance(Backends.from_settings(other_file).handover(), SeparateHandover)
+    assert isinstance(Backends.from_settings(make_settings(tmp_path)).handover(), SharedFileHandover)
+
+
+async def test_separate_backends_commit_then_publish_or_settle(tmp_path: Path) -> None:
+    """Apart (here, the queue in its own file): receipts are recorded then published; decisions committed,
+    then their deliveries acknowledged, or dead-lettered when the id already holds other bytes."""
+    backends = Backends.from_settings(make_settings(tmp_path, queue_url=f"sqlite:///{tmp_path / 'queue.db'}"))
+    handover = backends.handover()
+    assert isinstance(handover, SeparateHandover)
+    await backends.open()
+    try:
+        first, second = _message(b"first"), _message(b"second")
+        assert await handover.receive([first, second]) == [None, None]
+        [again] = await handover.receive([first])
+        assert again is not None and again.status == "received"
+        assert await backends.queue.depth() == 2  # the repeat is not published again
+        reused = replace(second, jws_sha256=hashlib.sha256(b"other").hexdigest(), body=b"other")
+        await backends.queue.publish([reused])  # as a gateway does while the database is away
+        deliveries = await backends.queue.fetch(10, timeout=0.1)
+        assert [d.message for d in deliveries] == [first, second, reused]
+        errors = ({"pointer": "", "rule": "key:unknown", "message": "no key"},)
+        decisions = [Decision(d.message, "EST/2026-01", "cd" * 32, errors=errors) for d in deliveries]
+        states = await handover.settle(deliveries, decisions, conflict_reason)
+        assert [s.status for s in states] == ["rejected", "rejected", "rejected"]
+        assert states[2].jws_sha256 == second.jws_sha256  # the stored outcome stays the first bytes'
+        assert await backends.queue.depth() == 0
+        [dead] = await backends.queue.list_dead_letters()
+        assert dead.message == reused and dead.reason == conflict_reason(reused, states[2])
+    finally:
+        await backends.close()

@@ -12,8 +12,9 @@ from dataclasses import dataclass, field
 import orjson
 
 from exchange.models import Decision, RecordKey, SubmissionState
+from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, state_of
 from exchange.repository.postgresql.locks import Connection
-from exchange.repository.postgresql.rows import SUBMISSION_COLUMNS, VERSION_COLUMNS, as_columns, state_of
+from exchange.repository.postgresql.rows import as_columns
 from exchange.sequencer import Current, NewVersion
 from exchange.validation import IndexFields
 

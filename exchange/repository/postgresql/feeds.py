@@ -8,13 +8,16 @@ from typing import Any
 from exchange.errors import ExchangeError, Problems
 from exchange.models import Change, ChangeQuery, DeliveryAttempt, Subscription
 from exchange.repository.common import (
+    CHANGE_COLUMNS,
+    DELIVERY_COLUMNS,
     SUBSCRIPTION_COLUMNS,
+    change_of,
+    delivery_of,
     subscription_from_row,
     subscription_row,
     subscription_update,
 )
 from exchange.repository.postgresql.pool import PostgresPool
-from exchange.repository.postgresql.rows import CHANGE_COLUMNS, DELIVERY_COLUMNS, change_of, delivery_of
 
 
 def changes_query(query: ChangeQuery) -> tuple[str, list[Any]]:

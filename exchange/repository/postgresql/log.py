@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 
 from exchange.models import StoredCheckpoint
+from exchange.repository.common import checkpoint_of
 from exchange.repository.postgresql.locks import SEQUENCER_LOCK, Connection, lock
 from exchange.repository.postgresql.pool import PostgresPool
-from exchange.repository.postgresql.rows import as_columns, checkpoint_of
+from exchange.repository.postgresql.rows import as_columns
 from exchange.sequencer import LogEntry
 from exchange.transparency.merkle import EMPTY_ROOT, NodeKey, nodes_for_append, root_from, root_nodes
 

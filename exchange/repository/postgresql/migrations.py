@@ -1,11 +1,11 @@
-"""Schema migrations: the scripts of :mod:`exchange.repository.postgresql_schema`, applied once each, in order."""
+"""Schema migrations: the scripts of :mod:`exchange.repository.postgresql.schema`, applied once each, in order."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from exchange.repository.postgresql.locks import MIGRATION_LOCK, Connection, lock
-from exchange.repository.postgresql_schema import MIGRATIONS
+from exchange.repository.postgresql.schema import MIGRATIONS
 
 COMPONENT = "repository"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from exchange.models import RecordKey, RecordQuery, RecordVersion
+from exchange.repository.common import VERSION_COLUMNS, version_of
 from exchange.repository.postgresql.pool import PostgresPool
-from exchange.repository.postgresql.rows import VERSION_COLUMNS, version_of
 
 
 def records_query(query: RecordQuery) -> tuple[str, list[Any]]:

@@ -8,17 +8,18 @@ from exchange import times
 from exchange.errors import ExchangeError, Problems
 from exchange.keys import PublicKey
 from exchange.models import Participant, TokenInfo
-from exchange.repository.common import NEW_KEY_COLUMNS, key_values
-from exchange.repository.postgresql.log import append_log, lock_sequencer, log_size
-from exchange.repository.postgresql.pool import PostgresPool
-from exchange.repository.postgresql.rows import (
+from exchange.repository.common import (
     KEY_COLUMNS,
+    NEW_KEY_COLUMNS,
     PARTICIPANT_COLUMNS,
     TOKEN_COLUMNS,
     key_of,
+    key_values,
     participant_of,
     token_of,
 )
+from exchange.repository.postgresql.log import append_log, lock_sequencer, log_size
+from exchange.repository.postgresql.pool import PostgresPool
 from exchange.sequencer import LogEntry
 from exchange.transparency.entries import key_entry
 

@@ -7,10 +7,11 @@ from typing import Any
 
 from exchange import times
 from exchange.models import AuditedSubmission, AuditQuery, Decision, QueuedSubmission, RecordVersion, SubmissionState
+from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, state_of, version_of
 from exchange.repository.postgresql.decisions import fetch_current, fetch_states, write_decided, write_versions
 from exchange.repository.postgresql.log import append_log, lock_sequencer
 from exchange.repository.postgresql.pool import PostgresPool
-from exchange.repository.postgresql.rows import SUBMISSION_COLUMNS, VERSION_COLUMNS, as_columns, state_of, version_of
+from exchange.repository.postgresql.rows import as_columns
 from exchange.sequencer import plan
 
 

@@ -1,8 +1,8 @@
 """The PostgreSQL repository's schema, as ordered migrations (applied once each, never edited).
 
-The tables and their meaning follow the embedded schema (``sqlite_schema``) one for one. Times stay
-RFC 3339 text, exactly as received and as hashed into the log; identifiers that order results use the
-``"C"`` collation so that PostgreSQL sorts them byte for byte, like SQLite. Full-text search is a
+The tables and their meaning follow the embedded schema (:mod:`exchange.repository.sqlite.schema`) one
+for one. Times stay RFC 3339 text, exactly as received and as hashed into the log; identifiers that
+order results use the ``"C"`` collation so that PostgreSQL sorts them byte for byte, like SQLite. Full-text search is a
 generated ``tsvector`` column over the record's title and text (``simple`` configuration).
 """
 

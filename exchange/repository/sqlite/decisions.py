@@ -1,0 +1,196 @@
+"""Writing receipts and decisions: submission rows, record versions, change rows and the records' current view.
+
+Everything here runs inside the caller's write transaction: the repository's own (:meth:`SubmissionStore.receive`,
+:meth:`SubmissionStore.decide`), or the one it shares with the embedded queue (:mod:`exchange.handover`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+
+from exchange import times
+from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
+from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, state_of
+from exchange.repository.sqlite.log import append_log, log_size
+from exchange.sequencer import Current, plan
+
+
+def _receipt_values(sub: QueuedSubmission) -> tuple[Any, ...]:
+    """The submission's columns as received: participant, submission_id, kind, jws_sha256, serialization, body,
+    received_at."""
+    return (sub.participant, sub.submission_id, sub.kind, sub.jws_sha256, sub.serialization, sub.body, sub.received_at)
+
+
+def receive_rows(conn: sqlite3.Connection, submissions: Sequence[QueuedSubmission]) -> list[SubmissionState | None]:
+    """Record receipts inside the caller's transaction; for each, None when new, else the state stored."""
+    out: list[SubmissionState | None] = []
+    for sub in submissions:
+        cur = conn.execute(
+            "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
+            "received_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, 'received') "
+            "ON CONFLICT (participant, submission_id) DO NOTHING",
+            _receipt_values(sub),
+        )
+        if cur.rowcount:
+            out.append(None)
+        else:
+            row = conn.execute(
+                f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+                (sub.participant, sub.submission_id),
+            ).fetchone()
+            out.append(state_of(row))
+    return out
+
+
+def decide_rows(conn: sqlite3.Connection, decisions: Sequence[Decision]) -> list[SubmissionState]:
+    """Sequence and record decisions inside the caller's transaction (see :meth:`SqliteRepository.decide`)."""
+    return _decide(conn, decisions, times.iso(times.now()))
+
+
+def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -> list[SubmissionState]:
+    existing: dict[tuple[str, str], SubmissionState] = {}
+    current: dict[RecordKey, Current] = {}
+    for decision in decisions:
+        sub = decision.submission
+        row = conn.execute(
+            f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
+            (sub.participant, sub.submission_id),
+        ).fetchone()
+        if row is not None:
+            existing[(sub.participant, sub.submission_id)] = state_of(row)
+        key = decision.record
+        if key is not None and key not in current:
+            rec = conn.execute(
+                "SELECT version, withdrawn FROM records WHERE participant = ? AND kind = ? AND record_id = ?",
+                (key.participant, key.kind, key.record_id),
+            ).fetchone()
+            if rec is not None:
+                current[key] = Current(rec[0], bool(rec[1]))
+    seq_row = conn.execute("SELECT max(seq) FROM changes").fetchone()
+    result = plan(decisions, existing, current, log_size(conn), (seq_row[0] or 0) + 1, now)
+    for decision, state in result.decided:
+        sub = decision.submission
+        conn.execute(
+            "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
+            "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (participant, submission_id) DO UPDATE SET kind = excluded.kind, "
+            "status = excluded.status, kid = excluded.kid, payload_sha256 = excluded.payload_sha256, "
+            "errors = excluded.errors, record = excluded.record, version = excluded.version, "
+            "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at",
+            (
+                *_receipt_values(sub),
+                state.status,
+                state.kid,
+                decision.payload_sha256,
+                orjson.dumps(state.errors).decode() if state.errors else None,
+                state.record,
+                state.version,
+                state.seq,
+                state.log_index,
+                state.decided_at,
+            ),
+        )
+    for new in result.versions:
+        _apply_version(conn, new.key, new.version, new.decision, new.seq, new.log_index, now)
+    append_log(conn, result.entries)
+    return result.states
+
+
+def _apply_version(
+    conn: sqlite3.Connection,
+    key: RecordKey,
+    version: int,
+    decision: Decision,
+    seq: int,
+    log_index: int,
+    now: str,
+) -> None:
+    sub = decision.submission
+    content = decision.content.decode() if decision.content is not None else None
+    conn.execute(
+        f"INSERT INTO record_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            key.participant,
+            key.kind,
+            key.record_id,
+            version,
+            decision.action,
+            decision.schema,
+            content,
+            sub.submission_id,
+            decision.kid,
+            sub.jws_sha256,
+            sub.received_at,
+            now,
+            log_index,
+            seq,
+        ),
+    )
+    if decision.index is not None and decision.index.jurisdictions:
+        jurisdiction: str | None = decision.index.jurisdictions[0]
+    else:  # a withdrawal: the jurisdiction the record had
+        row = conn.execute(
+            "SELECT jurisdiction FROM changes WHERE participant = ? AND kind = ? AND record_id = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (key.participant, key.kind, key.record_id),
+        ).fetchone()
+        jurisdiction = row[0] if row else None
+    conn.execute(
+        "INSERT INTO changes (seq, participant, kind, record_id, version, action, log_index, submission_id, "
+        "kid, received_at, jurisdiction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            seq,
+            key.participant,
+            key.kind,
+            key.record_id,
+            version,
+            decision.action,
+            log_index,
+            sub.submission_id,
+            decision.kid,
+            sub.received_at,
+            jurisdiction,
+        ),
+    )
+    withdrawn = decision.action == "withdraw"
+    index = decision.index
+    row = conn.execute(
+        "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (participant, kind, record_id) DO UPDATE SET "
+        "version = excluded.version, withdrawn = excluded.withdrawn, "
+        "status = coalesce(excluded.status, records.status), date = coalesce(excluded.date, records.date) "
+        "RETURNING id",
+        (
+            key.participant,
+            key.kind,
+            key.record_id,
+            version,
+            int(withdrawn),
+            index.status if index else None,
+            index.date if index else None,
+        ),
+    ).fetchone()
+    record_id = row[0]
+    if withdrawn or index is None:
+        return
+    # a new version often leaves the search terms and text as they were: rewrite only what changed
+    # (re-indexing the text means tokenizing both the old and the new one)
+    terms = sorted(
+        {("j", j) for j in index.jurisdictions} | {("r", r) for r in index.regions} | {("t", t) for t in index.tags}
+    )
+    stored = conn.execute("SELECT facet, term FROM record_terms WHERE record = ? ORDER BY facet, term", (record_id,))
+    if stored.fetchall() != terms:
+        conn.execute("DELETE FROM record_terms WHERE record = ?", (record_id,))
+        conn.executemany(
+            "INSERT INTO record_terms (record, facet, term) VALUES (?, ?, ?)",
+            [(record_id, facet, term) for facet, term in terms],
+        )
+    text = (index.title, index.text)
+    if conn.execute("SELECT title, body FROM records_fts WHERE rowid = ?", (record_id,)).fetchone() != text:
+        conn.execute("DELETE FROM records_fts WHERE rowid = ?", (record_id,))
+        conn.execute("INSERT INTO records_fts (rowid, title, body) VALUES (?, ?, ?)", (record_id, *text))

@@ -1,0 +1,94 @@
+"""Record reads and queries (facets, dates, full-text search over FTS5)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exchange.models import RecordKey, RecordQuery, RecordVersion
+from exchange.repository.common import VERSION_COLUMNS, version_of
+from exchange.repository.sqlite.store import SqliteStore
+
+
+class RecordStore(SqliteStore):
+    """Record versions: the current one, history, and queries."""
+
+    async def current_version(self, key: RecordKey) -> int | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                "SELECT version FROM records WHERE participant = ? AND kind = ? AND record_id = ?",
+                (key.participant, key.kind, key.record_id),
+            ).fetchone()
+        )
+        return int(row[0]) if row else None
+
+    async def get_record(self, key: RecordKey) -> RecordVersion | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
+                "AND record_id = ? ORDER BY version DESC LIMIT 1",
+                (key.participant, key.kind, key.record_id),
+            ).fetchone()
+        )
+        return version_of(row) if row else None
+
+    async def list_versions(self, key: RecordKey) -> list[RecordVersion]:
+        rows = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
+                "AND record_id = ? ORDER BY version",
+                (key.participant, key.kind, key.record_id),
+            ).fetchall()
+        )
+        return [version_of(r) for r in rows]
+
+    async def get_version(self, key: RecordKey, version: int) -> RecordVersion | None:
+        row = await self.db.read(
+            lambda c: c.execute(
+                f"SELECT {VERSION_COLUMNS} FROM record_versions WHERE participant = ? AND kind = ? "
+                "AND record_id = ? AND version = ?",
+                (key.participant, key.kind, key.record_id, version),
+            ).fetchone()
+        )
+        return version_of(row) if row else None
+
+    async def list_records(self, query: RecordQuery) -> list[RecordVersion]:
+        where = ["r.withdrawn = 0"]
+        args: list[Any] = []
+        for column in ("kind", "participant", "status"):
+            value = getattr(query, column)
+            if value is not None:
+                where.append(f"r.{column} = ?")
+                args.append(value)
+        for facet, value in (("j", query.jurisdiction), ("r", query.region), ("t", query.tag)):
+            if value is not None:
+                where.append(
+                    "EXISTS (SELECT 1 FROM record_terms t WHERE t.record = r.id AND t.facet = ? AND t.term = ?)"
+                )
+                args += [facet, value]
+        if query.date_from is not None:
+            where.append("r.date >= ?")
+            args.append(query.date_from)
+        if query.date_to is not None:
+            where.append("r.date <= ?")
+            args.append(query.date_to)
+        if query.q:
+            where.append("r.id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
+            args.append(_fts_query(query.q))
+        if query.after is not None:
+            where.append("(r.participant, r.kind, r.record_id) > (?, ?, ?)")
+            args += list(query.after)
+        sql = (
+            f"SELECT {', '.join('v.' + c.strip() for c in VERSION_COLUMNS.split(','))} "
+            "FROM records r JOIN record_versions v ON v.participant = r.participant AND v.kind = r.kind "
+            "AND v.record_id = r.record_id AND v.version = r.version "
+            f"WHERE {' AND '.join(where)} ORDER BY r.participant, r.kind, r.record_id LIMIT ?"
+        )
+        args.append(query.limit)
+        rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
+        return [version_of(r) for r in rows]
+
+
+def _fts_query(text: str) -> str:
+    """Words of the user's query as FTS5 string literals, all required: no query syntax leaks through."""
+    words = [w for w in text.replace('"', " ").split() if w]
+    return " ".join(f'"{w}"' for w in words) or '""'
