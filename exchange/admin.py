@@ -85,9 +85,19 @@ async def revoke_key(repository: Registry, kid: str, reason: str) -> tuple[Publi
 
 
 async def create_token(
-    repository: Repository, role: str, participant: str | None, label: str | None = None
+    repository: Repository,
+    role: str,
+    participant: str | None,
+    label: str | None = None,
+    expires_at: datetime | None = None,
 ) -> tuple[str, TokenInfo]:
-    """Create a token; return the secret (to show once) and what is stored about it."""
+    """Create a token; return the secret (to show once) and what is stored about it.
+
+    ``expires_at``: when it stops working (refused like a revoked token); None for never.
+    """
+    now = times.now()
+    if expires_at is not None and expires_at <= now:
+        raise _invalid("/expires_at", "expiry", "expires_at must lie in the future")
     if role not in ROLES:
         raise _invalid("/role", "enum", f"role must be one of {', '.join(ROLES)}")
     if role in ("participant", "subscriber") and participant is None:
@@ -95,6 +105,8 @@ async def create_token(
     if participant is not None and await repository.get_participant(participant) is None:
         raise ExchangeError(Problems.NOT_FOUND, f"participant {participant!r} is not registered")
     secret, digest, token_id = new_token()
-    info = TokenInfo(token_id, participant, role, label, times.iso(times.now()))
+    info = TokenInfo(
+        token_id, participant, role, label, times.iso(now), expires_at=times.iso(expires_at) if expires_at else None
+    )
     await repository.add_token(digest, info)
     return secret, info

@@ -51,6 +51,8 @@ class TokenInfo:
     label: str | None
     created_at: str
     revoked_at: str | None = None
+    #: RFC 3339 UTC; after it the token is refused like a revoked one. None: it does not expire.
+    expires_at: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,7 @@ class TokenInfo:
             "label": self.label,
             "created_at": self.created_at,
             "revoked_at": self.revoked_at,
+            "expires_at": self.expires_at,
         }
 
 

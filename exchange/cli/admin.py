@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -45,6 +45,25 @@ def _time(value: str | None) -> datetime | None:
         return times.parse(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an RFC 3339 date-time such as 2026-01-01T00:00:00Z") from None
+
+
+_UNITS = {"d": 86400, "h": 3600, "m": 60}
+
+
+def _expiry(value: str | None) -> datetime | None:
+    """``--expires``: a date-time, or a whole number of days, hours or minutes from now."""
+    if value is None:
+        return None
+    unit = _UNITS.get(value[-1:])
+    if unit is not None and value[:-1].isascii() and value[:-1].isdigit() and len(value) < 9:
+        return times.now() + timedelta(seconds=int(value[:-1]) * unit)
+    try:
+        return times.parse(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is neither an RFC 3339 date-time nor a duration such as 90d, 12h or 30m",
+            param_hint="--expires",
+        ) from None
 
 
 @click.group()
@@ -155,10 +174,20 @@ def token() -> None:
 @click.option("--role", required=True, type=click.Choice(ROLES), help="What the token may do.")
 @click.option("--participant", help="The participant it belongs to (participant and subscriber roles).")
 @click.option("--label", help="A note to recognise it by.")
+@click.option(
+    "--expires",
+    metavar="WHEN",
+    help="When it stops working: an RFC 3339 date-time, or a duration from now such as 90d, 12h or 30m.",
+)
 @config_option
-def token_create(role: str, participant: str | None, label: str | None, config_file: Path | None) -> None:
+def token_create(
+    role: str, participant: str | None, label: str | None, expires: str | None, config_file: Path | None
+) -> None:
     """Create a token and print it once on standard output (only its hash is stored)."""
-    secret, info = _with_services(config_file, lambda s: registry.create_token(s.repository, role, participant, label))
+    until = _expiry(expires)
+    secret, info = _with_services(
+        config_file, lambda s: registry.create_token(s.repository, role, participant, label, until)
+    )
     click.echo(f"created {info.role} token {info.token_id}; it is shown only now", err=True)
     click.echo(secret)
 
@@ -169,7 +198,7 @@ def token_list(config_file: Path | None) -> None:
     """List tokens (ids and roles, never secrets)."""
     rows = _with_services(config_file, lambda s: s.repository.list_tokens())
     for t in rows:
-        state = f"revoked {t.revoked_at}" if t.revoked_at else "active"
+        state = f"revoked {t.revoked_at}" if t.revoked_at else f"expires {t.expires_at}" if t.expires_at else "active"
         click.echo(f"{t.token_id:<18} {t.role:<12} {t.participant or '-':<16} {state:<10} {t.label or ''}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from exchange import times
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway.keys import SERVICES, TOKEN_LIMITER
 from exchange.models import TokenInfo
@@ -28,10 +29,14 @@ async def authenticate(request: web.Request, *roles: str) -> TokenInfo:
             headers={"WWW-Authenticate": 'Bearer realm="exchange"'},
         )
     info = await _tokens(request).find_token(hash_token(secret.strip()))
-    if info is None or info.revoked_at is not None:
+    if (
+        info is None
+        or info.revoked_at is not None
+        or (info.expires_at is not None and info.expires_at <= times.iso(times.now()))
+    ):
         raise ExchangeError(
             Problems.UNAUTHENTICATED,
-            "the API token is unknown or revoked",
+            "the API token is unknown, revoked or expired",
             headers={"WWW-Authenticate": 'Bearer realm="exchange", error="invalid_token"'},
         )
     wait = request.app[TOKEN_LIMITER].take(info.token_id)

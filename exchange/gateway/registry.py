@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -125,8 +126,22 @@ async def create_token(request: web.Request) -> web.Response:
         _field(body, "role", str),
         _field(body, "participant", str, required=False),
         _field(body, "label", str, required=False),
+        _expiry(_field(body, "expires_at", str, required=False)),
     )
     return json_response({**info.as_dict(), "token": secret}, status=201)
+
+
+def _expiry(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return times.parse(value)
+    except ValueError:
+        raise ExchangeError(
+            Problems.INVALID_REQUEST,
+            "expires_at must be an RFC 3339 date-time",
+            errors=[ErrorItem("/expires_at", "schema:format", "expires_at must be an RFC 3339 date-time")],
+        ) from None
 
 
 @routes.delete("/v1/admin/tokens/{token_id}")

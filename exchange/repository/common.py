@@ -55,7 +55,7 @@ VERSION_COLUMNS = (
     "received_at, accepted_at, log_index, seq"
 )
 KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
-TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at"  # noqa: S105 (column names)
+TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at, expires_at"  # noqa: S105 (column names)
 PARTICIPANT_COLUMNS = "id, name, type, jurisdictions, created_at"
 DELIVERY_COLUMNS = "subscription_id, seq, webhook_id, attempt, at, status_code, latency_ms, error"
 #: The columns of a change (table alias ``c``); a listing adds its content and JWS (or NULLs) after them.
@@ -199,7 +199,7 @@ def participant_of(row: Row) -> Participant:
 
 
 def token_of(row: Row) -> TokenInfo:
-    return TokenInfo(row[0], row[1], row[2], row[3], row[4], row[5])
+    return TokenInfo(row[0], row[1], row[2], row[3], row[4], row[5], row[6])
 
 
 def delivery_of(row: Row) -> DeliveryAttempt:

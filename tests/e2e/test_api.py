@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -160,3 +161,32 @@ async def test_each_token_has_its_own_rate_limit(service: Service) -> None:
     assert (await limited.json())["type"].endswith("rate-limited")
     # Another token is not held back by the first one's use.
     assert (await service.client.get("/v1/submissions/GBR/" + "0" * 36, headers=service.auth)).status == 404
+
+
+async def test_tokens_expire(service: Service) -> None:
+    from datetime import timedelta
+
+    from exchange import admin, times
+
+    admin_auth = {"Authorization": f"Bearer {service.admin_token}"}
+    past = await service.client.post(
+        "/v1/admin/tokens", headers=admin_auth, json={"role": "auditor", "expires_at": "2020-01-01T00:00:00Z"}
+    )
+    assert past.status == 422 and (await past.json())["errors"][0]["pointer"] == "/expires_at"
+    created = await service.client.post(
+        "/v1/admin/tokens", headers=admin_auth, json={"role": "auditor", "expires_at": "2999-01-01T00:00:00Z"}
+    )
+    body = await created.json()
+    assert created.status == 201 and body["expires_at"] == "2999-01-01T00:00:00.000000Z"
+    works = await service.client.get("/v1/audit/submissions", headers={"Authorization": f"Bearer {body['token']}"})
+    assert works.status == 200
+    # A token whose expiry has passed is refused like a revoked one.
+    secret, info = await admin.create_token(
+        service.services.repository, "auditor", None, "soon", times.now() + timedelta(milliseconds=50)
+    )
+    assert info.expires_at is not None
+    while times.iso(times.now()) <= info.expires_at:
+        await asyncio.sleep(0.01)
+    refused = await service.client.get("/v1/audit/submissions", headers={"Authorization": f"Bearer {secret}"})
+    assert refused.status == 401
+    assert "expired" in (await refused.json())["detail"]

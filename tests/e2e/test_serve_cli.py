@@ -32,3 +32,13 @@ def test_admin_refuses_a_repository_that_does_not_exist(tmp_path: Path) -> None:
     assert f"database: {tmp_path / 'nowhere' / 'exchange.db'}" in created.stderr
     again = exchange("admin", "participant", "list", env=env)
     assert again.returncode == 0, again.stderr
+
+
+def test_admin_token_expiry_on_the_command_line(tmp_path: Path) -> None:
+    env = environment(tmp_path / "data")
+    created = exchange("admin", "--init", "token", "create", "--role", "auditor", "--expires", "90d", env=env)
+    assert created.returncode == 0, created.stderr
+    listed = exchange("admin", "token", "list", env=env)
+    assert listed.returncode == 0 and "expires" in listed.stdout
+    bad = exchange("admin", "token", "create", "--role", "auditor", "--expires", "soon", env=env)
+    assert bad.returncode == 2 and "--expires" in bad.stderr

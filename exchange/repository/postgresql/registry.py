@@ -122,14 +122,15 @@ class RegistryStore(PostgresPool):
     async def add_token(self, token_hash: str, info: TokenInfo) -> None:
         async with self._connection() as conn:
             added = await conn.fetchval(
-                "INSERT INTO tokens (token_hash, token_id, participant, role, label, created_at) "
-                "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1",
+                "INSERT INTO tokens (token_hash, token_id, participant, role, label, created_at, expires_at) "
+                "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING 1",
                 token_hash,
                 info.token_id,
                 info.participant,
                 info.role,
                 info.label,
                 info.created_at,
+                info.expires_at,
             )
         if added is None:
             raise ExchangeError(Problems.ALREADY_EXISTS, f"token {info.token_id!r} already exists")

@@ -14,6 +14,7 @@ from exchange.models import Participant, TokenInfo
 from exchange.repository.common import (
     KEY_COLUMNS,
     NEW_KEY_COLUMNS,
+    TOKEN_COLUMNS,
     key_of,
     key_values,
     participant_of,
@@ -133,9 +134,17 @@ class RegistryStore(SqliteStore):
         def run(conn: sqlite3.Connection) -> None:
             try:
                 conn.execute(
-                    "INSERT INTO tokens (token_hash, token_id, participant, role, label, created_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (token_hash, info.token_id, info.participant, info.role, info.label, info.created_at),
+                    "INSERT INTO tokens (token_hash, token_id, participant, role, label, created_at, expires_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        token_hash,
+                        info.token_id,
+                        info.participant,
+                        info.role,
+                        info.label,
+                        info.created_at,
+                        info.expires_at,
+                    ),
                 )
             except sqlite3.IntegrityError:
                 raise ExchangeError(Problems.ALREADY_EXISTS, f"token {info.token_id} already exists") from None
@@ -145,7 +154,7 @@ class RegistryStore(SqliteStore):
     async def find_token(self, token_hash: str) -> TokenInfo | None:
         row = await self.db.read(
             lambda c: c.execute(
-                "SELECT token_id, participant, role, label, created_at, revoked_at FROM tokens WHERE token_hash = ?",
+                f"SELECT {TOKEN_COLUMNS} FROM tokens WHERE token_hash = ?",
                 (token_hash,),
             ).fetchone()
         )
@@ -153,9 +162,7 @@ class RegistryStore(SqliteStore):
 
     async def list_tokens(self) -> list[TokenInfo]:
         rows = await self.db.read(
-            lambda c: c.execute(
-                "SELECT token_id, participant, role, label, created_at, revoked_at FROM tokens ORDER BY created_at"
-            ).fetchall()
+            lambda c: c.execute(f"SELECT {TOKEN_COLUMNS} FROM tokens ORDER BY created_at").fetchall()
         )
         return [token_of(r) for r in rows]
 

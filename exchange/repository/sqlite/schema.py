@@ -156,4 +156,7 @@ CREATE TABLE webhook_deliveries (
 );
 CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscription_id, id)
 """,
+    """
+ALTER TABLE tokens ADD COLUMN expires_at TEXT
+""",
 ]
