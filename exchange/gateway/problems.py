@@ -120,6 +120,10 @@ async def problems_middleware(request: web.Request, handler: Handler) -> web.Str
         return problem_response(public, request.path)
     except ExchangeError as exc:
         return problem_response(exc, request.path)
+    except ConnectionResetError:
+        # The client went away before its body arrived: nothing to answer, and no fault of ours.
+        log.debug("client disconnected", extra={"path": request.path})
+        return problem_response(ExchangeError(Problems.BAD_REQUEST, "the client disconnected"), request.path)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -189,3 +189,21 @@ async def test_a_body_that_never_completes_is_refused_with_408(service: Service)
     finally:
         writer.close()
     assert head.startswith(b"HTTP/1.1 408"), head
+
+
+async def test_a_client_that_disconnects_mid_body_is_no_error(
+    service: Service, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    for _ in range(5):
+        _, writer = await asyncio.open_connection(service.client.host, service.client.port)
+        writer.write(
+            b"POST /v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Type: application/jose+json\r\n"
+            b'Content-Length: 1000\r\n\r\n{"protected": '
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+    response = await service.client.get("/healthz")
+    assert response.status == 200
+    assert not [(r.name, r.getMessage()) for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
