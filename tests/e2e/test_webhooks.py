@@ -156,14 +156,21 @@ async def test_long_failure_pauses_and_keeps_the_cursor(service: Service) -> Non
         assert hook.received
 
 
+@pytest.mark.settings(**{**FAST, "webhook_timeout": 120.0})
 async def test_one_outage_does_not_slow_another(service: Service) -> None:
+    """The healthy receiver gets every change while the other still holds its first request open."""
     auth = await subscriber_token(service)
-    async with receiver(script=["hang"] * 100, hang_seconds=3.0) as stuck, receiver() as healthy:
-        await subscribe(service, stuck.url, auth)
+    async with receiver(script=["hold"]) as stuck, receiver() as healthy:
+        held = await subscribe(service, stuck.url, auth)
         good = await subscribe(service, healthy.url, auth)
         verdicts = await submit(service, 3)
-        deliveries = await healthy.wait_for(3, timeout=10)
+        await asyncio.wait_for(stuck.held.wait(), 30)
+        deliveries = await healthy.wait_for(3)
         assert [check(d, good["secret"])["seq"] for d in deliveries] == [v["seq"] for v in verdicts]
+        assert not stuck.received, "the stuck receiver answered before it was released"
+        stuck.release.set()
+        late = await stuck.wait_for(3)
+        assert [check(d, held["secret"])["seq"] for d in late] == [v["seq"] for v in verdicts]
 
 
 async def test_handshake_and_address_rules(service: Service) -> None:
