@@ -7,8 +7,9 @@ read back on the writer connection of the running service, after a submission we
 connection opened or changed anywhere on the way is what gets checked.
 
 A power-cut simulation is not attempted: Python's sqlite3 offers no way to interpose a VFS that would
-drop the writes not yet fsynced, and copying the files of a live process copies the page cache, which
-a power cut would have kept, so such a copy would prove nothing.
+drop the writes not yet fsynced, and copying the files of a live process reads them through the page
+cache, so the copy holds every write, fsynced or not (exactly what a power cut loses): it would pass
+with ``synchronous=OFF`` too and prove nothing.
 """
 
 from __future__ import annotations
