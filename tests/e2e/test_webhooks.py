@@ -40,6 +40,15 @@ async def submit(service: Service, n: int, start: int = 0) -> list[dict[str, Any
     ]
 
 
+async def cursor_reaches(service: Service, sub_id: str, auth: dict[str, str], seq: int) -> None:
+    """Wait until the subscription's durable cursor is ``seq`` (its acknowledgment was recorded)."""
+    while True:
+        shown = await (await service.client.get(f"/v1/subscriptions/{sub_id}", headers=auth)).json()
+        if shown["cursor"] == seq:
+            return
+        await asyncio.sleep(0.02)
+
+
 def check(delivery: Received, secret: str) -> dict[str, Any]:
     """Verify the signature with standardwebhooks and parse the body with cloudevents; return the change."""
     payload = Webhook(secret).verify(delivery.body, delivery.headers)
@@ -103,7 +112,7 @@ async def test_pause_resume_and_replay(service: Service) -> None:
         assert (await resumed.json())["status"] == "active"
         deliveries = await hook.wait_for(3)
         assert [check(d, sub["secret"])["seq"] for d in deliveries] == [1, 2, 3]
-        await asyncio.sleep(0.2)  # let the last acknowledgment land (a later duplicate is allowed, not expected)
+        await cursor_reaches(service, sub["id"], auth, 3)  # the last acknowledgment landed
         before = len(hook.received)
         replay = await service.client.post(f"/v1/subscriptions/{sub['id']}/replay", json={"since": 1}, headers=auth)
         assert replay.status == 200
