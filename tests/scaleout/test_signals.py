@@ -8,11 +8,16 @@ import contextlib
 import json
 import re
 import time
+import uuid
 from collections import Counter
 
 import asyncpg
 import pytest
 
+from exchange import times
+from exchange.models import Subscription
+from exchange.services import open_services
+from exchange.webhooks import new_secret
 from tests.scaleout.processes import Gateway, Stack, sign_many, submit_all
 from tests.support import example_for
 
@@ -63,11 +68,32 @@ async def test_sigterm_stops_the_other_workers_promptly(stack: Stack) -> None:
     while not await stack.query("SELECT size FROM log_checkpoints"):  # the key event: a log of size 1
         assert time.monotonic() < deadline and checkpointer.running, checkpointer.output()
         await asyncio.sleep(0.1)
-    await asyncio.sleep(1)  # the deliverer, started first the same way, is running too
+    await _leased_to_a_deliverer(stack)  # the deliverer is running too: it holds a subscription
     for process in (checkpointer, deliverer):
         assert process.running, process.output()
         code, _ = await asyncio.to_thread(process.terminate)
         assert code == 0, process.output()
+
+
+async def _leased_to_a_deliverer(stack: Stack) -> None:
+    """Add an active subscription (with nothing to deliver yet) and wait until a deliverer leases it."""
+    async with open_services(stack.settings) as services:
+        await services.repository.add_subscription(
+            Subscription(
+                id="sub_" + uuid.uuid4().hex[:16],
+                owner="GBR",
+                url="https://receiver.invalid/hook",
+                kinds=(),
+                participants=(),
+                jurisdictions=(),
+                secret=new_secret(),
+                status="active",
+                cursor=0,
+                created_at=times.iso(times.now()),
+            )
+        )
+    while not await stack.query("SELECT 1 FROM subscriptions WHERE lease_owner IS NOT NULL"):
+        await asyncio.sleep(0.05)
 
 
 async def _decided_in(stack: Stack) -> int:
