@@ -50,7 +50,7 @@ async def test_sigterm_serve_finishes_the_webhook_delivery_in_flight(tmp_path: P
         ("participant", "add", "GBR", "--name", "United Kingdom", "--type", "member_state"),
         ("key", "add", key.kid, "--public-key", str(tmp_path / "key.jwk")),
     ):
-        exchange("admin", *args, env=server.env, check=True)
+        exchange("admin", "--init", *args, env=server.env, check=True)
     subscriber = exchange(
         "admin", "token", "create", "--participant", "GBR", "--role", "subscriber", env=server.env, check=True
     ).stdout.strip()
