@@ -192,9 +192,27 @@ class Deliverer:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), timeout=min(1.0, self.lease / 3))
             finally:
-                for task in self._tasks.values():
-                    task.cancel()
-                await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+                await self._drain()
+
+    async def _drain(self) -> None:
+        """Let each delivery in flight finish (within the receiver's timeout), then free the leases.
+
+        Cancelling one would drop an answer the receiver may already have given: the change would be
+        sent again after the restart, and the cursor would lag behind what was acknowledged. Freed
+        leases let another deliverer carry on at once instead of when they expire.
+        """
+        running = [task for task in self._tasks.values() if not task.done()]
+        if running:
+            log.info("stopping: finishing the deliveries in flight", extra={"deliveries": len(running)})
+            _, late = await asyncio.wait(running, timeout=self.settings.webhook_timeout + 1.0)
+            for task in late:
+                task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+        for subscription_id in self._tasks:
+            with contextlib.suppress(Unavailable):
+                await self.repository.update_subscription(
+                    subscription_id, {"lease_owner": None, "lease_until": None}, {"lease_owner": self.worker_id}
+                )
 
     async def _follow(self, subscription_id: str, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         while not stop.is_set():

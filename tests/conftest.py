@@ -21,7 +21,7 @@ async def pg_schema() -> AsyncIterator[str]:
     try:
         conn = await asyncpg.connect(PG_URL, timeout=5)
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
-        unavailable("PostgreSQL", f"{PG_URL}: {exc}")
+        unavailable(f"PostgreSQL at {PG_URL}", exc)
     try:
         await conn.execute(f"CREATE SCHEMA {schema}")
         separator = "&" if "?" in PG_URL else "?"
@@ -40,7 +40,7 @@ async def amqp_namespace() -> AsyncIterator[str]:
     try:
         connection = await aio_pika.connect(AMQP_URL, timeout=5)
     except Exception as exc:  # aio-pika raises several unrelated types for an unreachable broker
-        unavailable("RabbitMQ", f"{AMQP_URL}: {exc}")
+        unavailable(f"RabbitMQ at {AMQP_URL}", exc)
     try:
         yield prefix
     finally:

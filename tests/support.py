@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import socket
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
@@ -22,9 +24,41 @@ AMQP_URL = os.environ.get("EXCHANGE_TEST_AMQP_URL", "amqp://guest:guest@127.0.0.
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
-def unavailable(service: str, reason: str) -> None:
-    """Skip (or, under EXCHANGE_REQUIRE_SERVICES=1, fail) a test whose service cannot be reached."""
-    message = f"{service} is not reachable: {reason}"
+def unavailable(service: str, reason: str | BaseException) -> NoReturn:
+    """Skip (or, under EXCHANGE_REQUIRE_SERVICES=1, fail) a test whose service cannot be reached.
+
+    Only a failure to reach the service is a reason to skip: a service that answers and refuses (bad
+    credentials, a missing database, a protocol error) is misconfigured, and that fails the test always.
+    """
+    if isinstance(reason, BaseException) and not _is_unreachable(reason):
+        pytest.fail(f"{service} answered but refused: {type(reason).__name__}: {reason}")
+    detail = f"{type(reason).__name__}: {reason}" if isinstance(reason, BaseException) else reason
+    message = f"{service} is not reachable: {detail}"
+    if REQUIRE_SERVICES:
+        pytest.fail(message + " (EXCHANGE_REQUIRE_SERVICES=1)")
+    pytest.skip(message)
+
+
+def _is_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says nothing answered: refused, unreachable, unknown host or timed out.
+
+    aio-pika wraps the socket error in its own ConnectionError subclass, keeping the errno as the first
+    argument; without one (an authentication refusal, a protocol error) the broker did answer.
+    """
+    if any(cls.__name__ == "AMQPError" for cls in type(exc).__mro__):
+        code = exc.args[0] if exc.args else None
+        return type(code) is int and (code in _UNREACHABLE_ERRNOS or code < 0)  # negative: a getaddrinfo error
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _UNREACHABLE_ERRNOS
+
+
+_UNREACHABLE_ERRNOS = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ETIMEDOUT, errno.EADDRNOTAVAIL}
+
+
+def reference_missing(what: str) -> NoReturn:
+    """Skip (or, under EXCHANGE_REQUIRE_SERVICES=1, fail) a test whose shared reference data is absent."""
+    message = f"reference data missing: {what} (the shared reference folder sits beside the checkout)"
     if REQUIRE_SERVICES:
         pytest.fail(message + " (EXCHANGE_REQUIRE_SERVICES=1)")
     pytest.skip(message)
@@ -33,7 +67,7 @@ def unavailable(service: str, reason: str) -> None:
 def shared_path(*parts: str) -> Path:
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent (the shared reference folder sits beside the checkout)")
+        reference_missing(f"{path} is absent")
     return path
 
 

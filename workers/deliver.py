@@ -1,7 +1,8 @@
 """The deliver worker: sends webhooks for every active subscription it holds a lease on.
 
 Runs inside ``exchange serve`` and alone as ``exchange worker deliver``; several may run (each
-subscription is leased to one of them at a time). SIGTERM stops it; the cursors are durable.
+subscription is leased to one of them at a time). SIGTERM lets the deliveries in flight finish, then
+frees the leases so that another deliverer carries on at once; the cursors are durable.
 """
 
 from __future__ import annotations

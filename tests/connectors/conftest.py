@@ -149,7 +149,17 @@ def served(tmp_path: Path) -> Iterator[Served]:
     (tmp_path / "ZAF.jwk").write_text(json.dumps(key.public_jwk))
     env = server.env
     exchange(
-        "admin", "participant", "add", "ZAF", "--name", "South Africa", "--type", "member_state", env=env, check=True
+        "admin",
+        "--init",
+        "participant",
+        "add",
+        "ZAF",
+        "--name",
+        "South Africa",
+        "--type",
+        "member_state",
+        env=env,
+        check=True,
     )
     exchange("admin", "key", "add", key.kid, "--public-key", str(tmp_path / "ZAF.jwk"), env=env, check=True)
     token = exchange("admin", "token", "create", "--participant", "ZAF", "--role", "participant", env=env, check=True)

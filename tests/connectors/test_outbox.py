@@ -12,7 +12,7 @@ from typing import Any
 from connectors.outbox import Outbox, Queued
 from connectors.sdk import ExchangeClient
 from exchange.client import build_payload
-from tests.connectors.conftest import FAST, Repository, Served
+from tests.connectors.conftest import FAST, Repository, Served, open_repository
 from tests.support import shared_path
 
 
@@ -95,6 +95,50 @@ async def test_bytes_gone_stale_in_an_outage_are_signed_again(
             assert entry.body != stale  # signed again, under the same submission id
             current = await client.record("ZAF", "law", "act")
             assert current is not None and current["provenance"]["submission_id"] == submission_id
+
+
+async def test_bytes_the_repository_received_are_sent_again_unchanged(
+    tmp_path: Path, example_law: dict[str, Any]
+) -> None:
+    """Stale bytes the repository did receive (the answer was lost) are re-sent as they are, never re-signed:
+    new bytes under the same submission id would be a conflict, and the receipt would be lost."""
+    data = tmp_path / "repository"
+    with Outbox(tmp_path / "outbox.sqlite3") as outbox:
+        (submission_id,) = outbox.enqueue("ZAF", [Queued("law", "act", example_law)])
+        lenient = await open_repository(data, created_at_max_age=60 * 24 * 3600)  # takes month-old bytes
+        try:
+            async with lenient.client() as client:
+                old = (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                payload = build_payload(
+                    participant="ZAF",
+                    audience=await client.audience(),
+                    kind="law",
+                    record_id="act",
+                    record=example_law,
+                    submission_id=submission_id,
+                    created_at=old,
+                )
+                prepared = client.sign_payload(payload)
+                sent = prepared.body
+                with sqlite3.connect(outbox.path) as db:  # signed and stored, sent, and the answer lost
+                    db.execute(
+                        "UPDATE entries SET body = ?, attempts = 1 WHERE submission_id = ?", (sent, submission_id)
+                    )
+                assert (await client.submit(prepared)).status == "received"
+        finally:
+            await lenient.http.close()
+        repository = await open_repository(data)  # the usual window: the same bytes are stale now
+        try:
+            async with repository.client() as client:
+                report = await outbox.flush(client, wait=20)
+                entry = outbox.entry(submission_id)
+                assert entry is not None and entry.state == "accepted", entry
+                assert entry.resigned == 0 and entry.body == sent
+                assert report.accepted == 1 and report.refused == 0
+                versions = await client.versions("ZAF", "law", "act")
+                assert len(versions) == 1 and versions[0]["provenance"]["submission_id"] == submission_id
+        finally:
+            await repository.http.close()
 
 
 async def test_without_a_token_the_outbox_relies_on_receipt_order(

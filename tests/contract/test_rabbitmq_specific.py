@@ -17,7 +17,7 @@ from exchange.errors import Unavailable
 from exchange.queue.rabbitmq import RETRY_LADDER_MS, RabbitQueue, Topology, redact, retry_step
 from exchange.settings import Settings
 from tests.contract.test_queue import message
-from tests.support import AMQP_URL, make_settings
+from tests.support import AMQP_URL, make_settings, unavailable
 
 pytestmark = pytest.mark.services
 
@@ -93,21 +93,20 @@ async def test_unroutable_publish_is_unavailable(rabbit: RabbitQueue, broker: Ab
     assert err.value.headers["Retry-After"]
 
 
-def _rabbitmqctl(*args: str) -> bool:
+def _rabbitmqctl(*args: str) -> None:
+    """Run rabbitmqctl; absent, it is an unavailable service; present but failing, the test fails."""
     ctl = shutil.which("rabbitmqctl")
     if ctl is None:
-        return False
-    return subprocess.run([ctl, "-q", *args], capture_output=True, timeout=60, check=False).returncode == 0
+        unavailable("rabbitmqctl (to set a max-length policy)", "not on PATH")
+    done = subprocess.run([ctl, "-q", *args], capture_output=True, timeout=60, check=False)
+    assert done.returncode == 0, f"rabbitmqctl {' '.join(args)}: {done.stderr.decode(errors='replace')}"
 
 
 async def test_nacked_publish_is_unavailable(rabbit: RabbitQueue) -> None:
     """A full queue (``x-overflow: reject-publish``) nacks: the publisher must not report success."""
     policy = f"{rabbit.names.prefix}-full"
     pattern = f"^{rabbit.names.validate.replace('.', '[.]')}$"
-    if not await asyncio.to_thread(
-        _rabbitmqctl, "set_policy", "--apply-to", "queues", policy, pattern, '{"max-length": 0}'
-    ):
-        pytest.skip("rabbitmqctl is not available to set a max-length policy")
+    await asyncio.to_thread(_rabbitmqctl, "set_policy", "--apply-to", "queues", policy, pattern, '{"max-length": 0}')
     try:
         refused: Unavailable | None = None
         for _ in range(50):  # the policy takes effect shortly after it is set

@@ -1,5 +1,5 @@
 """A webhook receiver for tests: answers the verification of intent, records deliveries, and fails on
-demand (status codes, Retry-After, hanging past the sender's timeout)."""
+demand (status codes, Retry-After, hanging past the sender's timeout, holding a request until released)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,13 @@ class Received:
 class Receiver:
     url: str = ""
     received: list[Received] = field(default_factory=list)
-    script: list[int | str] = field(default_factory=list)  # per POST: a status or "hang"; 200 once empty
+    # per POST: a status, "hang" (sleep hang_seconds) or "hold" (wait for ``release``); 200 once empty
+    script: list[int | str] = field(default_factory=list)
     echo_challenge: bool = True
     hang_seconds: float = 5.0
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    held: asyncio.Event = field(default_factory=asyncio.Event)  # set once a "hold" request is waiting
+    release: asyncio.Event = field(default_factory=asyncio.Event)  # ends every "hold", now and later
 
     async def handshake(self, request: web.Request) -> web.Response:
         if not self.echo_challenge:
@@ -38,6 +41,10 @@ class Receiver:
         if action == "hang":
             await asyncio.sleep(self.hang_seconds)
             return web.Response(status=200)
+        if action == "hold":
+            self.held.set()
+            await self.release.wait()
+            action = 200
         status = int(action)
         self.received.append(Received(dict(request.headers), body, status))
         self.arrived.set()

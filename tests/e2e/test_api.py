@@ -79,11 +79,12 @@ async def test_admin_api_needs_an_admin_token(service: Service) -> None:
     assert (await forbidden.json())["type"] == "urn:exchange:problem:forbidden"
 
 
+@pytest.mark.settings(max_body_bytes=123_456)
 async def test_info_schemas_vocabularies(service: Service) -> None:
     info = await (await service.client.get("/v1/info")).json()
     assert info["origin"] == "https://repository.test"
     assert set(info["schemas"]) >= {"law/1", "case/1", "lesson/1"}
-    assert info["limits"]["max_body_bytes"] == service.services.settings.max_body_bytes
+    assert info["limits"]["max_body_bytes"] == 123_456
     schema = await service.client.get(info["schemas"]["law/1"])
     assert schema.status == 200 and schema.content_type == "application/schema+json"
     assert (await schema.json())["$schema"] == "https://json-schema.org/draft/2020-12/schema"

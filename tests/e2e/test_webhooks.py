@@ -41,6 +41,15 @@ async def submit(service: Service, n: int, start: int = 0) -> list[dict[str, Any
     ]
 
 
+async def cursor_reaches(service: Service, sub_id: str, auth: dict[str, str], seq: int) -> None:
+    """Wait until the subscription's durable cursor is ``seq`` (its acknowledgment was recorded)."""
+    while True:
+        shown = await (await service.client.get(f"/v1/subscriptions/{sub_id}", headers=auth)).json()
+        if shown["cursor"] == seq:
+            return
+        await asyncio.sleep(0.02)
+
+
 def check(delivery: Received, secret: str) -> dict[str, Any]:
     """Verify the signature with standardwebhooks and parse the body with cloudevents; return the change."""
     payload = Webhook(secret).verify(delivery.body, delivery.headers)
@@ -104,7 +113,7 @@ async def test_pause_resume_and_replay(service: Service) -> None:
         assert (await resumed.json())["status"] == "active"
         deliveries = await hook.wait_for(3)
         assert [check(d, sub["secret"])["seq"] for d in deliveries] == [1, 2, 3]
-        await asyncio.sleep(0.2)  # let the last acknowledgment land (a later duplicate is allowed, not expected)
+        await cursor_reaches(service, sub["id"], auth, 3)  # the last acknowledgment landed
         before = len(hook.received)
         replay = await service.client.post(f"/v1/subscriptions/{sub['id']}/replay", json={"since": 1}, headers=auth)
         assert replay.status == 200
@@ -157,14 +166,21 @@ async def test_long_failure_pauses_and_keeps_the_cursor(service: Service) -> Non
         assert hook.received
 
 
+@pytest.mark.settings(**{**FAST, "webhook_timeout": 120.0})
 async def test_one_outage_does_not_slow_another(service: Service) -> None:
+    """The healthy receiver gets every change while the other still holds its first request open."""
     auth = await subscriber_token(service)
-    async with receiver(script=["hang"] * 100, hang_seconds=3.0) as stuck, receiver() as healthy:
-        await subscribe(service, stuck.url, auth)
+    async with receiver(script=["hold"]) as stuck, receiver() as healthy:
+        held = await subscribe(service, stuck.url, auth)
         good = await subscribe(service, healthy.url, auth)
         verdicts = await submit(service, 3)
-        deliveries = await healthy.wait_for(3, timeout=10)
+        await asyncio.wait_for(stuck.held.wait(), 30)
+        deliveries = await healthy.wait_for(3)
         assert [check(d, good["secret"])["seq"] for d in deliveries] == [v["seq"] for v in verdicts]
+        assert not stuck.received, "the stuck receiver answered before it was released"
+        stuck.release.set()
+        late = await stuck.wait_for(3)
+        assert [check(d, held["secret"])["seq"] for d in late] == [v["seq"] for v in verdicts]
 
 
 async def test_handshake_and_address_rules(service: Service) -> None:

@@ -38,14 +38,11 @@ async def test_two_gateways_two_workers_one_killed_every_submission_decided_once
 
     await stack.wait_consumers(2)
     killer = asyncio.create_task(kill_midway())
-    started = asyncio.get_running_loop().time()
     sent = await submit_all([g.url for g in gateways], bodies, concurrency=48, progress=progress)
-    submitting = asyncio.get_running_loop().time() - started
     await asyncio.wait_for(killer, timeout=30)
     assert not sent.refused and not sent.errors, (sent.refused[:3], sent.errors)
     assert len(sent.accepted) == COUNT
     assert at_kill["accepted"] < COUNT and at_kill["decided"] < COUNT, f"not killed in the middle: {at_kill}"
-    assert submitting < 60, f"submitting took {submitting:.0f} s"
     assert not victim.running and workers[1].running
 
     statuses = await stack.wait_decided(sent.accepted, timeout=90)

@@ -16,6 +16,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from exchange.validation.catalogue import SCHEMA_ID_BASE, Catalogue
+from tests.support import reference_missing
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SCHEMA_FILES = ("defs/1", "submission/1", "law/1", "case/1", "lesson/1")
@@ -197,8 +198,9 @@ def test_countries_and_regions(catalogue: Catalogue) -> None:
         assert region.get("parent", "001") in regions, code
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the shared reference data folder is not present")
 def test_countries_agree_with_the_reference_table(catalogue: Catalogue) -> None:
+    if not SHARED_DATA.is_dir():
+        reference_missing(f"{SHARED_DATA} is absent")
     with (SHARED_DATA / "countries_m49_un6.csv").open(encoding="utf-8") as handle:
         rows = {row["iso3"]: row for row in csv.DictReader(handle)}
     countries = catalogue.countries["countries"]
@@ -208,8 +210,9 @@ def test_countries_agree_with_the_reference_table(catalogue: Catalogue) -> None:
         assert countries[iso3]["name"]["zh"] == row["name_zh"]
 
 
-@pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="the shared reference data folder is not present")
 def test_vocabulary_ids_agree_with_the_reference_taxonomy(catalogue: Catalogue) -> None:
+    if not SHARED_DATA.is_dir():
+        reference_missing(f"{SHARED_DATA} is absent")
     reference = json.loads((SHARED_DATA / "taxonomy" / "vocabularies.json").read_text(encoding="utf-8"))
     for key, vocabulary in catalogue.vocabularies["vocabularies"].items():
         assert [term["id"] for term in vocabulary["terms"]] == [term["id"] for term in reference[key]]
