@@ -24,7 +24,10 @@ GATEWAY: list[tuple[str, tuple[str, ...]]] = [
     ("JWS and I-JSON parsing", ("parse (exchange/envelope.py", "loads (exchange/ijson.py")),
     ("SQLite: receipt and queue commit", ("_commit_batch", "receive_rows", "enqueue_rows")),
     ("PostgreSQL: the receipt (asyncpg)", ("exchange/repository/postgresql/", "asyncpg/")),
-    ("RabbitMQ: publish and confirm (aio-pika)", ("exchange/queue/rabbitmq.py", "aio_pika/", "aiormq/", "pamqp/")),
+    (
+        "RabbitMQ: publish and confirm (aio-pika)",
+        ("exchange/queue/rabbitmq.py", "exchange/queue/amqp_messages.py", "aio_pika/", "aiormq/", "pamqp/"),
+    ),
     ("event stream to the feed reader", ("changes (exchange/gateway/changes.py", "sse_event")),
     ("submission checks and receipt", ("Intake.", "Batcher.")),
     ("HTTP: aiohttp request and response", ("aiohttp/",)),

@@ -26,7 +26,7 @@ import asyncpg
 from bench import profile
 from bench.pipeline import _post_all, _rss_mb, prepare
 from exchange import loops
-from exchange.queue.rabbitmq import Topology, delete_topology
+from exchange.queue.amqp_topology import Topology, delete_topology
 from tests.e2e.process import environment
 from tests.scaleout.processes import Gateway, Worker
 from tests.support import AMQP_URL, PG_URL

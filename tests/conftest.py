@@ -44,7 +44,7 @@ async def amqp_namespace() -> AsyncIterator[str]:
     try:
         yield prefix
     finally:
-        from exchange.queue.rabbitmq import delete_topology
+        from exchange.queue.amqp_topology import delete_topology
 
         await delete_topology(connection, prefix)
         await connection.close()

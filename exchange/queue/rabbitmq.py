@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import Any, cast
+from collections.abc import AsyncIterator, Awaitable, Sequence
+from typing import cast
 
 import aio_pika
 import aiormq
@@ -37,224 +35,40 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustChannel,
     AbstractRobustConnection,
-    FieldValue,
 )
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from exchange import times
 from exchange.errors import Unavailable
-from exchange.models import QueuedSubmission, Serialization
+from exchange.models import QueuedSubmission
+from exchange.queue.amqp_messages import (
+    ATTEMPTS,
+    DEAD_AT,
+    DEAD_LETTER_ID,
+    PRIOR_ATTEMPTS,
+    REASON,
+    RETRY_QUEUE,
+    attempt_of,
+    dead_letter_of,
+    from_amqp,
+    is_stale,
+    to_amqp,
+)
+from exchange.queue.amqp_topology import BINDING_KEY, Topology, retry_step
 from exchange.queue.port import DeadLetter, Delivery
 from exchange.repository.common import redact
 from exchange.settings import Settings
 
 log = logging.getLogger("exchange.queue.rabbitmq")
 
-#: Delay steps of the retry queues, in milliseconds (a 1-2-5 series from 0.1 s to one hour).
-RETRY_LADDER_MS: tuple[int, ...] = (
-    100,
-    200,
-    500,
-    1_000,
-    2_000,
-    5_000,
-    10_000,
-    20_000,
-    50_000,
-    100_000,
-    200_000,
-    500_000,
-    1_000_000,
-    2_000_000,
-    3_600_000,
-)
-BINDING_KEY = "submission.#"
 CONNECT_TIMEOUT = 10.0
 OPERATION_TIMEOUT = 10.0
 PUBLISH_TIMEOUT = 10.0
 RECONNECT_INTERVAL = 1.0
 #: Retry-After (seconds) suggested when the broker cannot take a message.
 RETRY_AFTER = 5
-
-# Message headers.
-PRIOR_ATTEMPTS = "prior_attempts"
-REASON = "reason"
-RETRY_QUEUE = "retry_queue"
-DEAD_LETTER_ID = "dead_letter_id"
-DEAD_AT = "dead_at"
-ATTEMPTS = "attempts"
-DELIVERY_COUNT = "x-delivery-count"
-
 #: What aio-pika and aiormq raise when the broker or the link to it fails.
 _BROKER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_EXCEPTIONS, TimeoutError)
-_MEDIA_TYPES = {"flattened": "application/jose+json", "compact": "application/jose"}
-
-
-class Topology:
-    """The names of one deployment's exchanges and queues."""
-
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        self.submissions = f"{prefix}.submissions"
-        self.validate = f"{prefix}.validate"
-        self.dlx = f"{prefix}.dlx"
-        self.dead = f"{prefix}.dead"
-        self.retry = f"{prefix}.retry"
-
-    def retry_queue(self, delay_ms: int) -> str:
-        return f"{self.prefix}.retry.{delay_ms}"
-
-    @property
-    def queues(self) -> list[str]:
-        return [self.validate, self.dead, *(self.retry_queue(ms) for ms in RETRY_LADDER_MS)]
-
-    @property
-    def exchanges(self) -> list[str]:
-        return [self.submissions, self.dlx, self.retry]
-
-    def validate_arguments(self) -> dict[str, Any]:
-        return {
-            "x-queue-type": "quorum",
-            "x-dead-letter-exchange": self.dlx,
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",
-        }
-
-    def retry_arguments(self, delay_ms: int) -> dict[str, Any]:
-        return {
-            "x-queue-type": "quorum",
-            "x-message-ttl": delay_ms,
-            "x-dead-letter-exchange": self.submissions,
-            "x-dead-letter-strategy": "at-least-once",
-            "x-overflow": "reject-publish",
-        }
-
-
-def retry_step(delay: float) -> int:
-    """The ladder step (ms) for a delay in seconds: the shortest not below it, at most the longest."""
-    wanted = max(0.0, delay) * 1000
-    return next((ms for ms in RETRY_LADDER_MS if ms >= wanted), RETRY_LADDER_MS[-1])
-
-
-async def delete_topology(connection: aio_pika.abc.AbstractConnection, prefix: str) -> None:
-    """Delete the exchanges and queues of ``prefix`` (tests and decommissioning) on an open connection."""
-    names = Topology(prefix)
-    channel = await connection.channel(publisher_confirms=False)
-    try:
-        for queue in names.queues:
-            await channel.queue_delete(queue)
-        for exchange in names.exchanges:
-            await channel.exchange_delete(exchange)
-    finally:
-        await channel.close()
-
-
-# ---- messages -----------------------------------------------------------------------------------------
-
-
-def _headers(message: QueuedSubmission, extra: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
-    return {
-        "participant": message.participant,
-        "submission_id": message.submission_id,
-        "kind": message.kind,
-        "received_at": message.received_at,
-        "jws_sha256": message.jws_sha256,
-        "serialization": message.serialization,
-        **extra,
-    }
-
-
-def to_amqp(message: QueuedSubmission, extra: Mapping[str, FieldValue] | None = None) -> aio_pika.Message:
-    """The AMQP message for a submission: its exact bytes, metadata in headers, persistent."""
-    return aio_pika.Message(
-        message.body,
-        headers=_headers(message, extra or {}),
-        content_type=_MEDIA_TYPES.get(message.serialization),
-        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
-        message_id=message.submission_id,
-        type="submission",
-    )
-
-
-def _text(headers: Mapping[str, Any], name: str) -> str | None:
-    value = headers.get(name)
-    if isinstance(value, bytes | bytearray):
-        value = bytes(value).decode("utf-8", "replace")
-    return value if isinstance(value, str) else None
-
-
-def _count(headers: Mapping[str, Any], name: str) -> int:
-    value = headers.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        text = _text(headers, name)
-        return int(text) if text is not None and text.isdigit() else 0
-    return max(0, value)
-
-
-def from_amqp(message: AbstractIncomingMessage) -> QueuedSubmission | None:
-    """The submission an AMQP message carries, or None when its metadata is missing or malformed."""
-    headers = message.headers or {}
-    fields = [_text(headers, n) for n in ("participant", "submission_id", "kind", "received_at", "jws_sha256")]
-    serialization = _text(headers, "serialization")
-    if any(not f for f in fields) or serialization not in _MEDIA_TYPES:
-        return None
-    participant, submission_id, kind, received_at, jws_sha256 = cast(list[str], fields)
-    return QueuedSubmission(
-        participant,
-        submission_id,
-        kind,
-        received_at,
-        jws_sha256,
-        cast(Serialization, serialization),
-        bytes(message.body),
-    )
-
-
-def attempt_of(message: AbstractIncomingMessage) -> int:
-    headers = message.headers or {}
-    return 1 + _count(headers, DELIVERY_COUNT) + _count(headers, PRIOR_ATTEMPTS)
-
-
-def _dead_letter(message: AbstractIncomingMessage) -> DeadLetter:
-    """A dead-letter queue entry: ours carry id, reason, attempts and time; the broker's carry x-death."""
-    headers = message.headers or {}
-    submission = from_amqp(message) or QueuedSubmission(
-        _text(headers, "participant") or "",
-        _text(headers, "submission_id") or message.message_id or "",
-        _text(headers, "kind") or "",
-        _text(headers, "received_at") or "",
-        _text(headers, "jws_sha256") or "",
-        "flattened",
-        bytes(message.body),
-    )
-    ident = _text(headers, DEAD_LETTER_ID) or "broker-" + (
-        message.message_id or hashlib.sha256(bytes(message.body)).hexdigest()
-    )
-    reason = _text(headers, REASON) or f"rejected by the broker: {_text(headers, 'x-first-death-reason') or 'unknown'}"
-    dead_at = _text(headers, DEAD_AT) or _death_time(headers)
-    attempts = _count(headers, ATTEMPTS) or 1 + _count(headers, PRIOR_ATTEMPTS)
-    return DeadLetter(ident, submission, reason, attempts, dead_at)
-
-
-def _death_time(headers: Mapping[str, Any]) -> str:
-    """When the broker dead-lettered a message (its latest ``x-death`` record), or "" if unknown."""
-    deaths = headers.get("x-death")
-    if isinstance(deaths, list) and deaths and isinstance(deaths[0], dict):
-        moment = deaths[0].get("time")
-        if isinstance(moment, datetime):
-            return times.iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
-    return ""
-
-
-def _stale(message: AbstractIncomingMessage) -> bool:
-    """True when the channel that delivered ``message`` is gone (the broker has requeued it)."""
-    try:
-        return bool(message.channel.is_closed)
-    except aiormq.exceptions.ChannelInvalidStateError:
-        return True
-
-
-# ---- the adapter --------------------------------------------------------------------------------------
 
 
 class RabbitQueue:
@@ -421,7 +235,7 @@ class RabbitQueue:
         return deliveries
 
     async def _delivery(self, message: AbstractIncomingMessage) -> Delivery | None:
-        if _stale(message):
+        if is_stale(message):
             return None
         submission = from_amqp(message)
         if submission is None:
@@ -443,7 +257,7 @@ class RabbitQueue:
     async def ack(self, deliveries: Sequence[Delivery]) -> None:
         for delivery in deliveries:
             message = cast(AbstractIncomingMessage, delivery.tag)
-            if not _stale(message):
+            if not is_stale(message):
                 await self._settle(message.ack())
 
     async def _retry_queue(self, delay_ms: int) -> str:
@@ -518,15 +332,15 @@ class RabbitQueue:
             held = await self._take(await channel.get_queue(self.names.dead), limit)
             if held:
                 await held[-1].nack(multiple=True, requeue=True)
-        return sorted((_dead_letter(m) for m in held), key=lambda d: d.dead_at)
+        return sorted((dead_letter_of(m) for m in held), key=lambda d: d.dead_at)
 
     async def _remove_dead(self, dead_letter_id: str, *, redrive: bool) -> bool:
         async with self._channel("changing dead letters") as channel:
             held = await self._take(await channel.get_queue(self.names.dead))
-            target = next((m for m in held if _dead_letter(m).id == dead_letter_id), None)
+            target = next((m for m in held if dead_letter_of(m).id == dead_letter_id), None)
             if target is not None:
                 if redrive:
-                    message = _dead_letter(target).message
+                    message = dead_letter_of(target).message
                     await self._publish(
                         self.names.submissions, [(to_amqp(message), message.routing_key)], "redriving a dead letter"
                     )
@@ -562,6 +376,3 @@ async def _broker(url: str, action: str, timeout: float = OPERATION_TIMEOUT) -> 
         raise Unavailable(
             f"RabbitMQ at {url} failed while {action}: {_describe(exc)}", retry_after=RETRY_AFTER
         ) from None
-
-
-__all__ = ["RETRY_LADDER_MS", "RabbitQueue", "Topology", "delete_topology", "retry_step"]

@@ -14,7 +14,9 @@ import pytest
 from aio_pika.abc import AbstractConnection
 
 from exchange.errors import Unavailable
-from exchange.queue.rabbitmq import RETRY_LADDER_MS, RabbitQueue, Topology, redact, retry_step
+from exchange.queue.amqp_topology import RETRY_LADDER_MS, Topology, retry_step
+from exchange.queue.rabbitmq import RabbitQueue
+from exchange.repository.common import redact
 from exchange.settings import Settings
 from tests.contract.test_queue import message
 from tests.support import AMQP_URL, make_settings, unavailable
