@@ -31,32 +31,38 @@ __all__ = [
     "UUID_PATTERN",
     "Serialization",
     "is_kid",
+    "is_organisation_id",
     "is_participant_id",
     "is_record_id",
+    "is_state_id",
     "is_uuid",
-    "media_type",
+    "media_type_of",
     "parse_record_key",
     "participant_of_kid",
     "record_key",
-    "serialization",
+    "serialization_of",
     "sniff_serialization",
 ]
 
 #: The kinds of record (DESIGN §3); a record key's middle part.
 KINDS = ("law", "case", "lesson")
 
-_PARTICIPANT = r"([A-Z]{3}|org:[a-z0-9][a-z0-9-]{0,62})"
+_STATE = "[A-Z]{3}"
+_ORGANISATION = "org:[a-z0-9][a-z0-9-]{0,62}"
+_PARTICIPANT = f"({_STATE}|{_ORGANISATION})"
 _RECORD_ID = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 
 #: Anchored patterns, spelled exactly as in the JSON Schemas (``schemas/defs/1.json``).
 PARTICIPANT_ID_PATTERN = f"^{_PARTICIPANT}$"
 RECORD_ID_PATTERN = f"^{_RECORD_ID}$"
 UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-RECORD_KEY_PATTERN = f"^{_PARTICIPANT}/({'|'.join(KINDS)})/({_RECORD_ID})$"
+RECORD_KEY_PATTERN = f"^{_PARTICIPANT}/({'|'.join(KINDS)})/{_RECORD_ID}$"
 
 PARTICIPANT_ID = re.compile(PARTICIPANT_ID_PATTERN)
 RECORD_ID = re.compile(RECORD_ID_PATTERN)
 UUID = re.compile(UUID_PATTERN)
+_STATE_ID = re.compile(_STATE)
+_ORGANISATION_ID = re.compile(_ORGANISATION)
 RECORD_KEY = re.compile(RECORD_KEY_PATTERN)
 
 #: Key ids are ``<participant>/<name>``; the name is shorter than a record id.
@@ -71,6 +77,16 @@ def _full(pattern: re.Pattern[str], value: object) -> bool:
 def is_participant_id(value: object) -> bool:
     """A State's alpha-3 code or ``org:`` and a slug."""
     return _full(PARTICIPANT_ID, value)
+
+
+def is_state_id(value: object) -> bool:
+    """Shaped as a State's id (three capital letters); whether it is a country the vocabulary says."""
+    return isinstance(value, str) and _STATE_ID.fullmatch(value) is not None
+
+
+def is_organisation_id(value: object) -> bool:
+    """``org:`` and a lower-case slug."""
+    return isinstance(value, str) and _ORGANISATION_ID.fullmatch(value) is not None
 
 
 def is_record_id(value: object) -> bool:
@@ -99,10 +115,10 @@ def record_key(participant: str, kind: str, record_id: str) -> str:
 
 def parse_record_key(text: object) -> tuple[str, str, str]:
     """``(participant, kind, record_id)`` of a record key; ValueError unless every part is well formed."""
-    match = RECORD_KEY.fullmatch(text) if isinstance(text, str) else None
-    if match is None:
+    if not isinstance(text, str) or RECORD_KEY.fullmatch(text) is None:
         raise ValueError(f"record {text!r} is not <participant>/<kind>/<record_id>")
-    return match.group(1), match.group(2), match.group(3)
+    participant, kind, record_id = text.split("/")  # no part may hold a "/"
+    return participant, kind, record_id
 
 
 # ---- JWS serializations and their media types (RFC 7515 §9.2) ------------------------------------
@@ -115,14 +131,14 @@ MEDIA_TYPES: dict[Serialization, str] = {"flattened": FLATTENED_MEDIA_TYPE, "com
 _SERIALIZATIONS: dict[str, Serialization] = {value: name for name, value in MEDIA_TYPES.items()}
 
 
-def media_type(serialization_: Serialization) -> str:
+def media_type_of(serialization: Serialization) -> str:
     """The media type a JWS in this serialization is sent and stored with."""
-    return MEDIA_TYPES[serialization_]
+    return MEDIA_TYPES[serialization]
 
 
-def serialization(media_type_: str) -> Serialization | None:
+def serialization_of(media_type: str) -> Serialization | None:
     """The serialization a media type names; None for any other media type."""
-    return _SERIALIZATIONS.get(media_type_)
+    return _SERIALIZATIONS.get(media_type)
 
 
 def sniff_serialization(body: bytes) -> Serialization:

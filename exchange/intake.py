@@ -88,7 +88,7 @@ class Intake:
                 Problems.BODY_TOO_LARGE,
                 f"the body has {len(body)} bytes; the limit is {self.settings.max_body_bytes}",
             )
-        serialization = identifiers.serialization(media_type)
+        serialization = identifiers.serialization_of(media_type)
         if serialization is None:
             raise ExchangeError(
                 Problems.UNSUPPORTED_MEDIA_TYPE,
@@ -156,15 +156,15 @@ class Intake:
         base, record_id = verified.base_version, verified.record_id
         if base is None or record_id is None or not identifiers.is_record_id(record_id):
             return
+        key = RecordKey(message.participant, message.kind, record_id)
         try:
-            current = await self.repository.current_version(RecordKey(message.participant, message.kind, record_id))
+            current = await self.repository.current_version(key)
         except Unavailable:
             return  # the worker checks it when the database is back
         if (current or 0) != base:
             raise ExchangeError(
                 Problems.VERSION_CONFLICT,
-                f"base_version {base} is not the current version ({current or 0}) of "
-                f"{message.participant}/{message.kind}/{record_id}",
+                f"base_version {base} is not the current version ({current or 0}) of {key}",
                 errors=[ErrorItem("/base_version", "conflict:base-version", "stale base_version")],
             )
 

@@ -43,7 +43,8 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
 from exchange import times
 from exchange.errors import Unavailable
-from exchange.models import QueuedSubmission, Serialization
+from exchange.identifiers import MEDIA_TYPES
+from exchange.models import QueuedSubmission
 from exchange.queue.port import DeadLetter, Delivery
 from exchange.repository.common import redact
 from exchange.settings import Settings
@@ -87,7 +88,6 @@ DELIVERY_COUNT = "x-delivery-count"
 
 #: What aio-pika and aiormq raise when the broker or the link to it fails.
 _BROKER_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_EXCEPTIONS, TimeoutError)
-_MEDIA_TYPES = {"flattened": "application/jose+json", "compact": "application/jose"}
 
 
 class Topology:
@@ -169,7 +169,7 @@ def to_amqp(message: QueuedSubmission, extra: Mapping[str, FieldValue] | None = 
     return aio_pika.Message(
         message.body,
         headers=_headers(message, extra or {}),
-        content_type=_MEDIA_TYPES.get(message.serialization),
+        content_type=MEDIA_TYPES.get(message.serialization),
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=message.submission_id,
         type="submission",
@@ -196,7 +196,7 @@ def from_amqp(message: AbstractIncomingMessage) -> QueuedSubmission | None:
     headers = message.headers or {}
     fields = [_text(headers, n) for n in ("participant", "submission_id", "kind", "received_at", "jws_sha256")]
     serialization = _text(headers, "serialization")
-    if any(not f for f in fields) or serialization not in _MEDIA_TYPES:
+    if any(not f for f in fields) or serialization not in MEDIA_TYPES:
         return None
     participant, submission_id, kind, received_at, jws_sha256 = cast(list[str], fields)
     return QueuedSubmission(
@@ -205,7 +205,7 @@ def from_amqp(message: AbstractIncomingMessage) -> QueuedSubmission | None:
         kind,
         received_at,
         jws_sha256,
-        cast(Serialization, serialization),
+        serialization,
         bytes(message.body),
     )
 
