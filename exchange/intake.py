@@ -2,7 +2,9 @@
 
 Nothing touches the queue until every check has passed; a ``202`` is returned only once the
 submission is durable. The HTTP layer calls :meth:`Intake.submit` and renders what it returns or
-raises.
+raises. The envelope, the key, the signature and the signed fields are checked by
+:func:`exchange.verification.verify_submission_async` (the same check the worker, the follower and the
+auditor make); :func:`problem_of` turns each of its rules into the problem DESIGN §4 names.
 
 Durable means recorded as received in the repository, then published to the queue (both in one
 transaction where they share the embedded database: :meth:`exchange.backends.Backends.receive_and_queue`).

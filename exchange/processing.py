@@ -1,8 +1,10 @@
 """Deciding submissions: what the validation worker does with each batch it takes from the queue.
 
-For every delivery: parse the stored JWS again, verify it with the key as it stood when the
-submission was received, validate the payload, and turn the result into a :class:`Decision`. The
-signature is checked once: a delivery whose bytes have the SHA-256 of a receipt the gateway
+For every delivery: verify the stored JWS again (:func:`exchange.verification.verify_submission`, with
+the key as it stood when the submission was received), validate the payload, and turn the result
+into a :class:`Decision`: a key or signature that does not verify is a rejection the log records, a
+message whose signed payload is not what its metadata says is dead-lettered. The signature is checked
+once: a delivery whose bytes have the SHA-256 of a receipt the gateway
 recorded (it records one only after verifying the signature) is not verified a second time; one
 that has no such receipt (the gateway queued it while the database was unreachable, or the message
 did not come from a gateway) is. The batch is then sequenced and committed in one transaction, and
