@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -377,3 +379,15 @@ def test_verified_on_receipt_skips_only_the_signature(key: SigningKey) -> None:
     assert refused(signed(key, participant="FRA"), registered(key), **options).rule == "key:not-owned"
     error = refused(signed(key), registered(key), expected=Expected(audience="https://x.test"), **options)
     assert error.rule == "audience"
+
+
+def test_the_verification_is_client_side_code() -> None:
+    """The follower and the auditor share it: it never loads the registry, the services or the gateway."""
+    script = (
+        "import sys, exchange.verification, exchange.identifiers, connectors.follow_verify\n"
+        "bad = [m for m in sys.modules if m.startswith(('exchange.repository', 'exchange.services', "
+        "'exchange.gateway', 'exchange.directory', 'exchange.intake', 'exchange.processing', 'exchange.sqlitedb'))]\n"
+        "assert not bad, bad\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
