@@ -28,9 +28,6 @@ from exchange.verification import (
     verify_submission,
 )
 
-#: Rejections whose reason is the key or the signature itself: a signature that does not verify is then
-#: the recorded verdict, not a fault of the repository.
-_KEY_RULES = frozenset({"key:unknown", "key:not-valid", "signature"})
 #: Faults of the signed fields that a rejection may record (any other fault of a stored submission is one).
 _FIELD_RULES = frozenset({"schema:format", "schema:enum"})
 
@@ -160,8 +157,10 @@ class SubmissionCheck:
         except ValueError:
             fail(where, "the export carries no stored JWS (base64)")
             body = None
+        # Rejected for its key or signature: a signature that does not verify is then the recorded verdict,
+        # not a fault of the repository.
         tolerant = outcome == "rejected" and any(
-            isinstance(e, dict) and e.get("rule") in _KEY_RULES for e in line.get("errors") or []
+            isinstance(e, dict) and e.get("rule") in KEY_RULES for e in line.get("errors") or []
         )
         verified = self._payload(where, index, entry, line, body, tolerant) if body is not None else None
         if outcome == "accepted" and isinstance(entry.get("record"), str) and isinstance(entry.get("version"), int):
