@@ -1,6 +1,6 @@
 """The identifiers of the exchange, in one place: participants, records, submissions and JWS media types.
 
-DESIGN §3 fixes them: a participant is a State (ISO 3166-1 alpha-3, ``EST``) or an organisation
+DESIGN §3 and §4 fix them: a participant is a State (ISO 3166-1 alpha-3, ``EST``) or an organisation
 (``org:`` and a lower-case slug, ``org:coe``); a record is ``<participant>/<kind>/<record_id>`` with
 ``record_id`` matching ``[A-Za-z0-9][A-Za-z0-9._-]{0,127}``; a submission id is a UUID; a JWS travels as
 ``application/jose+json`` (flattened) or ``application/jose`` (compact). The JSON Schemas

@@ -1,4 +1,4 @@
-"""The identifiers of DESIGN §3: participants, records, submissions, key ids and JWS media types."""
+"""The identifiers of DESIGN §3 and §4: participants, records, submissions, key ids and JWS media types."""
 
 from __future__ import annotations
 
