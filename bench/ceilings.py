@@ -26,7 +26,8 @@ from typing import Any
 from bench import bare_http
 from bench.pipeline import Body, _post_all, sign
 from exchange import ijson, loops
-from exchange.envelope import FLATTENED_MEDIA_TYPE, SigningKey, parse
+from exchange.envelope import SigningKey, parse
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from exchange.keys import PublicKey
 from exchange.sqlitedb import SqliteDatabase
 from exchange.validation import ParticipantScope, Validator

@@ -17,6 +17,7 @@ from aiohttp import web
 
 from exchange import loops
 from exchange.envelope import SigningKey
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.process import Server, environment, exchange
 from tests.support import Signer
 
@@ -94,7 +95,7 @@ async def _run(server: Server, signer: Signer, record: dict[str, Any], token: st
                 payload = signer.payload(record, record_id=f"fanout-{i % 50}")
                 arrivals.sent[payload["submission_id"]] = time.perf_counter()
                 async with session.post(f"{server.url}/v1/submissions", data=signer.sign_payload(payload),
-                                        headers={"Content-Type": "application/jose+json"}) as r:  # fmt: skip
+                                        headers={"Content-Type": FLATTENED_MEDIA_TYPE}) as r:  # fmt: skip
                     assert r.status == 202
                 await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
         await asyncio.wait_for(asyncio.gather(*clients), 300)

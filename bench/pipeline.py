@@ -26,6 +26,7 @@ import orjson
 from bench import profile
 from exchange import loops
 from exchange.envelope import SigningKey
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.process import Server, environment, exchange
 
 
@@ -229,7 +230,7 @@ async def _post_all(
     if batch > 1:
         head = f"POST /v1/submissions:batch HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-ndjson\r\n"
     else:
-        head = f"POST /v1/submissions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/jose+json\r\n"
+        head = f"POST /v1/submissions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {FLATTENED_MEDIA_TYPE}\r\n"
 
     async def client() -> None:
         reader, writer = await asyncio.open_connection(host, port)

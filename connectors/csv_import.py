@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any
 
 from connectors.model import Imported, ImportFailure, ImportReport, Note, provenance, slug
+from exchange.identifiers import is_record_id
 from exchange.validation import ParticipantScope
 
 #: Template column → accepted aliases (case-insensitive; spaces and hyphens read as underscores).
@@ -265,7 +266,7 @@ def _law_row(
     imported = Imported("law", record_id, {}, f"{source}:{line}")
     law = _Law(imported, line)
     notes = imported.notes
-    if cells.get("record_id") and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}", record_id):
+    if cells.get("record_id") and not is_record_id(record_id):
         notes.append(Note("error", sheet.where(line, "record_id"), f'"{record_id}" is not a valid record id'))
     if record_id in laws:
         report.note(

@@ -288,7 +288,7 @@ class Follower:
         verified: list[dict[str, Any]] = []
         for change in changes:
             try:
-                signed = verify_jws(change, self.directory.get(change["kid"]), self.state.origin)
+                signed = verify_jws(change, self.directory.get, self.state.origin)
                 leaf = verify_entry(change, entries.get(change["log_index"]), signed)
                 proof = proofs[change["log_index"]]
                 if isinstance(proof, Inconsistency):

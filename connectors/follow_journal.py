@@ -12,11 +12,12 @@ import contextlib
 import fcntl
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
+
+from exchange.identifiers import parse_record_key
 
 __all__ = [
     "Journal",
@@ -29,9 +30,6 @@ __all__ = [
 ]
 
 _BLOCK = 1 << 16
-_PARTICIPANT = re.compile(r"(?:[A-Z]{3}|org:[a-z0-9][a-z0-9-]{0,62})")
-_KIND = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-_RECORD_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 class JournalError(ValueError):
@@ -193,13 +191,10 @@ class Journal:
 
 def record_path_parts(record: str) -> tuple[str, str, str] | None:
     """``(participant, kind, record_id)`` of ``<participant>/<kind>/<record_id>`` when each is a safe name."""
-    parts = record.split("/")
-    if len(parts) != 3:
+    try:
+        return parse_record_key(record)
+    except ValueError:
         return None
-    participant, kind, record_id = parts
-    if not (_PARTICIPANT.fullmatch(participant) and _KIND.fullmatch(kind) and _RECORD_ID.fullmatch(record_id)):
-        return None
-    return participant, kind, record_id
 
 
 @dataclass

@@ -8,23 +8,29 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from exchange import envelope, ijson, times
-from exchange.errors import ExchangeError
+from exchange import ijson, times
+from exchange.identifiers import parse_record_key, sniff_serialization
 from exchange.keys import PublicKey, from_directory_entry
 from exchange.transparency.merkle import leaf_hash
 from exchange.transparency.note import NoteError, parse_checkpoint, verify_note
+from exchange.verification import (
+    ENVELOPE_RULES,
+    Expected,
+    KeyLookup,
+    VerificationError,
+    VerifiedSubmission,
+    verify_submission,
+)
 
 __all__ = [
     "ACTIONS",
     "Inconsistency",
     "KeyDirectory",
-    "Signed",
     "TrustedCheckpoint",
     "b64decode",
     "check_change",
@@ -157,79 +163,51 @@ class KeyDirectory:
 # ---- the signed submission ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Signed:
-    """What the verified JWS of a change proves: its exact bytes' hash and its signed payload."""
-
-    jws_sha256: str
-    payload_sha256: str
-    payload: dict[str, Any]
-
-
-def _media_type(body: bytes) -> str:
-    return envelope.FLATTENED_MEDIA_TYPE if body.lstrip().startswith(b"{") else envelope.COMPACT_MEDIA_TYPE
-
-
-def verify_jws(change: dict[str, Any], key: PublicKey | None, origin: str | None) -> Signed:
-    """The change's JWS parses, verifies with ``key`` (valid when received) and signs exactly this change."""
+def verify_jws(change: dict[str, Any], keys: KeyLookup, origin: str | None) -> VerifiedSubmission:
+    """The change's JWS verifies with its key (valid when received) and signs exactly this change."""
     body = str(change["jws"]).encode("utf-8")
     try:
-        jws = envelope.parse(body, _media_type(body))
-    except ExchangeError as exc:
-        raise Inconsistency(f"the JWS is malformed: {exc.detail}") from None
-    if jws.kid != change["kid"]:
-        raise Inconsistency(f"the JWS header names key {jws.kid!r}, the change {change['kid']!r}")
-    if key is None:
-        raise Inconsistency(f"signed with key {jws.kid}, which is not in the key directory (GET /v1/keys)")
-    participant, kind, record_id = _record_parts(change["record"])
-    if key.participant != participant:
-        raise Inconsistency(f"signed with key {key.kid} of {key.participant}, not of {participant}")
-    status = key.status_at(times.parse(change["received_at"]))
-    if status != "valid":
-        raise Inconsistency(
-            f"key {key.kid} was {status.replace('_', ' ')} when the submission was received ({change['received_at']})"
-        )
+        participant, kind, record_id = parse_record_key(change["record"])
+    except ValueError as exc:
+        raise Inconsistency(str(exc)) from None
+    expected = Expected(
+        kid=change["kid"],
+        participant=participant,
+        submission_id=change["submission_id"],
+        audience=origin,
+        kind=kind,
+        record_id=record_id,
+        action=change["action"],
+    )
+    received_at = times.parse(change["received_at"])
     try:
-        payload_bytes = jws.verify(key)
-    except ExchangeError as exc:
-        raise Inconsistency(f"the JWS signature does not verify: {exc.detail}") from None
-    try:
-        payload = ijson.loads(payload_bytes)
-    except ijson.IJSONError as exc:
-        raise Inconsistency(f"the signed payload is not I-JSON: {exc}") from None
-    if not isinstance(payload, dict):
-        raise Inconsistency("the signed payload is not a JSON object")
-    expected = {
-        "participant": participant,
-        "kind": kind,
-        "record_id": record_id,
-        "action": change["action"],
-    }
-    for name, value in expected.items():
-        if payload.get(name) != value:
-            raise Inconsistency(f"the signed payload has {name} {payload.get(name)!r}, the change {value!r}")
-    if str(payload.get("submission_id", "")).lower() != change["submission_id"].lower():
-        raise Inconsistency(
-            f"the signed payload is submission {payload.get('submission_id')!r}, the change {change['submission_id']!r}"
-        )
-    if origin is not None and payload.get("audience") != origin:
-        raise Inconsistency(f"the JWS was signed for audience {payload.get('audience')!r}, not {origin!r}")
-    if not same_json(payload.get("record"), change["content"]):
+        verified = verify_submission(body, sniff_serialization(body), keys, received_at=received_at, expected=expected)
+    except VerificationError as exc:
+        raise Inconsistency(_inconsistency(exc, change)) from None
+    if not same_json(verified.record, change["content"]):
         raise Inconsistency("the content served differs from the record in the signed JWS")
-    return Signed(hashlib.sha256(body).hexdigest(), hashlib.sha256(payload_bytes).hexdigest(), payload)
+    return verified
 
 
-def _record_parts(record: str) -> tuple[str, str, str]:
-    parts = record.split("/")
-    if len(parts) != 3 or not all(parts):
-        raise Inconsistency(f"record {record!r} is not <participant>/<kind>/<record_id>")
-    return parts[0], parts[1], parts[2]
+def _inconsistency(exc: VerificationError, change: dict[str, Any]) -> str:
+    """What the follower reports for a JWS of the feed that does not verify."""
+    if exc.rule in ENVELOPE_RULES:
+        return f"the JWS is malformed: {exc.message}"
+    if exc.rule == "key:unknown":
+        return f"signed with key {exc.kid}, which is not in the key directory (GET /v1/keys)"
+    if exc.rule == "key:not-valid":
+        return f"{exc.message} ({change['received_at']})"
+    if exc.rule in ("alg", "signature"):
+        return f"the JWS signature does not verify: {exc.message}"
+    if exc.rule == "i-json":
+        return f"the signed payload is not I-JSON: {exc.message}"
+    return exc.message
 
 
 # ---- the log -------------------------------------------------------------------------------------
 
 
-def verify_entry(change: dict[str, Any], entry: bytes | None, signed: Signed) -> bytes:
+def verify_entry(change: dict[str, Any], entry: bytes | None, signed: VerifiedSubmission) -> bytes:
     """The log entry at the change's ``log_index`` records exactly this accepted submission; its leaf hash."""
     index = change["log_index"]
     if entry is None:
@@ -245,7 +223,7 @@ def verify_entry(change: dict[str, Any], entry: bytes | None, signed: Signed) ->
     expected: dict[str, Any] = {
         "index": index,
         "submission_id": change["submission_id"],
-        "participant": str(change["record"]).split("/", 1)[0],
+        "participant": parse_record_key(change["record"])[0],
         "kid": change["kid"],
         "outcome": "accepted",
         "record": change["record"],

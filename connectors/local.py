@@ -6,7 +6,7 @@ from functools import cache
 from typing import Any
 
 from connectors.model import Imported, Note
-from exchange.keys import KID_PATTERN
+from exchange.identifiers import is_kid, participant_of_kid
 from exchange.validation import ParticipantScope, Validator
 
 
@@ -29,9 +29,9 @@ def scope_for(participant: str, participants: list[dict[str, Any]] | None = None
 
 
 def participant_of(kid: str) -> str:
-    if not KID_PATTERN.match(kid):
+    if not is_kid(kid):
         raise ValueError(f'"{kid}" is not a key id <participant>/<label>, e.g. EST/2026-01')
-    return kid.split("/", 1)[0]
+    return participant_of_kid(kid)
 
 
 def check(imported: Imported, scope: ParticipantScope | None) -> list[Note]:

@@ -10,7 +10,6 @@ from typing import Any, Literal
 from exchange import times
 
 Level = Literal["info", "warning", "error"]
-RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from typing import Any
 from connectors.sdk import ExchangeClient, Outcome, RepositoryError, Unreachable
 from exchange import times
 from exchange.client import Prepared, build_payload
+from exchange.identifiers import record_key
 
 OPEN_STATES = ("pending", "received")
 DECIDED_STATES = ("accepted", "rejected", "refused")
@@ -105,7 +106,7 @@ class Entry:
 
     @property
     def label(self) -> str:
-        return f"{self.participant}/{self.kind}/{self.record_id}"
+        return record_key(self.participant, self.kind, self.record_id)
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Entry:

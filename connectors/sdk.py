@@ -27,7 +27,8 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 from exchange.client import Prepared, build_payload, sign
-from exchange.envelope import FLATTENED_MEDIA_TYPE, SigningKey
+from exchange.envelope import SigningKey
+from exchange.identifiers import FLATTENED_MEDIA_TYPE, participant_of_kid, record_key
 
 NDJSON = "application/x-ndjson"
 BATCH_PATH = "/v1/submissions:batch"
@@ -204,7 +205,7 @@ class ExchangeClient:
     def participant(self) -> str:
         if self.key is None:
             raise RuntimeError("this client has no signing key")
-        return self.key.kid.split("/", 1)[0]
+        return participant_of_kid(self.key.kid)
 
     # --- transport ----------------------------------------------------------------------------------
 
@@ -404,7 +405,7 @@ class ExchangeClient:
         if status in (404, 410):
             return None
         if status != 200:
-            raise RepositoryError(f"record {participant}/{kind}/{record_id}: HTTP {status}", status, body)
+            raise RepositoryError(f"record {record_key(participant, kind, record_id)}: HTTP {status}", status, body)
         return dict(body)
 
     async def versions(self, participant: str, kind: str, record_id: str) -> list[dict[str, Any]]:
@@ -412,7 +413,9 @@ class ExchangeClient:
         if status == 404:
             return []
         if status != 200:
-            raise RepositoryError(f"versions of {participant}/{kind}/{record_id}: HTTP {status}", status, body)
+            raise RepositoryError(
+                f"versions of {record_key(participant, kind, record_id)}: HTTP {status}", status, body
+            )
         return list(body.get("versions") or [])
 
     async def records(self, limit: int = 100, **filters: str | None) -> AsyncIterator[dict[str, Any]]:

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 
 from exchange import times
 from exchange.errors import ErrorItem, ExchangeError, Problems
-from exchange.keys import KID_PATTERN, KeyFormatError, PublicKey, parse_public_key
+from exchange.identifiers import is_kid, is_organisation_id, is_state_id, participant_of_kid
+from exchange.keys import KeyFormatError, PublicKey, parse_public_key
 from exchange.models import PARTICIPANT_TYPES, ROLES, STATE_TYPES, Participant, TokenInfo
 from exchange.repository.port import Registry, Repository
 from exchange.tokens import new_token
 from exchange.validation import Validator
-
-_ORG_ID = re.compile(r"^org:[a-z0-9][a-z0-9-]{0,62}$")
-_ISO3 = re.compile(r"^[A-Z]{3}$")
 
 
 def _invalid(pointer: str, rule: str, message: str) -> ExchangeError:
@@ -32,9 +29,9 @@ async def add_participant(
     if type_ not in PARTICIPANT_TYPES:
         raise _invalid("/type", "enum", f"type must be one of {', '.join(PARTICIPANT_TYPES)}")
     if type_ in STATE_TYPES:
-        if not _ISO3.match(participant_id) or not validator.is_country(participant_id):
+        if not is_state_id(participant_id) or not validator.is_country(participant_id):
             raise _invalid("/id", "country", f"a State's id is its ISO 3166-1 alpha-3 code, not {participant_id!r}")
-    elif not _ORG_ID.match(participant_id):
+    elif not is_organisation_id(participant_id):
         raise _invalid("/id", "pattern", f"an organisation's id is org:<slug> (lower case), not {participant_id!r}")
     for n, code in enumerate(jurisdictions):
         if not validator.is_country(code):
@@ -55,7 +52,7 @@ async def add_key(
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
 ) -> tuple[PublicKey, int]:
-    if not KID_PATTERN.match(kid):
+    if not is_kid(kid):
         raise _invalid("/kid", "pattern", f"a key id is <participant>/<label> (like EST/2026-01), not {kid!r}")
     try:
         alg, jwk = parse_public_key(public_key)
@@ -67,7 +64,7 @@ async def add_key(
         raise _invalid("/valid_until", "order", "valid_until must come after valid_from")
     key = PublicKey(
         kid=kid,
-        participant=kid.split("/", 1)[0],
+        participant=participant_of_kid(kid),
         alg=alg,
         jwk=jwk,
         valid_from=start,

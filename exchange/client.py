@@ -16,7 +16,8 @@ from typing import Any
 import aiohttp
 
 from exchange import times
-from exchange.envelope import FLATTENED_MEDIA_TYPE, SigningKey
+from exchange.envelope import SigningKey
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from exchange.ijson import dumps
 from exchange.models import KINDS
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -19,14 +19,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from exchange import ijson
 from exchange.errors import ExchangeError, Problems
+from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE, Serialization
 from exchange.keys import KeyAlgorithm, PublicKey, b64url_decode, b64url_encode, public_jwk
 
 SUBMISSION_TYP = "exchange-submission+json"
 ACK_TYP = "exchange-ack+json"
-FLATTENED_MEDIA_TYPE = "application/jose+json"
-COMPACT_MEDIA_TYPE = "application/jose"
 ALLOWED_HEADER = frozenset({"alg", "kid", "typ", "cty"})
-Serialization = Literal["flattened", "compact"]
 
 
 def _malformed(detail: str) -> ExchangeError:

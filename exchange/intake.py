@@ -2,7 +2,9 @@
 
 Nothing touches the queue until every check has passed; a ``202`` is returned only once the
 submission is durable. The HTTP layer calls :meth:`Intake.submit` and renders what it returns or
-raises.
+raises. The envelope, the key, the signature and the signed fields are checked by
+:func:`exchange.verification.verify_submission_async` (the same check the worker, the follower and the
+auditor make); :func:`problem_of` turns each of its rules into the problem DESIGN §4 names.
 
 Durable means recorded as received in the repository, then published to the queue (both in one
 transaction where they share the embedded database): the :class:`exchange.handover.Handover` does both.
@@ -18,31 +20,28 @@ with ``Retry-After``; the client re-sends the same bytes, which is harmless.
 from __future__ import annotations
 
 import logging
-import re
 import time
-import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from exchange import envelope, ijson, times
+from exchange import identifiers, ijson, times
 from exchange.directory import Directory
-from exchange.envelope import ACK_TYP, SigningKey, UnverifiedJWS, sha256_hex
+from exchange.envelope import ACK_TYP, SigningKey
 from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
 from exchange.handover import Handover
-from exchange.models import KINDS, QueuedSubmission, RecordKey, SubmissionState
+from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
+from exchange.models import QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import SubmissionQueue
 from exchange.ratelimit import RateLimiter
 from exchange.repository.port import Records
 from exchange.settings import Settings
+from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission_async
 
 log = logging.getLogger("exchange.intake")
 
 #: Seconds between two warnings that submissions bypass the unreachable database.
 _WARN_EVERY = 10.0
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-_RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,11 +50,6 @@ class Receipt:
 
     location: str
     body: dict[str, Any]
-
-
-def _unprocessable(errors: list[ErrorItem]) -> ExchangeError:
-    detail = errors[0].message if len(errors) == 1 else f"{len(errors)} problems with the payload"
-    return ExchangeError(Problems.INVALID_PAYLOAD, detail, errors=errors)
 
 
 class Intake:
@@ -77,6 +71,11 @@ class Intake:
         self.origin = settings.public_origin
         self.handover = handover
         self._warned_at = float("-inf")
+        self._expected = Expected(audience=self.origin)
+        self._created_window = (
+            timedelta(seconds=settings.created_at_max_age),
+            timedelta(seconds=settings.created_at_max_skew),
+        )
 
     async def submit(self, body: bytes, media_type: str) -> Receipt:
         received = times.now()
@@ -85,9 +84,33 @@ class Intake:
                 Problems.BODY_TOO_LARGE,
                 f"the body has {len(body)} bytes; the limit is {self.settings.max_body_bytes}",
             )
-        jws = envelope.parse(body, media_type)
-        payload = await self.verify(jws, received)
-        message = self.check_payload(payload, jws, body, received)
+        serialization = identifiers.serialization_of(media_type)
+        if serialization is None:
+            raise ExchangeError(
+                Problems.UNSUPPORTED_MEDIA_TYPE,
+                f"send {FLATTENED_MEDIA_TYPE} (flattened JWS) or {COMPACT_MEDIA_TYPE} (compact JWS)",
+            )
+        try:
+            verified = await verify_submission_async(
+                body,
+                serialization,
+                self.directory.key,
+                received_at=received,
+                expected=self._expected,
+                created_window=self._created_window,
+                max_depth=self.settings.max_json_depth,
+            )
+        except VerificationError as exc:
+            raise problem_of(exc) from None
+        message = QueuedSubmission(
+            participant=verified.participant,
+            submission_id=verified.submission_id,
+            kind=verified.kind,
+            received_at=times.iso(received),
+            jws_sha256=verified.jws_sha256,
+            serialization=verified.serialization,
+            body=body,
+        )
         wait = self.limiter.take(message.participant)
         if wait:
             raise ExchangeError(
@@ -95,7 +118,7 @@ class Intake:
                 f"participant {message.participant} sent more than {self.settings.rate_limit:g} submissions a second",
                 headers={"Retry-After": RateLimiter.retry_after(wait)},
             )
-        await self.check_base_version(payload, message)
+        await self.check_base_version(verified, message)
         try:
             [prior] = await self.handover.receive([message])  # recorded and queued
         except Unavailable as exc:
@@ -122,95 +145,20 @@ class Intake:
             )
         )
 
-    async def verify(self, jws: UnverifiedJWS, received: datetime) -> Any:
-        key = await self.directory.key(jws.kid)
-        if key is None:
-            raise ExchangeError(Problems.UNKNOWN_KEY, f"no key {jws.kid!r} is registered")
-        status = key.status_at(received)
-        if status != "valid":
-            raise ExchangeError(Problems.KEY_NOT_VALID, f"key {jws.kid!r} is {status.replace('_', ' ')}")
-        payload_bytes = jws.verify(key)
-        try:
-            payload = ijson.loads(payload_bytes, max_depth=self.settings.max_json_depth)
-        except ijson.IJSONError as exc:
-            raise ExchangeError(
-                Problems.INVALID_JSON,
-                f"the payload is not I-JSON: {exc}",
-                errors=[ErrorItem(exc.pointer, "i-json", str(exc))],
-            ) from None
-        if not isinstance(payload, dict):
-            raise _unprocessable([ErrorItem("", "schema:type", "the payload must be a JSON object")])
-        if payload.get("participant") != key.participant:
-            raise ExchangeError(
-                Problems.KEY_NOT_OWNED,
-                f"key {key.kid!r} belongs to {key.participant}, not to {payload.get('participant')!r}",
-            )
-        return payload
-
-    def check_payload(
-        self, payload: dict[str, Any], jws: UnverifiedJWS, body: bytes, received: datetime
-    ) -> QueuedSubmission:
-        errors: list[ErrorItem] = []
-        sid = payload.get("submission_id")
-        if not isinstance(sid, str) or not _UUID.match(sid):
-            errors.append(ErrorItem("/submission_id", "schema:format", "submission_id must be a UUID"))
-        if payload.get("audience") != self.origin:
-            errors.append(
-                ErrorItem(
-                    "/audience",
-                    "audience",
-                    f"audience {payload.get('audience')!r} is not this repository ({self.origin})",
-                )
-            )
-        created = payload.get("created_at")
-        try:
-            created_at = times.parse(created) if isinstance(created, str) else None
-        except ValueError:
-            created_at = None
-        if created_at is None:
-            errors.append(ErrorItem("/created_at", "schema:format", "created_at must be an RFC 3339 date-time"))
-        elif created_at < received - timedelta(seconds=self.settings.created_at_max_age):
-            errors.append(
-                ErrorItem(
-                    "/created_at",
-                    "created-at-window",
-                    f"created_at {created} is older than {self.settings.created_at_max_age} seconds",
-                )
-            )
-        elif created_at > received + timedelta(seconds=self.settings.created_at_max_skew):
-            errors.append(ErrorItem("/created_at", "created-at-window", f"created_at {created} lies in the future"))
-        kind = payload.get("kind")
-        if kind not in KINDS:
-            errors.append(ErrorItem("/kind", "schema:enum", f"kind must be one of {', '.join(KINDS)}"))
-        if errors:
-            raise _unprocessable(errors)
-        return QueuedSubmission(
-            participant=str(payload["participant"]),
-            submission_id=str(sid).lower(),
-            kind=str(kind),
-            received_at=times.iso(received),
-            jws_sha256=sha256_hex(body),
-            serialization=jws.serialization,
-            body=body,
-        )
-
-    async def check_base_version(self, payload: dict[str, Any], message: QueuedSubmission) -> None:
+    async def check_base_version(self, verified: VerifiedSubmission, message: QueuedSubmission) -> None:
         """Refuse at once a ``base_version`` that is already stale (the worker checks again, finally)."""
-        base = payload.get("base_version")
-        record_id = payload.get("record_id")
-        if not isinstance(base, int) or isinstance(base, bool) or not isinstance(record_id, str):
+        base, record_id = verified.base_version, verified.record_id
+        if base is None or record_id is None or not identifiers.is_record_id(record_id):
             return
-        if not _RECORD_ID.match(record_id):
-            return
+        key = RecordKey(message.participant, message.kind, record_id)
         try:
-            current = await self.repository.current_version(RecordKey(message.participant, message.kind, record_id))
+            current = await self.repository.current_version(key)
         except Unavailable:
             return  # the worker checks it when the database is back
         if (current or 0) != base:
             raise ExchangeError(
                 Problems.VERSION_CONFLICT,
-                f"base_version {base} is not the current version ({current or 0}) of "
-                f"{message.participant}/{message.kind}/{record_id}",
+                f"base_version {base} is not the current version ({current or 0}) of {key}",
                 errors=[ErrorItem("/base_version", "conflict:base-version", "stale base_version")],
             )
 
@@ -237,5 +185,25 @@ class Intake:
         return Receipt(location, body)
 
 
-def new_submission_id() -> str:
-    return str(uuid.uuid4())
+#: The gateway's answer to each rule of :func:`exchange.verification.verify_submission` (DESIGN §4).
+_PROBLEM_OF_RULE = {
+    "jws": Problems.MALFORMED_JWS,
+    "jws:header": Problems.FORBIDDEN_HEADER,
+    "jws:alg-none": Problems.ALGORITHM_MISMATCH,
+    "media-type": Problems.UNSUPPORTED_MEDIA_TYPE,
+    "key:unknown": Problems.UNKNOWN_KEY,
+    "key:not-valid": Problems.KEY_NOT_VALID,
+    "alg": Problems.ALGORITHM_MISMATCH,
+    "signature": Problems.BAD_SIGNATURE,
+    "key:not-owned": Problems.KEY_NOT_OWNED,
+}
+
+
+def problem_of(exc: VerificationError) -> ExchangeError:
+    """The RFC 9457 problem for a submission that does not verify."""
+    if exc.rule == "i-json":
+        return ExchangeError(Problems.INVALID_JSON, f"the payload is not I-JSON: {exc.message}", errors=exc.issues)
+    problem = _PROBLEM_OF_RULE.get(exc.rule)
+    if problem is not None:
+        return ExchangeError(problem, exc.message)
+    return ExchangeError(Problems.INVALID_PAYLOAD, exc.message, errors=exc.issues)

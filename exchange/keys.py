@@ -23,7 +23,6 @@ from exchange import times
 from exchange.times import iso
 
 KeyAlgorithm = Literal["Ed25519", "ES256"]
-KID_PATTERN = re.compile(r"^(?:[A-Z]{3}|org:[a-z0-9][a-z0-9-]{0,62})/[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: Header ``alg`` values each key algorithm accepts.
 ACCEPTED_ALGS: dict[str, frozenset[str]] = {
     "Ed25519": frozenset({"Ed25519", "EdDSA"}),

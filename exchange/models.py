@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from exchange.identifiers import KINDS as KINDS
+from exchange.identifiers import Serialization, record_key
 from exchange.validation import IndexFields
 
 ParticipantType = Literal[
@@ -19,10 +21,8 @@ PARTICIPANT_TYPES: tuple[str, ...] = ParticipantType.__args__  # type: ignore[at
 STATE_TYPES = frozenset({"member_state", "observer_state"})
 Role = Literal["participant", "subscriber", "auditor", "admin"]
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
-KINDS = ("law", "case", "lesson")
 SubmissionStatus = Literal["received", "accepted", "rejected"]
 Action = Literal["upsert", "withdraw"]
-Serialization = Literal["flattened", "compact"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,7 @@ class RecordKey:
     record_id: str
 
     def __str__(self) -> str:
-        return f"{self.participant}/{self.kind}/{self.record_id}"
+        return record_key(self.participant, self.kind, self.record_id)
 
 
 @dataclass(frozen=True, slots=True)

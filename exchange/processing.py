@@ -1,8 +1,10 @@
 """Deciding submissions: what the validation worker does with each batch it takes from the queue.
 
-For every delivery: parse the stored JWS again, verify it with the key as it stood when the
-submission was received, validate the payload, and turn the result into a :class:`Decision`. The
-signature is checked once: a delivery whose bytes have the SHA-256 of a receipt the gateway
+For every delivery: verify the stored JWS again (:func:`exchange.verification.verify_submission`, with
+the key as it stood when the submission was received), validate the payload, and turn the result
+into a :class:`Decision`: a key or signature that does not verify is a rejection the log records, a
+message whose signed payload is not what its metadata says is dead-lettered. The signature is checked
+once: a delivery whose bytes have the SHA-256 of a receipt the gateway
 recorded (it records one only after verifying the signature) is not verified a second time; one
 that has no such receipt (the gateway queued it while the database was unreachable, or the message
 did not come from a gateway) is. The batch is then sequenced and committed in one transaction, and
@@ -24,16 +26,17 @@ from typing import Any
 
 import orjson
 
-from exchange import envelope, ijson, times
+from exchange import times
 from exchange.directory import Directory
 from exchange.envelope import sha256_hex
-from exchange.errors import ExchangeError, Unavailable
+from exchange.errors import Unavailable
 from exchange.handover import Handover
-from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
+from exchange.models import Action, Decision, QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import Delivery, SubmissionQueue
 from exchange.repository.port import Submissions
 from exchange.settings import Settings
 from exchange.validation import Validator
+from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission_async
 
 log = logging.getLogger("exchange.worker")
 
@@ -64,55 +67,39 @@ class Processor:
         ``verified_on_receipt``: the gateway recorded a receipt for exactly these bytes (same SHA-256)
         after checking their signature, so it is not checked a second time; everything else is.
         """
-        try:
-            jws = envelope.parse(message.body, _media_type(message.serialization))
-        except ExchangeError as exc:
-            raise PoisonMessage(f"stored JWS unreadable: {exc.detail}") from None
         if sha256_hex(message.body) != message.jws_sha256:
             raise PoisonMessage("the message body does not match its jws_sha256")
-        payload_sha = jws.payload_sha256
-        rejected = Decision(message, jws.kid, payload_sha)
-        key = await self.directory.key(jws.kid)
-        if key is None:
-            return _with_errors(rejected, _issue("", "key:unknown", f"no key {jws.kid!r} is registered"))
-        received = times.parse(message.received_at)
-        status = key.status_at(received)
-        if status != "valid":
-            return _with_errors(
-                rejected,
-                _issue("", "key:not-valid", f"key {jws.kid!r} was {status} when the submission arrived"),
-            )
-        if verified_on_receipt and key.accepts(jws.alg):
-            payload_bytes = jws.payload_verified_on_receipt()
-        else:
-            try:
-                payload_bytes = jws.verify(key)
-            except ExchangeError as exc:
-                return _with_errors(rejected, _issue("", "signature", exc.detail))
         try:
-            payload = ijson.loads(payload_bytes, max_depth=self.settings.max_json_depth)
-        except ijson.IJSONError as exc:
-            return _with_errors(Decision(message, jws.kid, payload_sha), _issue(exc.pointer, "i-json", str(exc)))
-        if not isinstance(payload, dict):
-            raise PoisonMessage("the payload is not a JSON object")
-        if payload.get("participant") != message.participant or payload.get("participant") != key.participant:
-            raise PoisonMessage("the message metadata does not match its signed payload")
-        if str(payload.get("submission_id", "")).lower() != message.submission_id:
-            raise PoisonMessage("the message metadata does not match its signed payload")
+            verified = await verify_submission_async(
+                message.body,
+                message.serialization,
+                self.directory.key,
+                received_at=times.parse(message.received_at),
+                expected=Expected(participant=message.participant, submission_id=message.submission_id),
+                max_depth=self.settings.max_json_depth,
+                verified_on_receipt=verified_on_receipt,
+            )
+        except VerificationError as exc:
+            return _rejected(message, exc)
+        payload_sha = verified.payload_sha256
         scope = await self.directory.scope(message.participant)
         if scope is None:
-            return _with_errors(
-                Decision(message, jws.kid, payload_sha),
-                _issue(
-                    "/participant",
-                    "participant:unknown",
-                    f"participant {message.participant} is not registered",
+            return Decision(
+                message,
+                verified.kid,
+                payload_sha,
+                errors=(
+                    _issue(
+                        "/participant",
+                        "participant:unknown",
+                        f"participant {message.participant} is not registered",
+                    ),
                 ),
             )
-        issues = self.validator.validate_payload(payload, scope)
+        issues = self.validator.validate_payload(verified.document, scope)
         if issues:
-            return Decision(message, jws.kid, payload_sha, errors=tuple(i.as_dict() for i in issues))
-        return _accepted(message, jws.kid, payload_sha, payload, self.validator)
+            return Decision(message, verified.kid, payload_sha, errors=tuple(i.as_dict() for i in issues))
+        return _accepted(message, verified, payload_sha, self.validator)
 
     async def process(self, deliveries: Sequence[Delivery]) -> list[SubmissionState]:
         """Decide, commit, then acknowledge one batch of deliveries (committing and acknowledging in one
@@ -197,28 +184,41 @@ def conflict_reason(message: QueuedSubmission, state: SubmissionState) -> str:
     )
 
 
-def _media_type(serialization: str) -> str:
-    return envelope.COMPACT_MEDIA_TYPE if serialization == "compact" else envelope.FLATTENED_MEDIA_TYPE
+#: Rules that reject the submission (a verdict the log records); every other rule makes the message unusable.
+_REJECTION_RULE = {"key:unknown": "key:unknown", "key:not-valid": "key:not-valid", "alg": "signature"}
+_REJECTION_RULE |= {"signature": "signature", "i-json": "i-json"}
+_REJECTING_FIELDS = frozenset({"schema:format", "schema:enum", "created-at-window"})
 
 
-def _with_errors(decision: Decision, *errors: dict[str, str]) -> Decision:
-    return Decision(decision.submission, decision.kid, decision.payload_sha256, errors=errors)
+def _rejected(message: QueuedSubmission, exc: VerificationError) -> Decision:
+    """The verdict on a submission that does not verify; raises :class:`PoisonMessage` when it is unreadable."""
+    kid, payload_sha = exc.kid, exc.payload_sha256
+    if kid is None or payload_sha is None:
+        raise PoisonMessage(f"stored JWS unreadable: {exc.message}")
+    rule = _REJECTION_RULE.get(exc.rule)
+    if rule is not None:
+        return Decision(message, kid, payload_sha, errors=(_issue(exc.pointer, rule, exc.message),))
+    if exc.rule in _REJECTING_FIELDS:
+        return Decision(message, kid, payload_sha, errors=tuple(i.as_dict() for i in exc.issues))
+    if exc.rule == "schema:type":
+        raise PoisonMessage("the payload is not a JSON object")
+    raise PoisonMessage("the message metadata does not match its signed payload")
 
 
 def _accepted(
-    message: QueuedSubmission, kid: str, payload_sha: str, payload: dict[str, Any], validator: Validator
+    message: QueuedSubmission, verified: VerifiedSubmission, payload_sha: str, validator: Validator
 ) -> Decision:
-    action = payload["action"]
-    record: dict[str, Any] = payload.get("record") or {}
-    base = payload.get("base_version")
+    # The record validator has passed: action, schema and record_id are as the submission schema requires.
+    action: Action = "withdraw" if verified.action == "withdraw" else "upsert"
+    record: dict[str, Any] = verified.record or {}
     return Decision(
         submission=message,
-        kid=kid,
+        kid=verified.kid,
         payload_sha256=payload_sha,
-        record=RecordKey(message.participant, message.kind, payload["record_id"]),
+        record=RecordKey(message.participant, message.kind, str(verified.record_id)),
         action=action,
-        schema=payload["schema"],
+        schema=str(verified.schema),
         content=orjson.dumps(record) if action == "upsert" else None,
-        base_version=base if isinstance(base, int) else None,
+        base_version=verified.base_version,
         index=validator.index_fields(message.kind, record) if action == "upsert" else None,
     )

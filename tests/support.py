@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import pytest
 
 from exchange.envelope import SigningKey
+from exchange.identifiers import participant_of_kid
 from exchange.settings import Settings
 
 REQUIRE_SERVICES = os.environ.get("EXCHANGE_REQUIRE_SERVICES") == "1"
@@ -120,7 +121,7 @@ class Signer:
 
     @property
     def participant(self) -> str:
-        return self.key.kid.split("/", 1)[0]
+        return participant_of_kid(self.key.kid)
 
     def payload(self, record: Any = None, **overrides: Any) -> dict[str, Any]:
         kind = overrides.pop("kind", "law")

@@ -13,16 +13,23 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from exchange import envelope, ijson, times
+from exchange import times
 from exchange.auditor.keydir import KeyDirectory
 from exchange.auditor.report import Report
 from exchange.auditor.source import b64decode
-from exchange.errors import ExchangeError
+from exchange.identifiers import Serialization
 from exchange.transparency.entries import CanonicalJSONError, canonical
+from exchange.verification import (
+    ENVELOPE_RULES,
+    KEY_RULES,
+    Expected,
+    VerificationError,
+    VerifiedSubmission,
+    verify_submission,
+)
 
-#: Rejections whose reason is the key or the signature itself: a signature that does not verify is then
-#: the recorded verdict, not a fault of the repository.
-_KEY_RULES = frozenset({"key:unknown", "key:not-valid", "signature"})
+#: Faults of the signed fields that a rejection may record (any other fault of a stored submission is one).
+_FIELD_RULES = frozenset({"schema:format", "schema:enum"})
 
 
 def content_digest(value: Any) -> bytes:
@@ -150,12 +157,14 @@ class SubmissionCheck:
         except ValueError:
             fail(where, "the export carries no stored JWS (base64)")
             body = None
+        # Rejected for its key or signature: a signature that does not verify is then the recorded verdict,
+        # not a fault of the repository.
         tolerant = outcome == "rejected" and any(
-            isinstance(e, dict) and e.get("rule") in _KEY_RULES for e in line.get("errors") or []
+            isinstance(e, dict) and e.get("rule") in KEY_RULES for e in line.get("errors") or []
         )
-        payload = self._payload(where, index, entry, line, body, tolerant) if body is not None else None
+        verified = self._payload(where, index, entry, line, body, tolerant) if body is not None else None
         if outcome == "accepted" and isinstance(entry.get("record"), str) and isinstance(entry.get("version"), int):
-            self.accepted[index] = self._accepted(where, entry, payload)
+            self.accepted[index] = self._accepted(where, entry, verified)
 
     def _problem(self, where: str, what: str, tolerant: bool) -> None:
         if tolerant:
@@ -165,67 +174,58 @@ class SubmissionCheck:
 
     def _payload(
         self, where: str, index: int, entry: dict[str, Any], line: dict[str, Any], body: bytes, tolerant: bool
-    ) -> dict[str, Any] | None:
-        """The verified signed payload, or None after reporting why it cannot be had."""
+    ) -> VerifiedSubmission | None:
+        """The verified submission, or None after reporting why it cannot be had."""
         digest = hashlib.sha256(body).hexdigest()
         if digest != entry["jws_sha256"]:
             self.report.fail(
                 where,
                 f"the stored JWS bytes hash to {digest}, not to the jws_sha256 the log records ({entry['jws_sha256']})",
             )
-        serialization = line.get("serialization")
-        media_type = envelope.COMPACT_MEDIA_TYPE if serialization == "compact" else envelope.FLATTENED_MEDIA_TYPE
         try:
-            jws = envelope.parse(body, media_type)
-        except ExchangeError as exc:
-            self.report.fail(where, f"the stored JWS is malformed: {exc.detail}")
-            return None
-        kid = jws.kid
-        if kid != entry["kid"]:
-            self.report.fail(where, f"the JWS header names key {kid!r}, the log entry {entry['kid']!r}")
-        key = self.keys.get(kid)
-        if key is None:
-            self._problem(where, f"signed with key {kid}, which is not in the key directory", tolerant)
-            return None
-        if key.participant != entry["participant"]:
-            self.report.fail(where, f"signed with key {kid} of {key.participant}, not of {entry['participant']}")
-        added = self.keys.added.get(kid)
-        if added is None or added > index:
-            self.report.fail(where, f"signed with key {kid}, whose addition the log does not record before this entry")
-        status: str
-        try:
-            status = key.status_at(times.parse(entry["received_at"]))
+            received_at = times.parse(entry["received_at"])
         except ValueError:
-            status = "unknown"
-        if status != "valid":
-            self._problem(where, f"key {kid} was {status.replace('_', ' ')} when the submission was received", tolerant)
+            self.report.fail(where, f"received_at {entry['received_at']!r} is not an RFC 3339 time")
+            return None
+        expected = Expected(
+            kid=entry["kid"],
+            participant=entry["participant"],
+            submission_id=entry["submission_id"],
+            audience=self.origin,
+        )
+        serialization: Serialization = "compact" if line.get("serialization") == "compact" else "flattened"
         try:
-            payload_bytes = jws.verify(key)
-        except ExchangeError as exc:
-            self._problem(where, exc.detail, tolerant)
+            verified = verify_submission(body, serialization, self.keys.get, received_at=received_at, expected=expected)
+        except VerificationError as exc:
+            self._unverified(where, exc, entry["outcome"] == "rejected", tolerant)
             return None
         self.report.count("signatures_verified")
-        if hashlib.sha256(payload_bytes).hexdigest() != entry["payload_sha256"]:
-            self.report.fail(where, "the signed payload does not hash to the payload_sha256 the log records")
-        try:
-            payload = ijson.loads(payload_bytes)
-        except ijson.IJSONError as exc:
-            self._problem(where, f"the signed payload is not I-JSON: {exc}", entry["outcome"] == "rejected")
-            return None
-        if not isinstance(payload, dict):
-            self._problem(where, "the signed payload is not a JSON object", entry["outcome"] == "rejected")
-            return None
-        if str(payload.get("submission_id", "")).lower() != entry["submission_id"]:
-            self.report.fail(where, f"the signed payload is submission {payload.get('submission_id')!r}")
-        if payload.get("participant") != entry["participant"]:
-            self.report.fail(where, f"the signed payload is by participant {payload.get('participant')!r}")
-        if self.origin is not None and payload.get("audience") != self.origin:
+        added = self.keys.added.get(verified.kid)
+        if added is None or added > index:
             self.report.fail(
-                where, f"signed for audience {payload.get('audience')!r}, not this repository ({self.origin})"
+                where, f"signed with key {verified.kid}, whose addition the log does not record before this entry"
             )
-        return payload
+        if verified.payload_sha256 != entry["payload_sha256"]:
+            self.report.fail(where, "the signed payload does not hash to the payload_sha256 the log records")
+        return verified
 
-    def _accepted(self, where: str, entry: dict[str, Any], payload: dict[str, Any] | None) -> Accepted:
+    def _unverified(self, where: str, exc: VerificationError, rejected: bool, tolerant: bool) -> None:
+        """Report a stored submission that does not verify: a fault, unless it is why it was rejected."""
+        if exc.rule in ENVELOPE_RULES:
+            self.report.fail(where, f"the stored JWS is malformed: {exc.message}")
+        elif exc.rule == "key:unknown":
+            self._problem(where, f"signed with key {exc.kid}, which is not in the key directory", tolerant)
+        elif exc.rule in KEY_RULES:
+            self._problem(where, exc.message, tolerant)
+        elif exc.rule == "i-json":
+            self._problem(where, f"the signed payload is not I-JSON: {exc.message}", rejected)
+        elif exc.rule == "schema:type":
+            self._problem(where, "the signed payload is not a JSON object", rejected)
+        else:
+            for issue in exc.issues:
+                self._problem(where, issue.message, rejected and issue.rule in _FIELD_RULES)
+
+    def _accepted(self, where: str, entry: dict[str, Any], verified: VerifiedSubmission | None) -> Accepted:
         base = Accepted(
             submission=f"{entry['participant']}/{entry['submission_id']}",
             submission_id=entry["submission_id"],
@@ -234,13 +234,13 @@ class SubmissionCheck:
             kid=entry["kid"],
             jws_sha256=entry["jws_sha256"],
         )
-        if payload is None:
+        if verified is None:
             return base
-        signed = f"{payload.get('participant')}/{payload.get('kind')}/{payload.get('record_id')}"
+        signed = verified.record_key
         if signed != entry["record"]:
             self.report.fail(where, f"the signed payload is about {signed}, the log entry accepts {entry['record']}")
-        action = payload.get("action")
-        record = payload.get("record") if action == "upsert" else None
+        action = verified.action
+        record = verified.record if action == "upsert" else None
         return Accepted(
             submission=base.submission,
             submission_id=base.submission_id,
@@ -248,7 +248,7 @@ class SubmissionCheck:
             version=base.version,
             kid=base.kid,
             jws_sha256=base.jws_sha256,
-            action=action if isinstance(action, str) else None,
-            schema=payload.get("schema") if isinstance(payload.get("schema"), str) else None,
+            action=action,
+            schema=verified.schema,
             content=content_digest(record),
         )

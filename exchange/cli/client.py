@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from exchange.client import ClientError, SubmissionClient, SubmissionFileError, payload_from_file, sign
 from exchange.envelope import SigningKey
-from exchange.keys import KID_PATTERN
+from exchange.identifiers import is_kid, participant_of_kid
 from exchange.models import KINDS
 
 EXIT_REJECTED = 1
@@ -43,7 +43,7 @@ def generate(kid: str, out: Path, alg: str) -> None:
 
     Send the public files to the repository's administrators; keep the private key secret.
     """
-    if not KID_PATTERN.match(kid):
+    if not is_kid(kid):
         raise click.BadParameter("a key id is <participant>/<label>, like EST/2026-01", param_hint="--kid")
     key = SigningKey.generate(kid, "Ed25519" if alg == "Ed25519" else "ES256")
     out.mkdir(parents=True, exist_ok=True)
@@ -96,7 +96,7 @@ async def _submit_one(
     receipts: bool = False,
 ) -> Outcome:
     try:
-        payload = payload_from_file(path, participant=key.kid.split("/", 1)[0], audience=audience, **options)
+        payload = payload_from_file(path, participant=participant_of_kid(key.kid), audience=audience, **options)
     except SubmissionFileError as exc:
         return Outcome(path, "failed", str(exc))
     prepared = sign(payload, key)

@@ -7,11 +7,11 @@ import asyncio
 from aiohttp import web
 
 from exchange import __version__
-from exchange.envelope import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway.keys import SERVICES
 from exchange.gateway.openapi import openapi_document
 from exchange.gateway.problems import json_response
+from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
 
 routes = web.RouteTableDef()
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from exchange import __version__
 from exchange.errors import Problems
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _JSON = {"application/json": {"schema": {"type": "object"}}}
@@ -51,7 +52,7 @@ def openapi_document(origin: str) -> dict[str, Any]:
             "post": _op(
                 "Submit one signed record (flattened JSON or compact JWS)",
                 ok="202",
-                body="application/jose+json",
+                body=FLATTENED_MEDIA_TYPE,
                 errors=(400, 401, 409, 413, 415, 422, 429, 503),
             )
         },

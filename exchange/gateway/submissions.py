@@ -7,11 +7,17 @@ import logging
 
 from aiohttp import web
 
-from exchange.envelope import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway.auth import authenticate
 from exchange.gateway.keys import BATCH_SLOTS, SERVICES
 from exchange.gateway.problems import json_response, problem_response, read_body, read_lines
+from exchange.identifiers import (
+    COMPACT_MEDIA_TYPE,
+    FLATTENED_MEDIA_TYPE,
+    media_type_of,
+    serialization_of,
+    sniff_serialization,
+)
 from exchange.intake import Receipt
 from exchange.repository.port import Submissions
 
@@ -28,7 +34,7 @@ def _accepted(receipt: Receipt) -> web.Response:
 async def submit(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     media_type = request.content_type
-    if media_type not in (FLATTENED_MEDIA_TYPE, COMPACT_MEDIA_TYPE):
+    if serialization_of(media_type) is None:
         raise ExchangeError(
             Problems.UNSUPPORTED_MEDIA_TYPE,
             f"send {FLATTENED_MEDIA_TYPE} (flattened JWS) or {COMPACT_MEDIA_TYPE} (compact JWS), not {media_type}",
@@ -52,7 +58,7 @@ async def submit_batch(request: web.Request) -> web.Response:
         )
 
     async def one(line: bytes) -> dict[str, object]:
-        media_type = FLATTENED_MEDIA_TYPE if line.lstrip().startswith(b"{") else COMPACT_MEDIA_TYPE
+        media_type = media_type_of(sniff_serialization(line))
         try:
             receipt = await services.intake.submit(line.strip(), media_type)
         except ExchangeError as exc:
@@ -91,8 +97,11 @@ async def stored_jws(request: web.Request) -> web.StreamResponse:
     if state is None or stored is None or state.status != "accepted":
         return problem_response(ExchangeError(Problems.NOT_FOUND, "no accepted submission with that id"), request.path)
     body, serialization = stored
-    media_type = COMPACT_MEDIA_TYPE if serialization == "compact" else FLATTENED_MEDIA_TYPE
-    return web.Response(body=body, content_type=media_type, headers={"ETag": f'"{state.jws_sha256}"'})
+    return web.Response(
+        body=body,
+        content_type=media_type_of("compact" if serialization == "compact" else "flattened"),
+        headers={"ETag": f'"{state.jws_sha256}"'},
+    )
 
 
 @routes.get("/v1/submissions/{participant}/{submission_id}/receipt")

@@ -18,7 +18,8 @@ from aio_pika.abc import (
 )
 
 from exchange import times
-from exchange.models import QueuedSubmission, Serialization
+from exchange.identifiers import MEDIA_TYPES
+from exchange.models import QueuedSubmission
 from exchange.queue.port import DeadLetter
 
 # Message headers.
@@ -29,7 +30,6 @@ DEAD_LETTER_ID = "dead_letter_id"
 DEAD_AT = "dead_at"
 ATTEMPTS = "attempts"
 DELIVERY_COUNT = "x-delivery-count"
-_MEDIA_TYPES = {"flattened": "application/jose+json", "compact": "application/jose"}
 
 
 def _headers(message: QueuedSubmission, extra: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
@@ -49,7 +49,7 @@ def to_amqp(message: QueuedSubmission, extra: Mapping[str, FieldValue] | None = 
     return aio_pika.Message(
         message.body,
         headers=_headers(message, extra or {}),
-        content_type=_MEDIA_TYPES.get(message.serialization),
+        content_type=MEDIA_TYPES.get(message.serialization),
         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
         message_id=message.submission_id,
         type="submission",
@@ -76,7 +76,7 @@ def from_amqp(message: AbstractIncomingMessage) -> QueuedSubmission | None:
     headers = message.headers or {}
     fields = [_text(headers, n) for n in ("participant", "submission_id", "kind", "received_at", "jws_sha256")]
     serialization = _text(headers, "serialization")
-    if any(not f for f in fields) or serialization not in _MEDIA_TYPES:
+    if any(not f for f in fields) or serialization not in MEDIA_TYPES:
         return None
     participant, submission_id, kind, received_at, jws_sha256 = cast(list[str], fields)
     return QueuedSubmission(
@@ -85,7 +85,7 @@ def from_amqp(message: AbstractIncomingMessage) -> QueuedSubmission | None:
         kind,
         received_at,
         jws_sha256,
-        cast(Serialization, serialization),
+        serialization,
         bytes(message.body),
     )
 

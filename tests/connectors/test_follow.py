@@ -28,6 +28,7 @@ from connectors.follow_http import EventParser, Retry
 from connectors.follow_journal import Journal, JournalError
 from exchange import admin
 from exchange.envelope import SigningKey
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.conftest import Service, register, start_service
 from tests.e2e.process import Server, environment, exchange, free_port
 from tests.support import Signer, example_for
@@ -254,7 +255,7 @@ def test_sse_follower_survives_a_server_restart(tmp_path: Path) -> None:
         for i in range(n):
             body = signer.submission({**record, "citation": f"c{i}"}, record_id=f"law-{i}")
             async with session.post(
-                server.url + "/v1/submissions", data=body, headers={"Content-Type": "application/jose+json"}
+                server.url + "/v1/submissions", data=body, headers={"Content-Type": FLATTENED_MEDIA_TYPE}
             ) as response:
                 assert response.status == 202
 

@@ -14,6 +14,7 @@ import pytest
 from aio_pika.abc import AbstractConnection
 
 from exchange.errors import Unavailable
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from exchange.queue.amqp_topology import RETRY_LADDER_MS, Topology, retry_step
 from exchange.queue.rabbitmq import RabbitQueue
 from exchange.repository.common import redact
@@ -75,7 +76,7 @@ async def test_message_carries_raw_bytes_and_metadata(rabbit: RabbitQueue, broke
     assert got.message_id == sent.submission_id
     assert got.delivery_mode == aio_pika.DeliveryMode.PERSISTENT
     assert got.routing_key == "submission.law.EST"
-    assert got.content_type == "application/jose+json"
+    assert got.content_type == FLATTENED_MEDIA_TYPE
     assert {k: got.headers[k] for k in ("participant", "submission_id", "kind", "received_at", "jws_sha256")} == {
         "participant": sent.participant,
         "submission_id": sent.submission_id,

@@ -17,6 +17,7 @@ from exchange import admin
 from exchange.envelope import SigningKey
 from exchange.gateway.app import create_app
 from exchange.gateway.keys import SERVICES
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from exchange.services import Services
 from tests.conftest import backend_overrides
 from tests.support import Signer, make_settings
@@ -42,7 +43,7 @@ class Service:
     def auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    async def post(self, body: bytes, media_type: str = "application/jose+json") -> tuple[int, Any]:
+    async def post(self, body: bytes, media_type: str = FLATTENED_MEDIA_TYPE) -> tuple[int, Any]:
         response = await self.client.post("/v1/submissions", data=body, headers={"Content-Type": media_type})
         return response.status, await response.json(content_type=None)
 

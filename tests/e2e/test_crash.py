@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 
 from exchange.envelope import SigningKey
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.process import Server, environment, exchange
 from tests.support import Signer, example_for
 
@@ -27,7 +28,7 @@ async def _hammer(server: Server, signer: Signer, record: dict[str, object], cou
             async with session.post(
                 server.url + "/v1/submissions",
                 data=signer.sign_payload(payload),
-                headers={"Content-Type": "application/jose+json"},
+                headers={"Content-Type": FLATTENED_MEDIA_TYPE},
             ) as response:
                 if response.status == 202:
                     acknowledged.add(str(payload["submission_id"]))

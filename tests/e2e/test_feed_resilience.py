@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from exchange.envelope import SigningKey
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.conftest import Service
 from tests.e2e.process import Server, environment, exchange
 from tests.support import Signer, example_for
@@ -25,7 +26,7 @@ async def _post_until_accepted(session: aiohttp.ClientSession, url: str, body: b
     for _ in range(400):
         try:
             async with session.post(url + "/v1/submissions", data=body,
-                                    headers={"Content-Type": "application/jose+json"}) as response:  # fmt: skip
+                                    headers={"Content-Type": FLATTENED_MEDIA_TYPE}) as response:  # fmt: skip
                 if response.status == 202:
                     return
         except aiohttp.ClientError:

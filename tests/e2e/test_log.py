@@ -14,6 +14,7 @@ import rfc8785
 
 from exchange import admin
 from exchange.envelope import SigningKey
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from exchange.transparency.note import NoteSigner, parse_checkpoint, verify_note
 from exchange.transparency.verify import verify_consistency, verify_inclusion
 from tests.e2e.conftest import Service, register, start_service
@@ -71,7 +72,7 @@ async def test_receipt_verifies_with_the_independent_interop_tool(tmp_path: Path
         response = await client.post(
             "/v1/submissions",
             data=signer.submission(record, record_id=record_id),
-            headers={"Content-Type": "application/jose+json"},
+            headers={"Content-Type": FLATTENED_MEDIA_TYPE},
         )
         ack = await response.json()
         for _ in range(500):

@@ -15,6 +15,7 @@ from joserfc.jwk import OKPKey
 
 from exchange import admin
 from exchange.envelope import SigningKey
+from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
 from exchange.keys import PublicKey
 from tests.e2e.conftest import Service, register
 from tests.support import example_for
@@ -200,12 +201,12 @@ async def test_compact_serialization_and_p256_keys(service: Service) -> None:
     record_id, record = law(service)
     flat = json.loads(p256.submission(record, record_id=record_id))
     compact = f"{flat['protected']}.{flat['payload']}.{flat['signature']}".encode()
-    status, ack = await service.post(compact, "application/jose")
+    status, ack = await service.post(compact, COMPACT_MEDIA_TYPE)
     assert status == 202, ack
     verdict = await service.verdict("GBR", ack["submission_id"])
     assert verdict["status"] == "accepted" and verdict["kid"] == p256.key.kid
     stored = await service.client.get(f"/v1/submissions/GBR/{ack['submission_id']}/jws")
-    assert stored.content_type == "application/jose" and await stored.read() == compact
+    assert stored.content_type == COMPACT_MEDIA_TYPE and await stored.read() == compact
 
 
 # --- rejected at the gateway -----------------------------------------------------------------
@@ -216,7 +217,7 @@ def _header(service: Service, **changes: Any) -> dict[str, Any]:
 
 
 async def expect(
-    service: Service, body: bytes, status: int, slug: str, media_type: str = "application/jose+json"
+    service: Service, body: bytes, status: int, slug: str, media_type: str = FLATTENED_MEDIA_TYPE
 ) -> dict[str, Any]:
     got, problem = await service.post(body, media_type)
     assert got == status, problem
@@ -237,7 +238,7 @@ async def test_wrong_media_type(service: Service) -> None:
 async def test_malformed_jws(service: Service) -> None:
     await expect(service, b"not json", 400, "malformed-jws")
     await expect(service, b'{"protected": "e30", "payload": "e30"}', 400, "malformed-jws")
-    await expect(service, b"a.b", 400, "malformed-jws", "application/jose")
+    await expect(service, b"a.b", 400, "malformed-jws", COMPACT_MEDIA_TYPE)
 
 
 async def test_alg_none_is_refused(service: Service) -> None:
@@ -328,7 +329,7 @@ async def test_rate_limit_per_participant(service: Service) -> None:
     for _ in range(3):
         assert (await service.post(service.signer.submission(record, record_id=record_id)))[0] == 202
     response = await service.client.post(
-        "/v1/submissions", data=service.signer.submission(record), headers={"Content-Type": "application/jose+json"}
+        "/v1/submissions", data=service.signer.submission(record), headers={"Content-Type": FLATTENED_MEDIA_TYPE}
     )
     assert response.status == 429
     assert int(response.headers["Retry-After"]) >= 1

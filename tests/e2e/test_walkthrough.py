@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.process import Server, environment, exchange
 
 EXAMPLE = Path(str(resources.files("schemas") / "examples" / "law" / "gbr-computer-misuse-act-1990.json"))
@@ -149,7 +150,7 @@ def test_gateway_and_a_burst_worker_as_separate_processes(tmp_path: Path) -> Non
                     async with session.post(
                         server.url + "/v1/submissions",
                         data=signer.sign_payload(payload),
-                        headers={"Content-Type": "application/jose+json"},
+                        headers={"Content-Type": FLATTENED_MEDIA_TYPE},
                     ) as response:
                         assert response.status == 202
                     ids.append(payload["submission_id"])

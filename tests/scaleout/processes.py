@@ -26,6 +26,7 @@ import asyncpg
 
 from exchange import admin
 from exchange.envelope import SigningKey
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from exchange.queue.port import DeadLetter
 from exchange.queue.rabbitmq import RabbitQueue
 from exchange.services import open_services
@@ -34,7 +35,7 @@ from tests.e2e.process import environment, free_port
 from tests.support import AMQP_URL, Signer, make_settings
 
 ORIGIN = "https://exchange.test"
-JOSE = {"Content-Type": "application/jose+json"}
+JOSE = {"Content-Type": FLATTENED_MEDIA_TYPE}
 
 
 class Process:

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 
 from exchange import ijson
-from exchange.envelope import FLATTENED_MEDIA_TYPE, SigningKey, parse
+from exchange.envelope import SigningKey, parse
 from exchange.errors import ExchangeError, Problems
+from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
 from exchange.keys import KeyFormatError, PublicKey, jwk_thumbprint, parse_public_key
 
 
@@ -75,7 +76,7 @@ def test_compact_and_flattened_carry_the_same_signature() -> None:
     key = SigningKey.generate("EST/a")
     flat = key.sign_jws(b"{}")
     compact = f"{flat['protected']}.{flat['payload']}.{flat['signature']}".encode()
-    assert parse(compact, "application/jose").verify(registered(key)) == b"{}"
+    assert parse(compact, COMPACT_MEDIA_TYPE).verify(registered(key)) == b"{}"
 
 
 def test_ijson_names_where_the_fault_is() -> None:

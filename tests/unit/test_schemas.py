@@ -15,12 +15,13 @@ import pytest
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from exchange import identifiers
+from exchange.identifiers import is_record_id
 from exchange.validation.catalogue import SCHEMA_ID_BASE, Catalogue
 from tests.support import reference_missing
 
 SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
 SCHEMA_FILES = ("defs/1", "submission/1", "law/1", "case/1", "lesson/1")
-RECORD_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 TERM_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 UN_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
 
@@ -54,6 +55,19 @@ def walk(node: Any) -> Iterator[dict[str, Any]]:
     elif isinstance(node, list):
         for value in node:
             yield from walk(value)
+
+
+@pytest.mark.parametrize(
+    ("definition", "pattern"),
+    [
+        ("participant", identifiers.PARTICIPANT_ID_PATTERN),
+        ("record_id", identifiers.RECORD_ID_PATTERN),
+        ("record_ref", identifiers.RECORD_KEY_PATTERN),
+        ("uuid", identifiers.UUID_PATTERN),
+    ],
+)
+def test_identifier_patterns_are_the_ones_the_code_checks(catalogue: Catalogue, definition: str, pattern: str) -> None:
+    assert catalogue.schemas["defs/1"]["$defs"][definition]["pattern"] == pattern
 
 
 def test_catalogue_holds_every_schema(catalogue: Catalogue) -> None:
@@ -221,7 +235,7 @@ def test_vocabulary_ids_agree_with_the_reference_taxonomy(catalogue: Catalogue) 
 def test_there_are_at_least_three_examples_per_kind() -> None:
     counts: dict[str, int] = {}
     for kind, record_id, _ in examples():
-        assert RECORD_ID.match(record_id)
+        assert is_record_id(record_id)
         counts[kind] = counts.get(kind, 0) + 1
     assert counts.keys() == {"law", "case", "lesson"}
     assert min(counts.values()) >= 3
