@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.loopback import flood
+
 
 @dataclass
 class Received:
@@ -25,6 +27,7 @@ class Receiver:
     script: list[int | str] = field(default_factory=list)  # per POST: a status or "hang"; 200 once empty
     echo_challenge: bool = True
     hang_seconds: float = 5.0
+    flood_answers: bool = False  # answer every delivery 200 with an endless body
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handshake(self, request: web.Request) -> web.Response:
@@ -32,8 +35,12 @@ class Receiver:
             return web.Response(status=404)
         return web.Response(text=request.query.get("challenge", ""))
 
-    async def deliver(self, request: web.Request) -> web.Response:
+    async def deliver(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        if self.flood_answers:
+            self.received.append(Received(dict(request.headers), body, 200))
+            self.arrived.set()
+            return await flood(request)
         action = self.script.pop(0) if self.script else 200
         if action == "hang":
             await asyncio.sleep(self.hang_seconds)
