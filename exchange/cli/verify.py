@@ -10,10 +10,11 @@ from pathlib import Path
 
 import click
 
-from exchange.auditor.fetch import Unreachable, download
+from exchange.auditor.fetch import download
 from exchange.auditor.receipt import ReceiptError, verify_receipt
 from exchange.auditor.run import verify_directory
 from exchange.auditor.source import SourceError
+from exchange.transport import TransportError
 
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
@@ -26,7 +27,7 @@ def _is_url(source: str) -> bool:
 def _fetch(url: str, out: Path, token: str | None, progress: bool) -> None:
     try:
         asyncio.run(download(url, out, token, progress=progress))
-    except Unreachable as exc:
+    except TransportError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)
 
@@ -164,7 +165,7 @@ def export(url: str, token: str | None, out: Path, quiet: bool) -> None:
         raise click.BadParameter("an http:// or https:// URL", param_hint="URL")
     try:
         manifest = asyncio.run(download(url, out, token, progress=not quiet))
-    except Unreachable as exc:
+    except TransportError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)
     click.echo(
