@@ -57,16 +57,19 @@ Sleep = Callable[[float], Awaitable[None]]
 
 
 class TransportError(Exception):
-    """A request to a repository did not give a usable answer; the message says why."""
+    """A request to a repository did not give a usable answer; the message says why.
 
-
-class Unreachable(TransportError):
-    """No answer (network errors, timeouts) or only transient failures after every allowed attempt."""
+    ``status`` and ``body`` are the HTTP status and parsed body of the answer, when there was one.
+    """
 
     def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
         super().__init__(message)
         self.status = status
         self.body = body
+
+
+class Unreachable(TransportError):
+    """No answer (network errors, timeouts) or only transient failures after every allowed attempt."""
 
 
 class ResponseTooLarge(TransportError):
@@ -106,10 +109,10 @@ class Problem:
 class ProblemError(TransportError):
     """The repository refused the request with a problem (a 4xx, or a 5xx after every retry)."""
 
-    def __init__(self, problem: Problem, message: str | None = None) -> None:
-        super().__init__(message or f"HTTP {problem.status}: {problem.message}")
+    def __init__(self, problem: Problem, message: str | None = None, body: Any = None) -> None:
+        super().__init__(message or f"HTTP {problem.status}: {problem.message}", problem.status, body)
         self.problem = problem
-        self.status = problem.status
+        self.status: int = problem.status
 
 
 _MEMBERS = ("type", "title", "status", "detail", "instance", "errors")
