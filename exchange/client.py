@@ -17,10 +17,10 @@ from exchange import times
 from exchange.envelope import FLATTENED_MEDIA_TYPE, SigningKey
 from exchange.ijson import dumps
 from exchange.models import KINDS
-from exchange.transport import RetryPolicy, Sleep, Transport
+from exchange.transport import RetryPolicy, Sleep, Transport, TransportError
 
 
-class ClientError(Exception):
+class ClientError(TransportError):
     """The repository could not be used as expected."""
 
 

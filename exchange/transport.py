@@ -212,6 +212,7 @@ async def read_bounded(response: aiohttp.ClientResponse, limit: int = DEFAULT_MA
 async def iter_lines(response: aiohttp.ClientResponse, max_line: int = DEFAULT_MAX_LINE) -> AsyncIterator[bytes]:
     """The lines of a stream (with their ``\\n``); :class:`LineTooLong` once one passes ``max_line`` bytes."""
     buffer = bytearray()
+    scanned = 0  # bytes of the buffer already known to hold no newline
     while True:
         chunk = await response.content.readany()
         if not chunk:
@@ -219,12 +220,14 @@ async def iter_lines(response: aiohttp.ClientResponse, max_line: int = DEFAULT_M
                 yield bytes(buffer)
             return
         buffer += chunk
-        while (end := buffer.find(b"\n")) >= 0:
+        while (end := buffer.find(b"\n", scanned)) >= 0:
             if end > max_line:
                 raise LineTooLong(max_line)
             line = bytes(buffer[: end + 1])
             del buffer[: end + 1]
+            scanned = 0
             yield line
+        scanned = len(buffer)
         if len(buffer) > max_line:
             raise LineTooLong(max_line)
 
