@@ -26,12 +26,12 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.follow_http import Event, FeedClient, Refused, Retry, Transient, Unreachable, query
+from connectors.follow_http import RETRY, Event, FeedClient, Refused, Transient, Unreachable, query
 from connectors.follow_journal import Journal, JournalError, RecordTree, record_path_parts
 from connectors.follow_state import FilterSet, State, StateError
 from connectors.follow_verify import (
@@ -47,6 +47,7 @@ from connectors.follow_verify import (
 )
 from exchange import times
 from exchange.transparency.verify import ProofError, verify_consistency, verify_inclusion
+from exchange.transport import RetryPolicy, TransportError
 
 __all__ = [
     "FollowOptions",
@@ -84,7 +85,7 @@ class FollowOptions:
     jurisdictions: tuple[str, ...] = ()
     once: bool = False
     token: str | None = None
-    retry: Retry = field(default_factory=Retry)
+    retry: RetryPolicy = RETRY
     idle_probe: float = 0.5
     stream_idle_timeout: float = 60.0
     longpoll_timeout: float = 30.0
@@ -475,7 +476,7 @@ class Follower:
             failures = 0 if self._opened else failures + 1
             if failures >= self.options.retry.attempts:
                 raise Unreachable(f"{self.client.url}: the event stream failed {failures} times in a row")
-            delay = self.options.retry.delay(max(1, failures))
+            delay = self.options.retry.delay(max(0, failures - 1))
             self.progress(f"the event stream dropped; reconnecting from seq {self.last} in {delay:g} s")
             await asyncio.sleep(delay)
 
@@ -491,7 +492,7 @@ class Follower:
             async with contextlib.aclosing(events):
                 async for event in events:
                     await queue.put(event)
-        except (Transient, Refused) as exc:
+        except TransportError as exc:  # a drop (Transient), a refusal or a line past the limit
             await queue.put(exc)
 
     async def _consume(self, queue: asyncio.Queue[Event | BaseException]) -> bool:
@@ -515,7 +516,7 @@ class Follower:
                     break
                 item = queue.get_nowait()
             await self.process(batch)
-            if isinstance(ended, Refused):
+            if ended is not None and not isinstance(ended, Transient):
                 raise ended
             if ended is not None:
                 return False

@@ -1,13 +1,13 @@
-"""The follower's HTTP side: JSON and text requests with retries, and one Server-Sent Events connection.
+"""The follower's HTTP side, on the shared transport: JSON and text requests, and one SSE connection.
 
-Network errors, 5xx and 429 are retried with growing back-off (honouring ``Retry-After``); after the
-last attempt :class:`Unreachable` is raised. Any other refusal (a 4xx) raises :class:`Refused` at once.
+Network errors, 5xx and 429 are retried by :class:`~exchange.transport.Transport` with growing
+back-off (honouring ``Retry-After``); after the last attempt :class:`Unreachable` is raised. Any other
+refusal (a 4xx) raises :class:`Refused` (a :class:`~exchange.transport.ProblemError`) at once. Every
+body is read up to :data:`MAX_BODY` bytes and every event-stream line up to :data:`MAX_LINE` bytes.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -15,42 +15,52 @@ from typing import Any
 
 import aiohttp
 
-__all__ = ["Event", "EventParser", "FeedClient", "Refused", "Retry", "Transient", "Unreachable", "query"]
+from exchange.transport import (
+    RETRYABLE_STATUSES,
+    ProblemError,
+    ResponseTooLarge,
+    RetryPolicy,
+    Transport,
+    TransportError,
+    Unreachable,
+    iter_lines,
+    parse_problem,
+    parse_retry_after,
+)
+
+__all__ = [
+    "MAX_BODY",
+    "MAX_LINE",
+    "RETRY",
+    "Event",
+    "EventParser",
+    "FeedClient",
+    "Refused",
+    "Transient",
+    "Unreachable",
+    "query",
+]
 
 Params = Sequence[tuple[str, str]]
 
+#: The largest answer the follower reads (a page of 1000 changes with their records and JWS):
+#: 256 MiB, generous for any page, and a bound on what a broken server can make it buffer.
+MAX_BODY = 256 * 1024 * 1024
+#: The longest event-stream line, and the most ``data`` one event may carry (a change with its record).
+MAX_LINE = 16 * 1024 * 1024
+#: The follower's default retries: ten attempts, 0.5 s doubling up to 30 s.
+RETRY = RetryPolicy(attempts=10, base_delay=0.5, max_delay=30.0)
 
-class Unreachable(Exception):
-    """The repository could not be reached (or kept failing) after every retry."""
+#: The repository refused a request (a 4xx other than 429); carries the problem and its status.
+Refused = ProblemError
 
 
-class Refused(Exception):
-    """The repository answered a request with a client error (4xx other than 429)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-class Transient(Exception):
-    """One attempt failed in a way worth retrying; ``retry_after`` is the server's hint, if any."""
+class Transient(TransportError):
+    """One connection to the event stream failed in a way worth reconnecting; ``retry_after`` is the hint."""
 
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """``attempts`` tries in all, waiting ``base``, ``2·base``, ``4·base`` … (at most ``cap``) between them."""
-
-    attempts: int = 10
-    base: float = 0.5
-    cap: float = 30.0
-
-    def delay(self, failures: int, hint: float | None = None) -> float:
-        wait = min(self.cap, self.base * float(2 ** max(0, failures - 1)))
-        return min(self.cap, max(wait, hint)) if hint is not None else wait
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +78,11 @@ class EventParser:
 
     retry_ms: int | None = None
     last_id: str | None = None
+    max_data: int = MAX_LINE
     _event: str = ""
     _data: list[str] = field(default_factory=list)
     _id: str | None = None
+    _size: int = 0
 
     def feed(self, line: str) -> Event | None:
         line = line.rstrip("\r\n")
@@ -83,6 +95,9 @@ class EventParser:
         if name == "event":
             self._event = value
         elif name == "data":
+            self._size += len(value) + 1
+            if self._size > self.max_data:
+                raise ResponseTooLarge(self.max_data)
             self._data.append(value)
         elif name == "id" and "\0" not in value:
             self._id = value
@@ -94,36 +109,27 @@ class EventParser:
         if self._id is not None:
             self.last_id = self._id
         event = Event(self._id, self._event or "message", "\n".join(self._data)) if self._data else None
-        self._event, self._data, self._id = "", [], None
+        self._event, self._data, self._id, self._size = "", [], None, 0
         return event
 
 
-def _retry_after(response: aiohttp.ClientResponse) -> float | None:
-    raw = response.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return None
-
-
-async def _problem(response: aiohttp.ClientResponse) -> str:
-    text = (await response.text(errors="replace"))[:500]
-    with contextlib.suppress(ValueError):
-        body = json.loads(text)
-        if isinstance(body, dict) and (body.get("detail") or body.get("title")):
-            return str(body.get("detail") or body.get("title"))
-    return text.strip() or (response.reason or "")
+async def _refusal(response: aiohttp.ClientResponse, what: str) -> ProblemError:
+    problem = parse_problem(response.status, await response.content.read(500), response.reason or "")
+    return ProblemError(problem, f"{what} answered {response.status}: {problem.message}".rstrip(": "))
 
 
 class FeedClient:
     """Requests to one repository, with retries; close with :meth:`close` (or ``async with``)."""
 
-    def __init__(self, url: str, *, token: str | None = None, retry: Retry | None = None) -> None:
-        self.url = url.rstrip("/")
-        self.retry = retry or Retry()
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self._session: aiohttp.ClientSession | None = None
-        self.on_retry: list[Callable[[str], None]] = []
+    def __init__(self, url: str, *, token: str | None = None, retry: RetryPolicy | None = None) -> None:
+        self.transport = Transport(url, token=token, retry=retry or RETRY, max_body=MAX_BODY)
+        self.url = self.transport.url
+        self.retry = self.transport.retry
+
+    @property
+    def on_retry(self) -> list[Callable[[str], None]]:
+        """Hooks told why each retry happens."""
+        return self.transport.on_retry
 
     async def __aenter__(self) -> FeedClient:
         return self
@@ -131,52 +137,28 @@ class FeedClient:
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
 
-    def _client(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(headers=self._headers)
-        return self._session
-
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def _once(self, path: str, params: Params, timeout: float) -> tuple[str, str]:
-        """One GET: ``(content type, body)``; Transient or Refused on failure."""
-        try:
-            async with self._client().get(
-                self.url + path, params=list(params), timeout=aiohttp.ClientTimeout(total=timeout)
-            ) as response:
-                if response.status >= 500 or response.status == 429:
-                    raise Transient(
-                        f"GET {path} answered {response.status}: {await _problem(response)}", _retry_after(response)
-                    )
-                if response.status >= 400:
-                    raise Refused(response.status, f"GET {path} answered {response.status}: {await _problem(response)}")
-                return response.content_type, await response.text()
-        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise Transient(f"GET {path}: {exc.__class__.__name__} {exc}".strip()) from None
+        await self.transport.close()
 
     async def get_text(self, path: str, params: Params = (), timeout: float = 60.0) -> str:
         """The body of a GET, retried on network errors, 5xx and 429."""
-        failures = 0
-        while True:
-            try:
-                return (await self._once(path, params, timeout))[1]
-            except Transient as exc:
-                failures += 1
-                if failures >= self.retry.attempts:
-                    raise Unreachable(f"{self.url}: {exc} (gave up after {failures} attempts)") from None
-                for hook in self.on_retry:
-                    hook(str(exc))
-                await asyncio.sleep(self.retry.delay(failures, exc.retry_after))
+        answer = await self.transport.get(path, params=list(params), timeout=timeout)
+        if answer.status in RETRYABLE_STATUSES or answer.status >= 500:
+            raise Unreachable(
+                f"{self.url}: GET {path} answered {answer.status}: {answer.problem.message} "
+                f"(gave up after {self.retry.attempts} attempts)",
+                answer.status,
+            )
+        if answer.status >= 400:
+            raise ProblemError(answer.problem, f"GET {path} answered {answer.status}: {answer.problem.message}")
+        return answer.raw.decode("utf-8", errors="replace")
 
     async def get_json(self, path: str, params: Params = (), timeout: float = 60.0) -> Any:
         text = await self.get_text(path, params, timeout)
         try:
             return json.loads(text)
         except ValueError:
-            raise Refused(200, f"GET {path} did not answer JSON") from None
+            raise ProblemError(parse_problem(200, None), f"GET {path} did not answer JSON") from None
 
     async def events(
         self,
@@ -185,8 +167,10 @@ class FeedClient:
         idle_timeout: float,
         opened: Callable[[], None] | None = None,
     ) -> AsyncGenerator[Event, None]:
-        """The events of one connection to the change stream, until it ends; Transient/Refused on failure.
+        """The events of one connection to the change stream, until it ends.
 
+        Raises :class:`Transient` when it drops (worth reconnecting), :class:`Refused` when refused,
+        :class:`~exchange.transport.ResponseTooLarge` for a line or event past :data:`MAX_LINE`.
         ``opened`` is called once the stream is accepted. A stream silent for ``idle_timeout`` seconds
         (not even a heartbeat) counts as dropped.
         """
@@ -196,18 +180,21 @@ class FeedClient:
         timeout = aiohttp.ClientTimeout(total=None, connect=30, sock_connect=30, sock_read=idle_timeout)
         parser = EventParser()
         try:
-            async with self._client().get(
+            async with self.transport.session.get(
                 self.url + "/v1/changes", params=list(params), headers=headers, timeout=timeout
             ) as response:
                 if response.status >= 500 or response.status == 429:
-                    raise Transient(f"the event stream answered {response.status}", _retry_after(response))
+                    hint = parse_retry_after(response.headers.get("Retry-After"))
+                    raise Transient(f"the event stream answered {response.status}", hint)
                 if response.status >= 400:
-                    raise Refused(response.status, f"the event stream answered {response.status}")
+                    raise await _refusal(response, "the event stream")
                 if response.content_type != "text/event-stream":
-                    raise Refused(response.status, f"the event stream answered {response.content_type}")
+                    raise ProblemError(
+                        parse_problem(response.status, None), f"the event stream answered {response.content_type}"
+                    )
                 if opened is not None:
                     opened()
-                async for raw in response.content:
+                async for raw in iter_lines(response, MAX_LINE):
                     event = parser.feed(raw.decode("utf-8"))
                     if event is not None:
                         yield event

@@ -16,54 +16,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import random
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import quote, urlencode
 
-import aiohttp
-
 from exchange.client import Prepared, build_payload, sign
 from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE, participant_of_kid, record_key
+from exchange.transport import (
+    RETRYABLE_STATUSES,
+    RetryPolicy,
+    Sleep,
+    Transport,
+    TransportError,
+    Unreachable,
+    parse_problem,
+)
+
+__all__ = ["ExchangeClient", "Outcome", "OutcomeStatus", "RepositoryError", "RetryPolicy", "Unreachable"]
 
 NDJSON = "application/x-ndjson"
 BATCH_PATH = "/v1/submissions:batch"
-#: HTTP statuses worth another try with the same bytes.
-RETRYABLE = frozenset({429, 500, 502, 503, 504})
 OutcomeStatus = Literal["received", "accepted", "rejected", "refused", "failed"]
 
 
-class RepositoryError(Exception):
-    """The repository answered something the SDK cannot use."""
-
-    def __init__(self, message: str, status: int | None = None, body: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = body
-
-
-class Unreachable(RepositoryError):
-    """No usable answer after every retry (network errors, 429, 5xx)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how long to retry: exponential back-off with jitter, ``Retry-After`` honoured."""
-
-    attempts: int = 6
-    base_delay: float = 0.5
-    max_delay: float = 30.0
-
-    def delay(self, attempt: int, retry_after: float | None = None) -> float:
-        backoff = min(self.max_delay, self.base_delay * (2**attempt))
-        backoff *= 0.5 + random.random() / 2
-        if retry_after is not None:
-            return float(min(self.max_delay, max(retry_after, backoff)))
-        return float(backoff)
+#: The SDK's name for every failure of a request: a refusal it cannot use, an unreachable repository,
+#: an answer past its size limit (:class:`~exchange.transport.TransportError`, carrying status and body).
+RepositoryError = TransportError
 
 
 @dataclass(slots=True)
@@ -118,19 +99,17 @@ class Outcome:
         }
 
 
-def _problem(body: Any) -> tuple[str, list[dict[str, Any]]]:
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        return str(body.get("detail") or body.get("title") or ""), list(errors) if isinstance(errors, list) else []
-    return str(body or ""), []
+def _problem(status: int | None, body: Any) -> tuple[str, list[dict[str, Any]]]:
+    problem = parse_problem(status or 0, body)
+    return problem.message, problem.errors
 
 
 def _outcome_from_answer(prepared: Prepared, status: int, body: Any) -> Outcome:
     """An outcome from the gateway's answer to one submission (single or batch item)."""
     if status == 202:
         return Outcome(prepared.participant, prepared.submission_id, "received", status, body)
-    detail, errors = _problem(body)
-    if status in RETRYABLE:
+    detail, errors = _problem(status, body)
+    if status in RETRYABLE_STATUSES:
         return Outcome(prepared.participant, prepared.submission_id, "failed", status, body, errors, detail)
     return Outcome(prepared.participant, prepared.submission_id, "refused", status, body, errors, detail)
 
@@ -145,24 +124,6 @@ def _outcome_from_state(participant: str, submission_id: str, state: Mapping[str
     return Outcome(participant, submission_id, "received", 200, dict(state))
 
 
-async def _read(response: aiohttp.ClientResponse) -> Any:
-    text = await response.text()
-    if not text:
-        return None
-    try:
-        return json.loads(text)
-    except ValueError:
-        return {"detail": text[:500]}
-
-
-def _retry_after(headers: Mapping[str, str]) -> float | None:
-    value = headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 class ExchangeClient:
     """An async client of one repository, for one participant (``key``) and/or one API ``token``."""
 
@@ -175,31 +136,21 @@ class ExchangeClient:
         retry: RetryPolicy | None = None,
         timeout: float = 30.0,
         batch_size: int = 500,
+        sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.url = url.rstrip("/")
         self.token = token
         self.key = key
         self.retry = retry or RetryPolicy()
         self.batch_size = batch_size
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
+        self.transport = Transport(url, token=token, retry=self.retry, total_timeout=timeout, sleep=sleep)
         self._info: dict[str, Any] | None = None
 
     async def __aenter__(self) -> ExchangeClient:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        self._session = aiohttp.ClientSession(timeout=self._timeout, headers=headers)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("use the client as 'async with ExchangeClient(...)'")
-        return self._session
+        await self.transport.close()
 
     @property
     def participant(self) -> str:
@@ -218,26 +169,9 @@ class ExchangeClient:
         content_type: str | None = None,
         retry: bool = True,
     ) -> tuple[int, Any]:
-        """One request with retries; returns (status, JSON body). Raises :class:`Unreachable`."""
-        headers = {"Content-Type": content_type} if content_type else {}
-        attempts = self.retry.attempts if retry else 1
-        last: str = ""
-        for attempt in range(attempts):
-            retry_after: float | None = None
-            try:
-                async with self.session.request(method, self.url + path, data=data, headers=headers) as response:
-                    body = await _read(response)
-                    if response.status not in RETRYABLE:
-                        return response.status, body
-                    retry_after = _retry_after(response.headers)
-                    last = f"HTTP {response.status}: {_problem(body)[0]}"
-                    if attempt == attempts - 1:
-                        return response.status, body
-            except (aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
-                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            if attempt < attempts - 1:
-                await asyncio.sleep(self.retry.delay(attempt, retry_after))
-        raise Unreachable(f"{self.url}{path}: {last}")
+        """One request, retried where safe; returns (status, JSON body). Raises :class:`Unreachable`."""
+        answer = await self.transport.request(method, path, data=data, content_type=content_type, retry=retry)
+        return answer.status, answer.body
 
     async def get(self, path: str, **query: Any) -> tuple[int, Any]:
         params = {k: v for k, v in query.items() if v is not None}
@@ -330,7 +264,7 @@ class ExchangeClient:
                         again.append(index)
             pending = again
             if pending and attempt < self.retry.attempts - 1:
-                await asyncio.sleep(self.retry.delay(attempt))
+                await self.transport.sleep(self.retry.delay(attempt))
         return [o for o in outcomes if o is not None]
 
     async def _batch(self, items: Sequence[Prepared]) -> list[Outcome]:
@@ -346,8 +280,8 @@ class ExchangeClient:
             return [*await self._batch(items[:half]), *await self._batch(items[half:])]
         results = answer.get("results") if isinstance(answer, dict) else None
         if status != 207 or not isinstance(results, list) or len(results) != len(items):
-            detail, errors = _problem(answer)
-            kind: OutcomeStatus = "failed" if status in RETRYABLE else "refused"
+            detail, errors = _problem(status, answer)
+            kind: OutcomeStatus = "failed" if status in RETRYABLE_STATUSES else "refused"
             return [Outcome(p.participant, p.submission_id, kind, status, answer, errors, detail) for p in items]
         return [
             _outcome_from_answer(p, int(r.get("status") or 0), r.get("body"))
@@ -361,7 +295,7 @@ class ExchangeClient:
         status, body = await self.get(f"/v1/submissions/{quote(participant)}/{quote(submission_id)}")
         if status == 200 and isinstance(body, dict):
             return _outcome_from_state(participant, submission_id, body)
-        detail, _errors = _problem(body)
+        detail, _errors = _problem(status, body)
         raise RepositoryError(f"status of {participant}/{submission_id}: HTTP {status}: {detail}", status, body)
 
     async def exists(self, participant: str, submission_id: str) -> bool:
@@ -424,7 +358,7 @@ class ExchangeClient:
         while True:
             status, body = await self.get("/v1/records", limit=limit, cursor=cursor, **filters)
             if status != 200:
-                raise RepositoryError(f"GET /v1/records: HTTP {status}: {_problem(body)[0]}", status, body)
+                raise RepositoryError(f"GET /v1/records: HTTP {status}: {_problem(status, body)[0]}", status, body)
             for item in body.get("results") or []:
                 yield item
             cursor = body.get("next")
@@ -435,7 +369,7 @@ class ExchangeClient:
         """One page of the change feed: ``{"results": [change…], "last_seq": N}`` (``since`` is exclusive)."""
         status, body = await self.get("/v1/changes", since=since, limit=limit, **filters)
         if status != 200 or not isinstance(body, dict):
-            raise RepositoryError(f"GET /v1/changes: HTTP {status}: {_problem(body)[0]}", status, body)
+            raise RepositoryError(f"GET /v1/changes: HTTP {status}: {_problem(status, body)[0]}", status, body)
         return body
 
     async def follow(

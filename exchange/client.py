@@ -13,16 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from exchange import times
 from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from exchange.ijson import dumps
 from exchange.models import KINDS
+from exchange.transport import RetryPolicy, Sleep, Transport, TransportError
 
 
-class ClientError(Exception):
+class ClientError(TransportError):
     """The repository could not be used as expected."""
 
 
@@ -113,32 +112,34 @@ def payload_from_file(
 
 
 class SubmissionClient:
-    """A small async HTTP client for the repository's API."""
+    """A small async client of the repository's API, on the shared :class:`~exchange.transport.Transport`.
 
-    def __init__(self, url: str, token: str | None = None, *, timeout: float = 30.0) -> None:
-        self.url = url.rstrip("/")
+    Submissions are retried as the same bytes (idempotent by ``submission_id``) on 429 and 5xx,
+    honouring ``Retry-After``; answers are ``(status, JSON body)``.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retry: RetryPolicy | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.transport = Transport(url, token=token, retry=retry, total_timeout=timeout, sleep=sleep)
+        self.url = self.transport.url
         self.token = token
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> SubmissionClient:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        self._session = aiohttp.ClientSession(timeout=self._timeout, headers=headers)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self._session is not None:
-            await self._session.close()
-
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("use the client as 'async with SubmissionClient(...)'")
-        return self._session
+        await self.transport.close()
 
     async def get_json(self, path: str) -> tuple[int, Any]:
-        async with self.session.get(self.url + path) as response:
-            return response.status, await _json(response)
+        answer = await self.transport.get(path)
+        return answer.status, answer.body
 
     async def info(self) -> dict[str, Any]:
         status, body = await self.get_json("/v1/info")
@@ -147,10 +148,10 @@ class SubmissionClient:
         return dict(body)
 
     async def submit(self, prepared: Prepared) -> tuple[int, Any]:
-        async with self.session.post(
-            self.url + "/v1/submissions", data=prepared.body, headers={"Content-Type": FLATTENED_MEDIA_TYPE}
-        ) as response:
-            return response.status, await _json(response)
+        answer = await self.transport.request(
+            "POST", "/v1/submissions", data=prepared.body, content_type=FLATTENED_MEDIA_TYPE
+        )
+        return answer.status, answer.body
 
     async def status(self, participant: str, submission_id: str) -> tuple[int, Any]:
         return await self.get_json(f"/v1/submissions/{participant}/{submission_id}")
@@ -168,11 +169,3 @@ class SubmissionClient:
                 return status, body
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 1.0)
-
-
-async def _json(response: aiohttp.ClientResponse) -> Any:
-    text = await response.text()
-    try:
-        return json.loads(text) if text else None
-    except ValueError:
-        return {"detail": text}

@@ -36,10 +36,15 @@ from exchange.models import Change, ChangeQuery, DeliveryAttempt, Subscription
 from exchange.repository.port import Feeds, Subscriptions
 from exchange.secretbox import SecretBox
 from exchange.settings import Settings
+from exchange.transport import ResponseTooLarge, parse_retry_after, read_bounded
 
 log = logging.getLogger("exchange.deliver")
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 EVENT_TYPE = "int.exchange.record.changed"
+#: Bytes beyond the challenge a verification answer may hold (a newline, say); more is a failure.
+VERIFY_MARGIN = 64
+#: The most of a receiver's answer to a delivery that is read (it is only drained, never used).
+MAX_DELIVERY_ANSWER = 4096
 
 
 def new_secret() -> str:
@@ -142,19 +147,13 @@ async def verify_intent(session: aiohttp.ClientSession, url: str) -> str | None:
     target = url + ("&" if urlsplit(url).query else "?") + urlencode({"challenge": challenge})
     try:
         async with session.get(target, allow_redirects=False) as response:
-            body = await response.text()
-            if response.status != 200 or body != challenge:
+            body = await read_bounded(response, len(challenge) + VERIFY_MARGIN)
+            if response.status != 200 or body != challenge.encode():
                 return f"the verification request answered {response.status} without echoing the challenge"
+    except ResponseTooLarge:
+        return "the verification request answered more than the challenge"
     except (aiohttp.ClientError, TimeoutError, OSError) as exc:
         return f"the verification request failed: {exc or type(exc).__name__}"
-    return None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    with contextlib.suppress(ValueError):
-        return max(0.0, float(value))
     return None
 
 
@@ -263,8 +262,10 @@ class Deliverer:
         try:
             async with session.post(sub.url, data=body, headers=headers, allow_redirects=False) as response:
                 status = response.status
-                retry_after = _retry_after(response.headers.get("Retry-After"))
-                await response.read()
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                await read_bounded(response, MAX_DELIVERY_ANSWER)
+        except ResponseTooLarge:
+            error = f"the receiver answered more than {MAX_DELIVERY_ANSWER} bytes"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             error = str(exc) or type(exc).__name__
         latency = (time.perf_counter() - started) * 1000
@@ -272,11 +273,11 @@ class Deliverer:
         await self.repository.add_delivery(
             DeliveryAttempt(sub.id, change.seq, event_id, sub.attempts + 1, times.iso(now), status, latency, error)
         )
-        if status is not None and 200 <= status < 300:
+        if error is None and status is not None and 200 <= status < 300:
             fields: dict[str, object] = {
                 "cursor": change.seq, "attempts": 0, "failing_since": None, "next_attempt_at": None, "last_error": None,
             }  # fmt: skip
-        elif status == 410:
+        elif error is None and status == 410:
             fields = {"status": "gone", "last_error": "the receiver answered 410 Gone"}
         else:
             fields = self._failed(sub, error or f"the receiver answered {status}", retry_after)

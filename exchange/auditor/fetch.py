@@ -21,52 +21,77 @@ from tqdm import tqdm
 from exchange import times
 from exchange.auditor import layout
 from exchange.auditor.source import file_sha256
+from exchange.transport import (
+    Problem,
+    ProblemError,
+    ResponseTooLarge,
+    RetryPolicy,
+    Transport,
+    TransportError,
+    Unreachable,
+    parse_problem,
+)
+
+__all__ = ["MAX_EXPORT_BYTES", "MAX_JSON_BYTES", "TransportError", "Unreachable", "download"]
 
 PAGE = 1000
 PROOF_CONCURRENCY = 8
 
 
-class Unreachable(Exception):
-    """The repository could not be reached or would not answer as it should; the message says which."""
+#: The largest JSON answer read (a page of entries, the key directory, a proof): far above what the
+#: repository serves, low enough that a broken or hostile server cannot exhaust the auditor's memory.
+MAX_JSON_BYTES = 64 * 1024 * 1024
+#: The largest export streamed to disk (16 GiB); past it the download stops instead of filling the disk.
+MAX_EXPORT_BYTES = 16 * 1024**3
+#: Reads are retried a few times (an auditor runs by hand and should fail fast when nobody answers).
+RETRY = RetryPolicy(attempts=4, base_delay=0.5, max_delay=10.0)
 
 
 def _line(value: Any) -> bytes:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
-class _Client:
-    def __init__(self, session: aiohttp.ClientSession, url: str) -> None:
-        self.session = session
-        self.url = url
+def _refused(url: str, path: str, status: int, body: Any) -> ProblemError:
+    problem = parse_problem(status, body)
+    detail = problem.message or str(body or "")[:300]
+    hint = " (an auditor or admin token is needed: --token)" if status in (401, 403) else ""
+    return ProblemError(problem, f"GET {url}{path} answered {status}: {detail}{hint}")
 
-    async def _check(self, path: str, response: aiohttp.ClientResponse) -> None:
-        if response.status == 200:
-            return
-        text = (await response.text())[:300]
-        try:
-            detail = json.loads(text).get("detail") or text
-        except (ValueError, AttributeError):
-            detail = text
-        hint = " (an auditor or admin token is needed: --token)" if response.status in (401, 403) else ""
-        raise Unreachable(f"GET {self.url}{path} answered {response.status}: {detail}{hint}")
+
+def _malformed(message: str) -> ProblemError:
+    """An answer of status 200 the auditor cannot use (the repository misbehaves)."""
+    return ProblemError(Problem(200, detail=message), message)
+
+
+class _Client:
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.url = transport.url
 
     async def raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
-        async with self.session.get(self.url + path, params=params) as response:
-            await self._check(path, response)
-            return await response.read()
+        answer = await self.transport.get(path, params=params, max_body=MAX_JSON_BYTES)
+        if answer.status != 200:
+            raise _refused(self.url, path, answer.status, answer.body)
+        return answer.raw
 
     async def json(self, path: str, params: dict[str, Any] | None = None) -> Any:
         data = await self.raw(path, params)
         try:
             return json.loads(data)
         except ValueError:
-            raise Unreachable(f"GET {self.url}{path} did not answer JSON; is this an exchange repository?") from None
+            raise _malformed(f"GET {self.url}{path} did not answer JSON; is this an exchange repository?") from None
 
     async def stream_to(self, path: str, params: dict[str, Any], target: Path) -> None:
-        async with self.session.get(self.url + path, params=params) as response:
-            await self._check(path, response)
+        async with self.transport.session.get(self.url + path, params=params) as response:
+            if response.status != 200:
+                body = await response.content.read(300)  # enough for the problem's detail
+                raise _refused(self.url, path, response.status, body)
+            written = 0
             with target.open("wb") as handle:
                 async for block in response.content.iter_chunked(1 << 16):
+                    written += len(block)
+                    if written > MAX_EXPORT_BYTES:
+                        raise ResponseTooLarge(MAX_EXPORT_BYTES)
                     handle.write(block)
 
 
@@ -79,15 +104,14 @@ def _prepare(out: Path) -> None:
 async def download(url: str, out: Path, token: str | None = None, *, progress: bool = False) -> dict[str, Any]:
     """Write the audit directory for the repository at ``url`` into ``out``; return its manifest.
 
-    Raises :class:`Unreachable` when the repository cannot be read.
+    Raises :class:`~exchange.transport.TransportError`: :class:`Unreachable` when the repository
+    cannot be reached, :class:`ProblemError` when it refuses, :class:`ResponseTooLarge` past a limit.
     """
     _prepare(out)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=10, sock_read=120)
     try:
-        async with aiohttp.ClientSession(headers=headers, timeout=timeout) as session:
-            return await _download(_Client(session, url.rstrip("/")), out, progress)
-    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        async with Transport(url, token=token, retry=RETRY, connect_timeout=10, read_timeout=120) as transport:
+            return await _download(_Client(transport), out, progress)
+    except (Unreachable, aiohttp.ClientError, TimeoutError, OSError) as exc:
         raise Unreachable(f"cannot read the repository at {url}: {exc or type(exc).__name__}") from None
 
 
@@ -125,7 +149,7 @@ async def _checkpoints(client: _Client, target: Path) -> list[int]:
                 handle.write(_line(row))
                 size = row.get("size") if isinstance(row, dict) else None
                 if not isinstance(size, int) or (sizes and size <= sizes[-1]):
-                    raise Unreachable("the checkpoint list is not in growing size order")
+                    raise _malformed("the checkpoint list is not in growing size order")
                 sizes.append(size)
 
 
@@ -153,7 +177,7 @@ async def _proofs(client: _Client, target: Path, sizes: list[int], progress: boo
         async with gate:
             try:
                 body = await client.json("/v1/log/proof/consistency", {"old": old, "new": new})
-            except Unreachable as exc:  # a refused proof is the verifier's finding, not a fetch failure
+            except ProblemError as exc:  # a refused proof is the verifier's finding, not a fetch failure
                 return {"type": "consistency", "old": old, "new": new, "error": str(exc)}
         return {"type": "consistency", "old": old, "new": new, "proof": body.get("proof")}
 
@@ -170,6 +194,6 @@ async def _proofs(client: _Client, target: Path, sizes: list[int], progress: boo
                 body = await client.json("/v1/log/proof/inclusion", {"index": size - 1, "size": size})
                 line = {"type": "inclusion", "index": size - 1, "size": size, "root": body.get("root")}
                 line["proof"] = body.get("proof")
-            except Unreachable as exc:
+            except ProblemError as exc:
                 line = {"type": "inclusion", "index": size - 1, "size": size, "error": str(exc)}
             handle.write(_line(line))

@@ -18,6 +18,7 @@ from exchange.client import ClientError, SubmissionClient, SubmissionFileError, 
 from exchange.envelope import SigningKey
 from exchange.identifiers import is_kid, participant_of_kid
 from exchange.models import KINDS
+from exchange.transport import TransportError
 
 EXIT_REJECTED = 1
 EXIT_FAILED = 3
@@ -101,11 +102,7 @@ async def _submit_one(
         return Outcome(path, "failed", str(exc))
     prepared = sign(payload, key)
     try:
-        status, body = await client.submit(prepared)
-        if status in (429, 503):
-            retry = body.get("retry_after") if isinstance(body, dict) else None
-            await asyncio.sleep(float(retry or 1))
-            status, body = await client.submit(prepared)  # same bytes: never a second version
+        status, body = await client.submit(prepared)  # retried as the same bytes, honouring Retry-After
         if status != 202:
             detail, errors = _problem(body)
             return Outcome(
@@ -118,7 +115,7 @@ async def _submit_one(
         if wait is None:
             return Outcome(path, "received", f"received {label} as {prepared.submission_id}")
         status, state = await client.wait(prepared.participant, prepared.submission_id, wait)
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (TransportError, aiohttp.ClientError, TimeoutError) as exc:
         return Outcome(path, "failed", f"cannot reach the repository: {exc}")
     if status != 200:
         detail, _ = _problem(state)
@@ -217,7 +214,7 @@ def submit(
 
     try:
         outcomes = asyncio.run(main())
-    except (aiohttp.ClientError, ClientError, TimeoutError) as exc:
+    except (TransportError, aiohttp.ClientError, ClientError, TimeoutError) as exc:
         click.echo(f"error: cannot use the repository at {url}: {exc}", err=True)
         sys.exit(EXIT_FAILED)
     for outcome in outcomes:

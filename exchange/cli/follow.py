@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import signal
 import sys
 from pathlib import Path
@@ -87,8 +88,9 @@ def follow(
     inconsistency (the seq, record and failed check are printed), 2 the options do not fit the copy or
     it cannot be written, 3 the repository could not be reached after every retry.
     """
-    from connectors.follow import FollowOptions, Inconsistency, SetupError, Unreachable, follow
-    from connectors.follow_http import Refused, Retry
+    from connectors.follow import FollowOptions, Inconsistency, SetupError, follow
+    from connectors.follow_http import RETRY
+    from exchange.transport import TransportError
 
     options = FollowOptions(
         url=url,
@@ -100,7 +102,7 @@ def follow(
         jurisdictions=jurisdictions,
         once=once,
         token=token,
-        retry=Retry(attempts=retries),
+        retry=dataclasses.replace(RETRY, attempts=retries),
     )
 
     async def main() -> int:
@@ -120,7 +122,7 @@ def follow(
         _say(f"inconsistency: {exc}")
         _say("stopped at the first inconsistency; nothing after it was written")
         code = EXIT_INCONSISTENT
-    except (Unreachable, Refused) as exc:
+    except TransportError as exc:
         _say(f"unreachable: {exc}")
         code = EXIT_UNREACHABLE
     except SetupError as exc:

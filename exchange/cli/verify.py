@@ -11,12 +11,13 @@ from pathlib import Path
 
 import click
 
-from exchange.auditor.fetch import Unreachable, download
+from exchange.auditor.fetch import download
 from exchange.auditor.receipt import ReceiptError, verify_receipt
 from exchange.auditor.run import verify_directory
 from exchange.auditor.source import SourceError
 from exchange.transparency.cosignature import parse_cosigner_key
 from exchange.transparency.note import NoteError
+from exchange.transport import TransportError
 
 EXIT_FAILED = 1
 EXIT_UNREACHABLE = 3
@@ -29,7 +30,7 @@ def _is_url(source: str) -> bool:
 def _fetch(url: str, out: Path, token: str | None, progress: bool) -> None:
     try:
         asyncio.run(download(url, out, token, progress=progress))
-    except Unreachable as exc:
+    except TransportError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)
 
@@ -205,7 +206,7 @@ def export(url: str, token: str | None, out: Path, quiet: bool) -> None:
         raise click.BadParameter("an http:// or https:// URL", param_hint="URL")
     try:
         manifest = asyncio.run(download(url, out, token, progress=not quiet))
-    except Unreachable as exc:
+    except TransportError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_UNREACHABLE)
     click.echo(

@@ -23,17 +23,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from connectors import follow_http
 from connectors.follow import FollowOptions, FollowResult, Inconsistency, SetupError, follow
-from connectors.follow_http import EventParser, Retry
+from connectors.follow_http import EventParser, FeedClient
 from connectors.follow_journal import Journal, JournalError
 from exchange import admin
 from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
+from exchange.transport import LineTooLong, ResponseTooLarge, RetryPolicy
 from tests.e2e.conftest import Service, register, start_service
 from tests.e2e.process import Server, environment, exchange, free_port
+from tests.loopback import flood, serve
 from tests.support import Signer, example_for
 
-FAST = Retry(attempts=40, base=0.1, cap=0.5)
+FAST = RetryPolicy(attempts=40, base_delay=0.1, max_delay=0.5)
 
 
 @dataclass
@@ -443,3 +446,40 @@ def test_event_parser_frames_events_and_skips_comments() -> None:
     events = [e for e in (parser.feed(line) for line in feed) if e is not None]
     assert [(e.id, e.event, e.data) for e in events] == [("7", "change", "{}")]
     assert parser.retry_ms == 2000 and parser.last_id == "7"
+
+
+async def test_an_endless_body_or_event_line_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that never stops answering is cut off at the limits, not read into memory."""
+
+    async def endless_json(request: web.Request) -> web.StreamResponse:
+        return await flood(request, content_type="application/json")
+
+    async def endless_event(request: web.Request) -> web.StreamResponse:
+        return await flood(request, prefix=b"id: 1\nevent: change\ndata: ", content_type="text/event-stream")
+
+    app = web.Application()
+    app.router.add_get("/v1/info", endless_json)
+    app.router.add_get("/v1/changes", endless_event)
+    monkeypatch.setattr(follow_http, "MAX_BODY", 1 << 20)
+    monkeypatch.setattr(follow_http, "MAX_LINE", 1 << 18)
+    async with serve(app) as url, FeedClient(url, retry=FAST) as client:
+        with pytest.raises(ResponseTooLarge, match="longer than 1048576 bytes"):
+            await client.get_json("/v1/info")
+        events = [event async for event in _until_error(client.events([], None, idle_timeout=30))]
+    assert isinstance(events[-1], LineTooLong) and "longer than 262144 bytes" in str(events[-1])
+
+
+async def _until_error(events: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    try:
+        async for event in events:
+            yield event
+    except ResponseTooLarge as exc:
+        yield exc
+
+
+def test_an_event_of_many_data_lines_is_bounded_too() -> None:
+    parser = EventParser(max_data=100)
+    for _ in range(9):
+        assert parser.feed("data: " + "x" * 10 + "\n") is None
+    with pytest.raises(ResponseTooLarge):
+        parser.feed("data: " + "x" * 10 + "\n")

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tests.loopback import flood
+
 
 @dataclass
 class Received:
@@ -26,6 +28,7 @@ class Receiver:
     script: list[int | str] = field(default_factory=list)
     echo_challenge: bool = True
     hang_seconds: float = 5.0
+    flood_answers: bool = False  # answer every delivery 200 with an endless body
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
     held: asyncio.Event = field(default_factory=asyncio.Event)  # set once a "hold" request is waiting
     release: asyncio.Event = field(default_factory=asyncio.Event)  # ends every "hold", now and later
@@ -35,8 +38,12 @@ class Receiver:
             return web.Response(status=404)
         return web.Response(text=request.query.get("challenge", ""))
 
-    async def deliver(self, request: web.Request) -> web.Response:
+    async def deliver(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
+        if self.flood_answers:
+            self.received.append(Received(dict(request.headers), body, 200))
+            self.arrived.set()
+            return await flood(request)
         action = self.script.pop(0) if self.script else 200
         if action == "hang":
             await asyncio.sleep(self.hang_seconds)

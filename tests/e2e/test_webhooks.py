@@ -8,13 +8,17 @@ import json
 import stat
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 from cloudevents.v1.http import from_http
 from standardwebhooks.webhooks import Webhook
 
 from exchange import admin
+from exchange.webhooks import MAX_DELIVERY_ANSWER, verify_intent
 from tests.e2e.conftest import Service
 from tests.e2e.receiver import Received, receiver
+from tests.loopback import flood, serve
 from tests.support import example_for
 
 FAST = {"webhooks_allow_private": True, "webhook_retry_base": 0.05, "webhook_timeout": 1.0}
@@ -230,3 +234,30 @@ async def test_secrets_and_data_are_not_readable_at_rest(service: Service) -> No
     assert service.services.secrets.open(sub.secret, sub.id) == rotated["secret"]
     with pytest.raises(ValueError, match="does not open"):
         service.services.secrets.open(sub.secret, "sub_another")
+
+
+async def test_an_endless_verification_answer_fails_the_handshake_without_buffering_it() -> None:
+    async def endless(request: web.Request) -> web.StreamResponse:
+        return await flood(request, prefix=request.query["challenge"].encode())
+
+    app = web.Application()
+    app.router.add_get("/hook", endless)
+    async with serve(app) as url, aiohttp.ClientSession() as session:
+        problem = await verify_intent(session, url + "/hook")
+    assert problem == "the verification request answered more than the challenge"
+
+
+async def test_an_endless_delivery_answer_is_a_failed_delivery(service: Service) -> None:
+    auth = await subscriber_token(service)
+    async with receiver(flood_answers=True) as hook:
+        sub = await subscribe(service, hook.url, auth)
+        await submit(service, 1)
+        for _ in range(200):
+            shown = await (await service.client.get(f"/v1/subscriptions/{sub['id']}", headers=auth)).json()
+            if shown["last_error"]:
+                break
+            await asyncio.sleep(0.05)
+        assert shown["last_error"] == f"the receiver answered more than {MAX_DELIVERY_ANSWER} bytes"
+        assert shown["cursor"] == 0 and hook.received
+    health = await service.client.get("/v1/info")
+    assert health.status == 200  # the service is still serving

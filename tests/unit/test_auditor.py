@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange import audit, ijson, times
-from exchange.auditor import layout
+from exchange.auditor import fetch, layout
 from exchange.auditor.receipt import ReceiptError, verify_receipt
 from exchange.auditor.report import Report
 from exchange.auditor.run import verify_directory
@@ -29,6 +30,8 @@ from exchange.models import AuditedSubmission, RecordKey, RecordVersion, Submiss
 from exchange.transparency.entries import key_entry, submission_entry
 from exchange.transparency.merkle import MemoryNodeStore
 from exchange.transparency.note import NoteSigner, checkpoint_body
+from exchange.transport import ResponseTooLarge
+from tests.loopback import flood, serve
 
 ORIGIN = "https://repository.test"
 LOG_ORIGIN = "repository.test"
@@ -498,3 +501,20 @@ def test_the_auditor_is_client_side_code() -> None:
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stderr
+
+
+async def test_an_endless_answer_stops_the_download_at_the_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that never stops answering gets a clear error, not the auditor's memory."""
+
+    async def endless(request: web.Request) -> web.StreamResponse:
+        return await flood(request, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/v1/info", endless)
+    monkeypatch.setattr(fetch, "MAX_JSON_BYTES", 1 << 20)
+    async with serve(app) as url:
+        with pytest.raises(ResponseTooLarge, match="longer than 1048576 bytes"):
+            await fetch.download(url, tmp_path / "audit")
+    assert not (tmp_path / "audit" / layout.MANIFEST).exists()
