@@ -28,7 +28,7 @@ from bench.pipeline import Body, _post_all, sign
 from exchange import ijson, loops
 from exchange.envelope import SigningKey, parse
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
-from exchange.keys import PublicKey
+from exchange.publickeys import PublicKey
 from exchange.sqlitedb import SqliteDatabase
 from exchange.validation import ParticipantScope, Validator
 from tests.e2e.process import free_port

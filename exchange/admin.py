@@ -7,8 +7,8 @@ from datetime import datetime
 from exchange import times
 from exchange.errors import ErrorItem, ExchangeError, Problems
 from exchange.identifiers import is_kid, is_organisation_id, is_state_id, participant_of_kid
-from exchange.keys import KeyFormatError, PublicKey, parse_public_key
 from exchange.models import PARTICIPANT_TYPES, ROLES, STATE_TYPES, Participant, TokenInfo
+from exchange.publickeys import KeyFormatError, PublicKey, parse_public_key
 from exchange.repository.port import Registry, Repository
 from exchange.tokens import new_token
 from exchange.validation import Validator

@@ -17,8 +17,8 @@ import time
 from typing import Generic, TypeVar
 
 from exchange.errors import Unavailable
-from exchange.keys import PublicKey
 from exchange.models import STATE_TYPES, Participant
+from exchange.publickeys import PublicKey
 from exchange.repository.port import Registry
 from exchange.validation import ParticipantScope
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from exchange import ijson
 from exchange.errors import ExchangeError, Problems
 from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE, Serialization
-from exchange.keys import KeyAlgorithm, PublicKey, b64url_decode, b64url_encode, public_jwk
+from exchange.publickeys import KeyAlgorithm, PublicKey, b64url_decode, b64url_encode, public_jwk
 
 SUBMISSION_TYP = "exchange-submission+json"
 ACK_TYP = "exchange-ack+json"

@@ -15,11 +15,11 @@ from exchange.intake import Intake
 from exchange.metrics import Metrics
 from exchange.processing import Processor
 from exchange.queue.port import SubmissionQueue
-from exchange.repokeys import ack_key, log_signers
 from exchange.repository.port import Repository
 from exchange.secretbox import SecretBox
+from exchange.servicekeys import ack_key, log_signers
 from exchange.settings import Settings
-from exchange.transparency.log import TransparencyLog
+from exchange.transparency.service import TransparencyLog
 from exchange.validation import Validator
 
 

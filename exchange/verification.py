@@ -26,7 +26,7 @@ from typing import Any
 from exchange import envelope, ijson, times
 from exchange.errors import ErrorItem, ExchangeError, Problems
 from exchange.identifiers import KINDS, MEDIA_TYPES, Serialization, is_uuid, record_key
-from exchange.keys import PublicKey
+from exchange.publickeys import PublicKey
 
 __all__ = [
     "ENVELOPE_RULES",

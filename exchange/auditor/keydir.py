@@ -13,7 +13,7 @@ from typing import Any
 
 from exchange import times
 from exchange.auditor.report import Report
-from exchange.keys import PublicKey, from_directory_entry, jwk_thumbprint
+from exchange.publickeys import PublicKey, from_directory_entry, jwk_thumbprint
 
 
 @dataclass

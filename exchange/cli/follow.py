@@ -88,8 +88,8 @@ def follow(
     inconsistency (the seq, record and failed check are printed), 2 the options do not fit the copy or
     it cannot be written, 3 the repository could not be reached after every retry.
     """
-    from connectors.follow import FollowOptions, Inconsistency, SetupError, follow
-    from connectors.follow_http import RETRY
+    from connectors.follow.follower import FollowOptions, Inconsistency, SetupError, follow
+    from connectors.follow.http import RETRY
     from exchange.transport import TransportError
 
     options = FollowOptions(

@@ -14,10 +14,10 @@ import click
 
 from exchange import __version__, loops
 from exchange.cli.admin import admin
-from exchange.cli.client import keys, submit
 from exchange.cli.common import config_option, run, settings_from
 from exchange.cli.connect import connect_group, import_group, outbox_group
 from exchange.cli.follow import follow
+from exchange.cli.submitter import keys, submit
 from exchange.cli.verify import audit, verify
 from exchange.errors import ExchangeError
 from exchange.gateway.app import Background
@@ -39,7 +39,7 @@ def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
 
     from exchange.federation import collector
     from exchange.gateway.app import create_app
-    from exchange.logs import configure
+    from exchange.jsonlogs import configure
     from workers import checkpoint, deliver, supervisor, validate
 
     configure(settings.log_level, settings.log_format)
@@ -117,7 +117,7 @@ def worker() -> None:
 @config_option
 def worker_validate(burst: bool, config_file: Path | None) -> None:
     """Validate and decide queued submissions; SIGTERM finishes the batch in hand, then exits."""
-    from exchange.logs import configure
+    from exchange.jsonlogs import configure
     from exchange.services import open_services
     from workers import validate
 
@@ -137,7 +137,7 @@ def worker_validate(burst: bool, config_file: Path | None) -> None:
 
 
 def _run_until_signalled(config_file: Path | None, job: Background) -> None:
-    from exchange.logs import configure
+    from exchange.jsonlogs import configure
     from exchange.services import open_services
 
     settings = settings_from(config_file)

@@ -28,8 +28,8 @@ from exchange.federation.witness import SIZE_MEDIA_TYPE
 from exchange.models import StoredCheckpoint
 from exchange.services import Services
 from exchange.transparency.cosignature import verify_cosignatures
-from exchange.transparency.log import TransparencyLog
 from exchange.transparency.note import NoteError
+from exchange.transparency.service import TransparencyLog
 
 log = logging.getLogger("exchange.cosign")
 

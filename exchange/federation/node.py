@@ -1,6 +1,6 @@
 """A node's federation parts, built once from the settings: the store, its witness, and its witnesses.
 
-The witness key is kept like the log key (:mod:`exchange.repokeys`): generated at first start in the
+The witness key is kept like the log key (:mod:`exchange.servicekeys`): generated at first start in the
 data directory, or read from ``EXCHANGE_WITNESS_KEY_FILE``, mode 0600, never logged. It is loaded only
 when the node witnesses some log, and is distinct from the log key (one key per signing role).
 """
@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from exchange.backends import Backends
 from exchange.federation.store import FederationStore, open_store
 from exchange.federation.witness import Witness
-from exchange.repokeys import load_or_create, log_origin
+from exchange.servicekeys import load_or_create, log_origin
 from exchange.settings import Settings
 from exchange.transparency.cosignature import CosignerKey, WitnessSigner, parse_cosigner_key
 

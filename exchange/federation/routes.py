@@ -11,7 +11,7 @@ from aiohttp import web
 
 from exchange.errors import ExchangeError, Problems
 from exchange.federation.witness import MAX_BODY_BYTES, SIZE_MEDIA_TYPE, WitnessRefusal
-from exchange.gateway.keys import SERVICES
+from exchange.gateway.appkeys import SERVICES
 
 routes = web.RouteTableDef()
 

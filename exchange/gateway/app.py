@@ -10,8 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from exchange.federation import routes as witness_routes
-from exchange.gateway import audit, changes, info, log, metrics, records, registry, submissions, subscriptions
-from exchange.gateway.keys import BATCH_SLOTS, SERVICES, STOPPING, TOKEN_LIMITER
+from exchange.gateway import audit, changes, info, metrics, records, registry, submissions, subscriptions, transparency
+from exchange.gateway.appkeys import BATCH_SLOTS, SERVICES, STOPPING, TOKEN_LIMITER
 from exchange.gateway.problems import problems_middleware
 from exchange.ratelimit import RateLimiter
 from exchange.services import Services, open_services
@@ -48,7 +48,18 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
 
     app.on_shutdown.append(stopping)
     app.cleanup_ctx.append(lifecycle)
-    routes = (submissions, records, registry, info, log, changes, subscriptions, audit, metrics, witness_routes)
+    routes = (
+        submissions,
+        records,
+        registry,
+        info,
+        transparency,
+        changes,
+        subscriptions,
+        audit,
+        metrics,
+        witness_routes,
+    )
     for module in routes:
         app.add_routes(module.routes)
     return app

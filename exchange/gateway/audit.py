@@ -7,11 +7,11 @@ from collections.abc import AsyncGenerator
 
 from aiohttp import web
 
-from exchange import audit, times
+from exchange import provenance, times
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway import query as qs
+from exchange.gateway.appkeys import SERVICES
 from exchange.gateway.auth import authenticate
-from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import json_response
 from exchange.models import KINDS, AuditQuery, RecordKey
 
@@ -54,7 +54,7 @@ async def submissions(request: web.Request) -> web.Response:
         after=qs.integer(request, "after", -1, -1, 2**53 - 1),
         limit=qs.integer(request, "limit", 100, 1, MAX_LIMIT),
     )
-    results, cursor = await audit.audit_page(request.app[SERVICES].repository, query)
+    results, cursor = await provenance.audit_page(request.app[SERVICES].repository, query)
     return json_response({"results": results, "next": cursor})
 
 
@@ -68,7 +68,7 @@ async def version_provenance(request: web.Request) -> web.Response:
     key = RecordKey(request.match_info["participant"], kind, request.match_info["record_id"])
     number = qs.path_number(request, "version", "version")
     services = request.app[SERVICES]
-    document = await audit.provenance(services.repository, services.log, key, number)
+    document = await provenance.provenance(services.repository, services.log, key, number)
     if document is None:
         raise ExchangeError(Problems.NOT_FOUND, f"record {key} has no version {number}")
     return json_response(document)
@@ -84,9 +84,9 @@ async def export(request: web.Request) -> web.StreamResponse:
         raise qs.bad("format", "format must be ndjson or prov")
     services = request.app[SERVICES]
     chunks: AsyncGenerator[bytes, None] = (
-        audit.export_ndjson(services.repository)
+        provenance.export_ndjson(services.repository)
         if name == "ndjson"
-        else audit.export_prov(services.repository, services.settings.public_origin)
+        else provenance.export_prov(services.repository, services.settings.public_origin)
     )
     first = await anext(chunks)  # a failure before any byte is sent is still a problem response
     response = web.StreamResponse(

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from exchange import times
 from exchange.errors import ExchangeError, Problems
-from exchange.gateway.keys import SERVICES, TOKEN_LIMITER
+from exchange.gateway.appkeys import SERVICES, TOKEN_LIMITER
 from exchange.models import TokenInfo
 from exchange.ratelimit import RateLimiter
 from exchange.repository.port import Tokens

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from exchange.feeds import page, sse_comment, sse_event
 from exchange.gateway import query as qs
-from exchange.gateway.keys import SERVICES, STOPPING
+from exchange.gateway.appkeys import SERVICES, STOPPING
 from exchange.gateway.problems import json_response
 from exchange.models import ChangeQuery
 

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from exchange import __version__
 from exchange.errors import ExchangeError, Problems
-from exchange.gateway.keys import SERVICES
+from exchange.gateway.appkeys import SERVICES
 from exchange.gateway.openapi import openapi_document
 from exchange.gateway.problems import json_response
 from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE

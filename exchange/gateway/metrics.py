@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 
 from exchange.errors import Unavailable
+from exchange.gateway.appkeys import SERVICES
 from exchange.gateway.auth import authenticate
-from exchange.gateway.keys import SERVICES
 from exchange.metrics import CONTENT_TYPE
 
 routes = web.RouteTableDef()

@@ -10,7 +10,7 @@ from aiohttp import web
 
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway import query as qs
-from exchange.gateway.keys import SERVICES
+from exchange.gateway.appkeys import SERVICES
 from exchange.gateway.problems import json_response
 from exchange.models import KINDS, RecordKey, RecordQuery, RecordVersion
 from exchange.repository.port import Records

@@ -9,8 +9,8 @@ from aiohttp import web
 
 from exchange import admin, ijson, times
 from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.gateway.appkeys import SERVICES
 from exchange.gateway.auth import authenticate
-from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import json_response, read_body
 
 routes = web.RouteTableDef()

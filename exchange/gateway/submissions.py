@@ -8,8 +8,8 @@ import logging
 from aiohttp import web
 
 from exchange.errors import ExchangeError, Problems
+from exchange.gateway.appkeys import BATCH_SLOTS, SERVICES
 from exchange.gateway.auth import authenticate
-from exchange.gateway.keys import BATCH_SLOTS, SERVICES
 from exchange.gateway.problems import json_response, problem_response, read_body, read_lines
 from exchange.identifiers import (
     COMPACT_MEDIA_TYPE,

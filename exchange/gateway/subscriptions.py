@@ -10,8 +10,8 @@ from aiohttp import web
 
 from exchange import times
 from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.gateway.appkeys import SERVICES
 from exchange.gateway.auth import authenticate
-from exchange.gateway.keys import SERVICES
 from exchange.gateway.problems import json_response
 from exchange.gateway.registry import json_body
 from exchange.models import KINDS, Subscription, TokenInfo

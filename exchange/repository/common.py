@@ -11,7 +11,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import orjson
 
 from exchange import times
-from exchange.keys import PublicKey
 from exchange.models import (
     Change,
     DeliveryAttempt,
@@ -23,6 +22,7 @@ from exchange.models import (
     Subscription,
     TokenInfo,
 )
+from exchange.publickeys import PublicKey
 
 NEW_KEY_COLUMNS = "kid, participant, alg, jwk, thumbprint, valid_from, valid_until, added_at, log_index"
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from exchange.keys import PublicKey
 from exchange.models import (
     AuditedSubmission,
     AuditQuery,
@@ -32,6 +31,7 @@ from exchange.models import (
     Subscription,
     TokenInfo,
 )
+from exchange.publickeys import PublicKey
 
 
 class Lifecycle(Protocol):

@@ -23,10 +23,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from connectors import follow_http
-from connectors.follow import FollowOptions, FollowResult, Inconsistency, SetupError, follow
-from connectors.follow_http import EventParser, FeedClient
-from connectors.follow_journal import Journal, JournalError
+from connectors.follow import http as follow_http
+from connectors.follow.follower import FollowOptions, FollowResult, Inconsistency, SetupError, follow
+from connectors.follow.http import EventParser, FeedClient
+from connectors.follow.journal import Journal, JournalError
 from exchange import admin
 from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE

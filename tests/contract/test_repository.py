@@ -14,7 +14,6 @@ import pytest
 from exchange import times
 from exchange.envelope import SigningKey
 from exchange.errors import ExchangeError, Problems
-from exchange.keys import PublicKey
 from exchange.models import (
     AuditQuery,
     ChangeQuery,
@@ -28,6 +27,7 @@ from exchange.models import (
     Subscription,
     TokenInfo,
 )
+from exchange.publickeys import PublicKey
 from exchange.repository.port import Repository
 from exchange.transparency.entries import canonical
 from exchange.transparency.merkle import MemoryNodeStore

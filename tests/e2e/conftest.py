@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from exchange import admin
 from exchange.envelope import SigningKey
 from exchange.gateway.app import create_app
-from exchange.gateway.keys import SERVICES
+from exchange.gateway.appkeys import SERVICES
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from exchange.services import Services
 from tests.conftest import backend_overrides

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from exchange.envelope import SigningKey
-from exchange.gateway.keys import SERVICES
+from exchange.gateway.appkeys import SERVICES
 from tests.e2e.conftest import Service
 from tests.support import example_for
 

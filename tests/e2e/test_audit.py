@@ -326,16 +326,16 @@ async def test_audit_api_needs_an_auditor_or_admin_token(service: Service) -> No
 
 
 async def test_exports_page_through_the_repository(service: Service) -> None:
-    from exchange import audit
+    from exchange import provenance
 
     history = await populate(service)
     headers = bearer(history.auditor)
     repository = service.services.repository
     served = await (await service.client.get("/v1/audit/export", params={"format": "ndjson"}, headers=headers)).read()
-    paged = b"".join([chunk async for chunk in audit.export_ndjson(repository, page=2)])
+    paged = b"".join([chunk async for chunk in provenance.export_ndjson(repository, page=2)])
     assert paged == served
-    assert len([chunk async for chunk in audit.export_ndjson(repository, page=2)]) == 5 + 4 + 1
+    assert len([chunk async for chunk in provenance.export_ndjson(repository, page=2)]) == 5 + 4 + 1
     prov = await (await service.client.get("/v1/audit/export", params={"format": "prov"}, headers=headers)).read()
     origin = service.services.settings.public_origin
-    paged_prov = b"".join([chunk async for chunk in audit.export_prov(repository, origin, page=2)])
+    paged_prov = b"".join([chunk async for chunk in provenance.export_prov(repository, origin, page=2)])
     assert json.loads(paged_prov) == json.loads(prov)

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from exchange import admin
 from exchange.federation import collector
 from exchange.gateway.app import create_app
-from exchange.gateway.keys import SERVICES
+from exchange.gateway.appkeys import SERVICES
 from exchange.transparency.cosignature import QuorumError, WitnessSigner, check_quorum
 from exchange.transparency.note import NoteSigner, parse_checkpoint, verify_note
 from tests.conftest import backend_overrides

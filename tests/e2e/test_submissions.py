@@ -16,7 +16,7 @@ from joserfc.jwk import OKPKey
 from exchange import admin
 from exchange.envelope import SigningKey
 from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
-from exchange.keys import PublicKey
+from exchange.publickeys import PublicKey
 from tests.e2e.conftest import Service, register
 from tests.support import example_for
 

@@ -18,15 +18,15 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from exchange import audit, ijson, times
+from exchange import ijson, provenance, times
 from exchange.auditor import fetch, layout
 from exchange.auditor.receipt import ReceiptError, verify_receipt
 from exchange.auditor.report import Report
 from exchange.auditor.run import verify_directory
 from exchange.auditor.source import SourceError, file_sha256
 from exchange.envelope import SigningKey, sha256_hex
-from exchange.keys import PublicKey
 from exchange.models import AuditedSubmission, RecordKey, RecordVersion, SubmissionState
+from exchange.publickeys import PublicKey
 from exchange.transparency.entries import key_entry, submission_entry
 from exchange.transparency.merkle import MemoryNodeStore
 from exchange.transparency.note import NoteSigner, checkpoint_body
@@ -206,7 +206,7 @@ def build() -> Audit:
         )
     )
     revoked = PublicKey("GBR/k1", "GBR", "Ed25519", signer.public_jwk, valid_from=T0, revoked_at=revoked_at)
-    export = [audit.submission_line(s) for s in submissions] + [audit.version_line(v) for v in versions]
+    export = [provenance.submission_line(s) for s in submissions] + [provenance.version_line(v) for v in versions]
     export.append({"type": "end", "submissions": len(submissions), "versions": len(versions)})
     info = {
         "origin": ORIGIN,
@@ -496,7 +496,7 @@ def test_the_auditor_is_client_side_code() -> None:
     script = (
         "import sys, exchange.auditor.run, exchange.auditor.fetch, exchange.auditor.receipt, exchange.cli.verify\n"
         "bad = [m for m in sys.modules if m.startswith(('exchange.repository', 'exchange.services', "
-        "'exchange.gateway', 'exchange.audit.', 'exchange.sqlitedb', 'exchange.backends'))]\n"
+        "'exchange.gateway', 'exchange.provenance.', 'exchange.sqlitedb', 'exchange.backends'))]\n"
         "assert not bad, bad\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)

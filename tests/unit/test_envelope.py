@@ -11,7 +11,7 @@ from exchange import ijson
 from exchange.envelope import SigningKey, parse
 from exchange.errors import ExchangeError, Problems
 from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
-from exchange.keys import KeyFormatError, PublicKey, jwk_thumbprint, parse_public_key
+from exchange.publickeys import KeyFormatError, PublicKey, jwk_thumbprint, parse_public_key
 
 
 def registered(key: SigningKey) -> PublicKey:

@@ -14,7 +14,7 @@ import pytest
 
 from exchange.envelope import SigningKey
 from exchange.identifiers import Serialization
-from exchange.keys import PublicKey, b64url_encode
+from exchange.publickeys import PublicKey, b64url_encode
 from exchange.verification import (
     ENVELOPE_RULES,
     KEY_RULES,
@@ -384,7 +384,7 @@ def test_verified_on_receipt_skips_only_the_signature(key: SigningKey) -> None:
 def test_the_verification_is_client_side_code() -> None:
     """The follower and the auditor share it: it never loads the registry, the services or the gateway."""
     script = (
-        "import sys, exchange.verification, exchange.identifiers, connectors.follow_verify\n"
+        "import sys, exchange.verification, exchange.identifiers, connectors.follow.verify\n"
         "bad = [m for m in sys.modules if m.startswith(('exchange.repository', 'exchange.services', "
         "'exchange.gateway', 'exchange.directory', 'exchange.intake', 'exchange.processing', 'exchange.sqlitedb'))]\n"
         "assert not bad, bad\n"

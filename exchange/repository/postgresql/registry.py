@@ -6,8 +6,8 @@ import orjson
 
 from exchange import times
 from exchange.errors import ExchangeError, Problems
-from exchange.keys import PublicKey
 from exchange.models import Participant, TokenInfo
+from exchange.publickeys import PublicKey
 from exchange.repository.common import (
     KEY_COLUMNS,
     NEW_KEY_COLUMNS,

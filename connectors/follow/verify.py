@@ -15,7 +15,7 @@ from typing import Any
 
 from exchange import ijson, times
 from exchange.identifiers import parse_record_key, sniff_serialization
-from exchange.keys import PublicKey, from_directory_entry
+from exchange.publickeys import PublicKey, from_directory_entry
 from exchange.transparency.merkle import leaf_hash
 from exchange.transparency.note import NoteError, parse_checkpoint, verify_note
 from exchange.verification import (

@@ -14,7 +14,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange.envelope import SigningKey
-from exchange.keys import jwk_thumbprint
+from exchange.publickeys import jwk_thumbprint
 from exchange.settings import Settings
 from exchange.transparency.note import NoteSigner
 

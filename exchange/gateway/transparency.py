@@ -5,10 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from exchange.gateway import query as qs
-from exchange.gateway.keys import SERVICES
+from exchange.gateway.appkeys import SERVICES
 from exchange.gateway.problems import json_response
 from exchange.repository.port import Log
-from exchange.transparency.log import b64
+from exchange.transparency.service import b64
 
 routes = web.RouteTableDef()
 MAX_ENTRIES = 1000

@@ -16,8 +16,8 @@ only after
 The first failure stops the follower with :class:`Inconsistency` (the seq, the record and what failed);
 changes before it in the same batch are kept. A repository that stays unreachable after every retry
 raises :class:`Unreachable`. ``out`` ending in ``.ndjson`` is a journal file; anything else is a folder
-holding ``changes.ndjson`` and one file per current record. See :mod:`connectors.follow_state` for the
-state file and :mod:`connectors.follow_journal` for the journal.
+holding ``changes.ndjson`` and one file per current record. See :mod:`connectors.follow.state` for the
+state file and :mod:`connectors.follow.journal` for the journal.
 """
 
 from __future__ import annotations
@@ -31,10 +31,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.follow_http import RETRY, Event, FeedClient, Refused, Transient, Unreachable, query
-from connectors.follow_journal import Journal, JournalError, RecordTree, record_path_parts
-from connectors.follow_state import FilterSet, State, StateError
-from connectors.follow_verify import (
+from connectors.follow.http import RETRY, Event, FeedClient, Refused, Transient, Unreachable, query
+from connectors.follow.journal import Journal, JournalError, RecordTree, record_path_parts
+from connectors.follow.state import FilterSet, State, StateError
+from connectors.follow.verify import (
     Inconsistency,
     KeyDirectory,
     TrustedCheckpoint,

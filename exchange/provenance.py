@@ -25,7 +25,7 @@ from exchange import ijson, times
 from exchange.errors import ExchangeError, Problems
 from exchange.models import AuditedSubmission, AuditQuery, RecordKey, RecordVersion, SubmissionState
 from exchange.repository.port import Audit, Registry, Repository
-from exchange.transparency.log import TransparencyLog
+from exchange.transparency.service import TransparencyLog
 
 PAGE = 500
 """Rows read from the repository per query while exporting."""

@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from connectors.follow_journal import atomic_write
-from connectors.follow_verify import TrustedCheckpoint
+from connectors.follow.journal import atomic_write
+from connectors.follow.verify import TrustedCheckpoint
 
 __all__ = ["FORMAT", "FilterSet", "State", "StateError"]
 
