@@ -35,6 +35,8 @@ class Batcher(Generic[T, R]):
                 batch, self._pending = self._pending[: self._max], self._pending[self._max :]
                 try:
                     results = await self._flush([item for item, _ in batch])
+                    if len(results) != len(batch):
+                        raise ValueError(f"the flush answered {len(results)} results for {len(batch)} items")
                 except BaseException as exc:
                     for _, future in batch:
                         if not future.done():

@@ -20,7 +20,7 @@ from exchange.identifiers import is_record_id
 from exchange.validation.catalogue import SCHEMA_ID_BASE, Catalogue
 from tests.support import reference_missing
 
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
 SCHEMA_FILES = ("defs/1", "submission/1", "law/1", "case/1", "lesson/1")
 TERM_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 UN_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")

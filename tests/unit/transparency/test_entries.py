@@ -24,7 +24,7 @@ PAYLOAD_SHA = "0123456789abcdef" * 4
 
 
 def _jcs_vectors() -> Path | None:
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     for base in repo.parents:
         candidate = base / "shared" / "vectors" / "jcs" / "testdata"
         if candidate.is_dir():

@@ -51,7 +51,7 @@ def _signer(seed: int, name: str = ORIGIN) -> NoteSigner:
 
 
 def _interop() -> ModuleType | None:
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "interop" / "rfc9162.py"
+    path = Path(__file__).resolve().parents[3].parent / "shared" / "interop" / "rfc9162.py"
     if not path.is_file():
         return None
     spec = importlib.util.spec_from_file_location("interop_rfc9162", path)

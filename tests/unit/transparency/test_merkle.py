@@ -77,7 +77,7 @@ def _subproof(m: int, d: list[bytes], b: bool) -> list[bytes]:
 
 
 def _interop() -> ModuleType | None:
-    path = Path(__file__).resolve().parents[2].parent / "shared" / "interop" / "rfc9162.py"
+    path = Path(__file__).resolve().parents[3].parent / "shared" / "interop" / "rfc9162.py"
     if not path.is_file():
         return None
     spec = importlib.util.spec_from_file_location("interop_rfc9162", path)

@@ -33,7 +33,7 @@ KNOWN_ROOTS = {
 
 
 def _merkle_vectors() -> Path | None:
-    repo = Path(__file__).resolve().parents[2]
+    repo = Path(__file__).resolve().parents[3]
     for base in repo.parents:
         candidate = base / "shared" / "vectors" / "merkle" / "testdata"
         if candidate.is_dir():

@@ -1,0 +1,112 @@
+"""The sequencer's plan: one dense order of log indexes and feed seqs, and the rules of acceptance."""
+
+from __future__ import annotations
+
+import json
+
+from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
+from exchange.sequencer import Current, Plan, plan
+
+LAW = RecordKey("EST", "law", "penal-code")
+OTHER = RecordKey("EST", "law", "cybersecurity-act")
+
+
+def message(n: int, jws: str | None = None) -> QueuedSubmission:
+    return QueuedSubmission(
+        participant="EST",
+        submission_id=f"00000000-0000-4000-8000-{n:012d}",
+        kind="law",
+        received_at="2026-12-01T10:00:00.000000Z",
+        jws_sha256=jws or f"{n:064x}",
+        serialization="flattened",
+        body=b"{}",
+    )
+
+
+def upsert(n: int, key: RecordKey = LAW, base: int | None = None) -> Decision:
+    return Decision(
+        message(n), "EST/k1", f"{n:064x}", record=key, schema="law/1", content=b'{"title": "x"}', base_version=base
+    )
+
+
+def withdraw(n: int, key: RecordKey = LAW) -> Decision:
+    return Decision(message(n), "EST/k1", f"{n:064x}", record=key, action="withdraw")
+
+
+def rejected(n: int) -> Decision:
+    return Decision(
+        message(n), "EST/k1", f"{n:064x}", errors=({"pointer": "/record", "rule": "schema", "message": "x"},)
+    )
+
+
+def run(
+    decisions: list[Decision],
+    current: dict[RecordKey, Current] | None = None,
+    existing: dict[tuple[str, str], SubmissionState] | None = None,
+) -> Plan:
+    """Plan with the log at index 7 and the feed at seq 3."""
+    return plan(decisions, existing or {}, current or {}, 7, 3, "2026-12-01T10:00:01.000000Z")
+
+
+def test_every_outcome_gets_the_next_log_index_and_every_accepted_change_the_next_seq() -> None:
+    result = run([upsert(1), rejected(2), upsert(3, OTHER), upsert(4)])
+    assert [s.status for s in result.states] == ["accepted", "rejected", "accepted", "accepted"]
+    assert [s.log_index for s in result.states] == [7, 8, 9, 10]
+    assert [s.seq for s in result.states] == [3, None, 4, 5]
+    assert [(str(v.key), v.version, v.seq, v.log_index) for v in result.versions] == [
+        ("EST/law/penal-code", 1, 3, 7),
+        ("EST/law/cybersecurity-act", 1, 4, 9),
+        ("EST/law/penal-code", 2, 5, 10),  # two versions of one record in one batch, in order
+    ]
+    assert [e.index for e in result.entries] == [7, 8, 9, 10]
+
+
+def test_log_entries_say_what_was_decided() -> None:
+    result = run([upsert(1), rejected(2)])
+    first, second = (json.loads(e.entry) for e in result.entries)
+    assert (first["outcome"], first["record"], first["version"], first["index"]) == ("accepted", str(LAW), 1, 7)
+    assert (second["outcome"], second["index"]) == ("rejected", 8)
+    assert "record" not in second or second["record"] is None
+
+
+def test_a_stale_base_version_is_rejected_and_takes_no_seq() -> None:
+    result = run([upsert(1, base=1), upsert(2, base=2)], {LAW: Current(2, False)})
+    assert [s.status for s in result.states] == ["rejected", "accepted"]
+    assert result.states[0].errors[0]["rule"] == "conflict:base-version"
+    assert result.states[0].errors[0]["pointer"] == "/base_version"
+    assert (result.states[1].version, result.states[1].seq) == (3, 3)
+
+
+def test_withdrawing_a_missing_or_withdrawn_record_is_rejected() -> None:
+    result = run([withdraw(1), withdraw(2, OTHER)], {OTHER: Current(4, True)})
+    assert [s.status for s in result.states] == ["rejected", "rejected"]
+    assert {s.errors[0]["rule"] for s in result.states} == {"record:not-found"}
+    assert result.versions == []
+    assert [s.log_index for s in result.states] == [7, 8]  # rejections are logged too
+
+
+def test_a_withdrawal_then_a_new_version_in_one_batch() -> None:
+    result = run([withdraw(1), upsert(2)], {LAW: Current(1, False)})
+    assert [(v.version, v.decision.action) for v in result.versions] == [(2, "withdraw"), (3, "upsert")]
+
+
+def test_a_redelivery_keeps_its_stored_state_and_takes_no_place() -> None:
+    stored = SubmissionState("EST", message(1).submission_id, message(1).jws_sha256, "t", "accepted", log_index=2)
+    existing = {("EST", message(1).submission_id): stored}
+    result = run([upsert(1), upsert(2)], existing=existing)
+    assert result.states[0] is stored
+    assert [s.log_index for s in result.states[1:]] == [7]
+    assert [s.seq for s in result.states[1:]] == [3]
+
+
+def test_the_same_id_with_other_bytes_is_not_decided() -> None:
+    received = SubmissionState("EST", message(1).submission_id, "f" * 64, "t", "received")
+    result = run([upsert(1)], existing={("EST", message(1).submission_id): received})
+    assert result.states == [received]  # the caller sees other bytes and dead-letters the delivery
+    assert result.entries == [] and result.versions == []
+
+
+def test_the_same_submission_twice_in_one_batch_is_decided_once() -> None:
+    result = run([upsert(1), upsert(1)])
+    assert len(result.entries) == 1
+    assert result.states[0] is result.states[1]
