@@ -102,9 +102,3 @@ def country_iso3(code: str) -> tuple[str | None, str | None]:
 
 def is_country(iso3: str) -> bool:
     return iso3 in _countries()
-
-
-def country_name(iso3: str) -> str:
-    entry = _countries().get(iso3)
-    names = entry.get("name") if entry else None
-    return str(names.get("en", iso3)) if isinstance(names, dict) else iso3

@@ -47,7 +47,6 @@ class Problems:
     FORBIDDEN = Problem("forbidden", "Not allowed", 403)
     NOT_FOUND = Problem("not-found", "Not found", 404)
     METHOD_NOT_ALLOWED = Problem("method-not-allowed", "Method not allowed", 405)
-    NOT_ACCEPTABLE = Problem("not-acceptable", "Not acceptable", 406)
     SUBMISSION_CONFLICT = Problem("submission-conflict", "Submission id already used with other content", 409)
     VERSION_CONFLICT = Problem("version-conflict", "Base version is not the current version", 409)
     ALREADY_EXISTS = Problem("already-exists", "Already exists", 409)

@@ -153,12 +153,6 @@ class KeyDirectory:
     def get(self, kid: str) -> PublicKey | None:
         return self.keys.get(kid)
 
-    def covers(self, received_at: str, margin_seconds: float) -> bool:
-        """True when this copy was fetched after ``received_at`` (so it shows any earlier revocation)."""
-        if self.fetched_at is None:
-            return False
-        return (self.fetched_at - times.parse(received_at)).total_seconds() > margin_seconds
-
 
 # ---- the signed submission ----------------------------------------------------------------------
 
