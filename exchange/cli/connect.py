@@ -15,27 +15,13 @@ import json
 import signal
 import sys
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
-EXIT_INVALID = 1
-EXIT_UNDELIVERED = 3
 DEFAULT_OUTBOX = "exchange-outbox.sqlite3"
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass(frozen=True, slots=True)
-class Target:
-    """Where and as whom to submit."""
-
-    url: str | None
-    kid: str | None
-    key_file: Path | None
-    token: str | None
-    outbox: Path
 
 
 def _target_options(func: F) -> F:
@@ -88,11 +74,14 @@ def _import_options(func: F) -> F:
     return func
 
 
-def _target(url: str | None, kid: str | None, key_file: Path | None, token: str | None, outbox: Path) -> Target:
+def _target(url: str | None, kid: str | None, key_file: Path | None, token: str | None, outbox: Path) -> Any:
+    from connectors.delivery import Target
+
     return Target(url, kid, key_file, token, outbox)
 
 
 def _run(main: Callable[[], Coroutine[Any, Any, int]]) -> None:
+    from connectors.delivery import EXIT_INVALID
     from connectors.model import ImportFailure
 
     try:
@@ -116,7 +105,7 @@ def _retry() -> Any:
     return RetryPolicy(attempts=attempts, base_delay=0.5, max_delay=10.0)
 
 
-def _client(target: Target, *, need_key: bool = True) -> Any:
+def _client(target: Any, *, need_key: bool = True) -> Any:
     from connectors.sdk import ExchangeClient
     from exchange.envelope import SigningKey
 
@@ -144,9 +133,15 @@ def _participant(kid: str | None) -> str | None:
         raise click.BadParameter(str(exc), param_hint="--kid") from None
 
 
+def _output() -> Any:
+    from connectors.delivery import Output
+
+    return Output(out=click.echo, err=lambda line: click.echo(line, err=True))
+
+
 async def _deliver(
     report: Any,
-    target: Target,
+    target: Any,
     *,
     dry_run: bool,
     out_dir: Path | None,
@@ -155,112 +150,46 @@ async def _deliver(
     validated: bool = False,
 ) -> int:
     """Check, then print, write or send the records of an import report; return the exit status."""
-    from connectors.outbox import Outbox, Queued
-    from connectors.pipeline import note_lines, remote_scope, send, validate, wrapper, write_out
-    from connectors.sdk import RepositoryError
+    from connectors.delivery import deliver
 
-    participant = _participant(target.kid)
-    sending = not dry_run and out_dir is None
-    client = _client(target) if sending else None
-    offline: str | None = None
-    if client is not None:
-        await client.__aenter__()
-        try:
-            await client.info()
-        except RepositoryError as exc:
-            offline = str(exc)
-    try:
-        scope = await remote_scope(None if offline else client, participant)
-        validate(report.records, scope, already=validated)
-        for line in note_lines(report.source, report.all_notes(), quiet=quiet):
-            click.echo(line, err=True)
-        invalid = [r for r in report.records if not r.ok]
-        if dry_run:
-            click.echo(json.dumps([wrapper(r) for r in report.records], indent=2, ensure_ascii=False))
-            click.echo(
-                f"{len(report.records)} record(s), {len(invalid)} with errors; nothing sent (--dry-run)", err=True
-            )
-            return EXIT_INVALID if invalid or not report.ok else 0
-        if out_dir is not None:
-            for path in write_out([r for r in report.records if r.ok], out_dir):
-                click.echo(str(path))
-            click.echo(f"{len(report.records) - len(invalid)} record(s) written to {out_dir}", err=True)
-            return EXIT_INVALID if invalid else 0
-        assert client is not None
-        with Outbox(target.outbox) as outbox:
-            if offline is not None:
-                valid = [r for r in report.records if r.ok]
-                outbox.enqueue(
-                    client.participant,
-                    [Queued(r.kind, r.record_id, r.record, r.action, source=r.source) for r in valid],
-                )
-                click.echo(
-                    f"{len(valid)} submission(s) kept in the outbox {target.outbox} (repository unreachable: "
-                    f"{offline}); run `exchange outbox flush` when it is back",
-                    err=True,
-                )
-                return EXIT_UNDELIVERED
-            sent = await send(report.records, client, outbox, wait=timeout if target.token else 0.0)
-        return _print_sent(sent, target)
-    finally:
-        if client is not None:
-            await client.__aexit__(None, None, None)
-
-
-def _print_sent(sent: Any, target: Target) -> int:
-    states = [e.state for e in sent.entries]
-    for entry in sent.entries:
-        line = f"{entry.label}: {entry.state}"
-        if entry.state == "accepted" and isinstance(entry.answer, dict):
-            line += f" version {entry.answer.get('version')}"
-        elif entry.detail:
-            line += f" ({entry.detail})"
-        click.echo(line)
-        if isinstance(entry.answer, dict):
-            for error in entry.answer.get("errors") or []:
-                click.echo(f"    {error.get('pointer') or '/'}: {error.get('message')} [{error.get('rule')}]")
-    for skipped in sent.skipped:
-        click.echo(f"{skipped.record_id}: not sent (invalid)")
-    if sent.flush.unreachable:
-        click.echo(
-            f"{sent.flush.remaining} submission(s) kept in the outbox {target.outbox} "
-            f"(repository unreachable: {sent.flush.unreachable}); run `exchange outbox flush`",
-            err=True,
+    _participant(target.kid)  # a malformed --kid is a usage error before anything else
+    client = _client(target) if not dry_run and out_dir is None else None
+    if client is None:
+        return await deliver(
+            report,
+            target,
+            None,
+            _output(),
+            dry_run=dry_run,
+            out_dir=out_dir,
+            timeout=timeout,
+            quiet=quiet,
+            validated=validated,
         )
-        return EXIT_UNDELIVERED
-    if not target.token and "received" in states:
-        click.echo("note: without --token the verdicts cannot be read; see `exchange outbox status`", err=True)
-    if sent.skipped or any(s in ("rejected", "refused") for s in states):
-        return EXIT_INVALID
-    if "pending" in states:
-        return EXIT_UNDELIVERED
-    return 0
+    async with client:
+        return await deliver(
+            report,
+            target,
+            client,
+            _output(),
+            dry_run=dry_run,
+            out_dir=out_dir,
+            timeout=timeout,
+            quiet=quiet,
+            validated=validated,
+        )
 
 
 def _preview(records: list[Any], where: str, *, quiet: bool) -> int:
-    """Print records as submission files (stdout) and their notes (stderr); 1 if any has an error."""
-    from connectors.pipeline import wrapper
+    from connectors.delivery import preview
 
-    for imported in records:
-        for note in imported.notes:
-            if not (quiet and note.level == "info"):
-                click.echo(f"{imported.source} [{imported.record_id}]: {note}", err=True)
-    click.echo(json.dumps([wrapper(r) for r in records], indent=2, ensure_ascii=False))
-    invalid = sum(1 for r in records if not r.ok)
-    click.echo(f"{len(records)} record(s) {where}, {invalid} with errors; nothing sent (--dry-run)", err=True)
-    return EXIT_INVALID if invalid else 0
+    return preview(records, where, _output(), quiet=quiet)
 
 
 def _entry_record(entry: Any) -> Any:
-    """An outbox entry as an imported record, checked again against the packaged schemas."""
-    from connectors.local import check, scope_for
-    from connectors.model import Imported
+    from connectors.delivery import entry_record
 
-    imported = Imported(entry.kind, entry.record_id, entry.record or {}, entry.source or f"#{entry.seq}")
-    imported.action = entry.action
-    if entry.action == "upsert":
-        imported.notes.extend(check(imported, scope_for(entry.participant)))
-    return imported
+    return entry_record(entry)
 
 
 # --- exchange import --------------------------------------------------------------------------------
@@ -485,25 +414,12 @@ def outbox_flush(
         sys.exit(_preview([_entry_record(e) for e in pending], "waiting in the outbox", quiet=False))
 
     async def main() -> int:
+        from connectors.delivery import report_flush
+
         async with _client(target) as client:
             with Outbox(outbox_path) as outbox:
                 report = await outbox.flush(client, wait=timeout if token else 0.0)
-        click.echo(
-            f"sent {report.sent}: received {report.received}, accepted {report.accepted}, "
-            f"rejected {report.rejected}, refused {report.refused}; {report.remaining} still waiting"
-        )
-        for entry in report.decided:
-            if entry.state != "accepted":
-                click.echo(f"  {entry.label} {entry.submission_id}: {entry.state} {entry.detail or ''}".rstrip())
-                if isinstance(entry.answer, dict):
-                    for error in entry.answer.get("errors") or []:
-                        click.echo(f"    {error.get('pointer') or '/'}: {error.get('message')}")
-        if report.unreachable:
-            click.echo(f"repository unreachable: {report.unreachable}", err=True)
-            return EXIT_UNDELIVERED
-        if report.rejected or report.refused:
-            return EXIT_INVALID
-        return 0 if report.remaining == 0 or not token else EXIT_UNDELIVERED
+        return report_flush(report, waited=bool(token), output=_output())
 
     _run(main)
 
@@ -560,6 +476,7 @@ def watch(
     Each file then moves to FOLDER/done/ or FOLDER/rejected/ with FILE.verdict.json beside it. The
     outbox defaults to FOLDER/.outbox.sqlite3. Needs --token to read verdicts. Stop with Ctrl-C.
     """
+    from connectors.delivery import watch_status
     from connectors.local import scope_for
     from connectors.outbox import Outbox
     from connectors.pipeline import remote_scope
@@ -584,7 +501,7 @@ def watch(
                 watcher = Watcher(folder, client, outbox, scope, settle=settle, log=log)
                 if once:
                     await watcher.once(timeout)
-                    return EXIT_UNDELIVERED if watcher.pending() else (EXIT_INVALID if watcher.stats.rejected else 0)
+                    return watch_status(watcher)
                 stop = asyncio.Event()
                 loop = asyncio.get_running_loop()
                 for sig in (signal.SIGTERM, signal.SIGINT):
