@@ -11,6 +11,7 @@ invalid or rejected, 3 some not delivered (they stay in the outbox: ``exchange o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
@@ -154,19 +155,9 @@ async def _deliver(
 
     _participant(target.kid)  # a malformed --kid is a usage error before anything else
     client = _client(target) if not dry_run and out_dir is None else None
-    if client is None:
-        return await deliver(
-            report,
-            target,
-            None,
-            _output(),
-            dry_run=dry_run,
-            out_dir=out_dir,
-            timeout=timeout,
-            quiet=quiet,
-            validated=validated,
-        )
-    async with client:
+    async with contextlib.AsyncExitStack() as stack:
+        if client is not None:
+            await stack.enter_async_context(client)
         return await deliver(
             report,
             target,
