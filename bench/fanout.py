@@ -126,7 +126,17 @@ def run(
         key = SigningKey.generate("GBR/bench")
         (Path(tmp) / "key.jwk").write_text(json.dumps(key.public_jwk))
         exchange(
-            "admin", "participant", "add", "GBR", "--name", "UK", "--type", "member_state", env=server.env, check=True
+            "admin",
+            "--init",
+            "participant",
+            "add",
+            "GBR",
+            "--name",
+            "UK",
+            "--type",
+            "member_state",
+            env=server.env,
+            check=True,
         )
         exchange("admin", "key", "add", key.kid, "--public-key", str(Path(tmp) / "key.jwk"), env=server.env, check=True)
         token = exchange("admin", "token", "create", "--role", "subscriber", "--participant", "GBR",

@@ -93,6 +93,7 @@ def register(env: dict[str, str], participants: Iterable[str]) -> dict[str, Sign
         keyfile.write_text(json.dumps(key.public_jwk))
         exchange(
             "admin",
+            "--init",
             "participant",
             "add",
             participant,
