@@ -362,6 +362,7 @@ def outbox_group() -> None:
 def outbox_status(outbox_path: Path, show_all: bool, as_json: bool) -> None:
     """Count the outbox's entries by state and list those still waiting (pending, received)."""
     from connectors.outbox import OPEN_STATES, STATES, Outbox
+    from connectors.watch_status import counts_line
 
     if not outbox_path.exists():
         raise click.ClickException(f"no outbox at {outbox_path}")
@@ -371,7 +372,7 @@ def outbox_status(outbox_path: Path, show_all: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"counts": counts, "entries": [e.as_dict() for e in entries]}, indent=2))
         return
-    click.echo(", ".join(f"{state} {count}" for state, count in counts.items()))
+    click.echo(counts_line(counts))
     for entry in entries:
         detail = f" ({entry.detail})" if entry.detail else ""
         click.echo(f"{entry.seq:>6} {entry.state:<9} {entry.label} {entry.submission_id}{detail}")
@@ -449,6 +450,7 @@ def connect_group() -> None:
 @click.option("--once", is_flag=True, help="Process what is there, wait for the verdicts, then exit.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="With --once: seconds to wait.")
 @click.option("--dry-run", is_flag=True, help="Check and print what the files now there hold; move and send nothing.")
+@click.option("--status", "show_status", is_flag=True, help="Count what the folder's outbox holds by state, then exit.")
 def watch(
     folder: Path,
     url: str | None,
@@ -461,6 +463,7 @@ def watch(
     once: bool,
     timeout: float,
     dry_run: bool,
+    show_status: bool,
 ) -> None:
     """Sign and submit every JSON, CSV or Akoma Ntoso file dropped into FOLDER.
 
@@ -471,8 +474,13 @@ def watch(
     from connectors.local import scope_for
     from connectors.outbox import Outbox
     from connectors.pipeline import remote_scope
+    from connectors.watch_status import counts_line, outbox_counts, watch_outbox
     from connectors.watcher import Watcher, preview
 
+    path = watch_outbox(folder, outbox_path, Path(DEFAULT_OUTBOX))
+    if show_status:
+        click.echo(counts_line(outbox_counts(path)))
+        return
     if dry_run:
         participant = _participant(kid)
         records = preview(folder, scope_for(participant) if participant else None)
@@ -480,7 +488,6 @@ def watch(
     if not token:
         raise click.UsageError("the watcher reads each verdict: give a participant token (--token)")
     target = _target(url, kid, key_file, token, outbox_path)
-    path = folder / ".outbox.sqlite3" if outbox_path == Path(DEFAULT_OUTBOX) else outbox_path
 
     def log(message: str) -> None:
         click.echo(message, err=True)
