@@ -22,7 +22,8 @@ T = TypeVar("T")
 
 
 def _progress(items: Iterator[T], enabled: bool, total: int | None, unit: str, what: str) -> Iterator[T]:
-    if not enabled:
+    """A progress bar on standard error, drawn only for a person watching: a log file gets no bar."""
+    if not enabled or not sys.stderr.isatty():
         return items
     return iter(tqdm(items, total=total, unit=unit, desc=what, file=sys.stderr, leave=False))
 
