@@ -24,6 +24,12 @@ EXIT_REJECTED = 1
 EXIT_FAILED = 3
 
 
+def _user_keys() -> Path:
+    """The per-user key folder: private keys belong to a person or a system account, not to a checkout."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "exchange" / "keys"
+
+
 @click.group()
 def keys() -> None:
     """Signing keys on the submitter's side."""
@@ -34,12 +40,12 @@ def keys() -> None:
 @click.option(
     "--out",
     "out",
-    required=True,
     type=click.Path(file_okay=False, path_type=Path),
-    help="Folder to write to.",
+    help="Folder to write to (default: a folder of your own, $XDG_CONFIG_HOME/exchange/keys or "
+    "~/.config/exchange/keys, created with mode 0700, outside any checkout).",
 )
 @click.option("--alg", type=click.Choice(["Ed25519", "ES256"]), default="Ed25519", show_default=True)
-def generate(kid: str, out: Path, alg: str) -> None:
+def generate(kid: str, out: Path | None, alg: str) -> None:
     """Make a key pair: private key PEM (mode 0600), public key as PEM and JWK.
 
     Send the public files to the repository's administrators; keep the private key secret.
@@ -47,7 +53,10 @@ def generate(kid: str, out: Path, alg: str) -> None:
     if not is_kid(kid):
         raise click.BadParameter("a key id is <participant>/<label>, like EST/2026-01", param_hint="--kid")
     key = SigningKey.generate(kid, "Ed25519" if alg == "Ed25519" else "ES256")
-    out.mkdir(parents=True, exist_ok=True)
+    if out is None:
+        out = _user_keys()
+        click.echo(f"keys written to {out}", err=True)
+    out.mkdir(mode=0o700, parents=True, exist_ok=True)
     stem = kid.replace("/", "_").replace(":", "-")
     private = out / f"{stem}.private.pem"
     if private.exists():
@@ -199,7 +208,9 @@ def submit(
         async with SubmissionClient(url, token) as client:
             audience = (await client.info())["origin"]
             gate = asyncio.Semaphore(max(1, concurrency))
-            bar = tqdm(total=len(files), unit="file", disable=len(files) < 2, file=sys.stderr)
+            bar = tqdm(
+                total=len(files), unit="file", disable=len(files) < 2 or not sys.stderr.isatty(), file=sys.stderr
+            )
 
             async def one(path: Path) -> Outcome:
                 async with gate:

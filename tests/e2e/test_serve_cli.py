@@ -42,3 +42,16 @@ def test_admin_token_expiry_on_the_command_line(tmp_path: Path) -> None:
     assert listed.returncode == 0 and "expires" in listed.stdout
     bad = exchange("admin", "token", "create", "--role", "auditor", "--expires", "soon", env=env)
     assert bad.returncode == 2 and "--expires" in bad.stderr
+
+
+def test_keys_go_to_a_folder_of_the_users_own_by_default(tmp_path: Path) -> None:
+    import stat
+
+    env = {**environment(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    made = exchange("keys", "generate", "--kid", "EST/2026-01", env=env)
+    assert made.returncode == 0, made.stderr
+    folder = tmp_path / "config" / "exchange" / "keys"
+    assert f"keys written to {folder}" in made.stderr
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert stat.S_IMODE((folder / "EST_2026-01.private.pem").stat().st_mode) == 0o600
+    assert (folder / "EST_2026-01.public.jwk").exists()
