@@ -14,9 +14,9 @@ import aiohttp
 import click
 from tqdm import tqdm
 
-from exchange.client import ClientError, SubmissionClient, SubmissionFileError, payload_from_file, sign
+from exchange.client import ClientError, SubmissionClient, SubmissionFileError, build_payload, payload_from_file, sign
 from exchange.envelope import SigningKey
-from exchange.identifiers import is_kid, participant_of_kid
+from exchange.identifiers import is_kid, participant_of_kid, record_key
 from exchange.models import KINDS
 from exchange.transport import TransportError
 
@@ -104,11 +104,14 @@ async def _submit_one(
     options: dict[str, Any],
     wait: float | None,
     receipts: bool = False,
+    payload: dict[str, Any] | None = None,
 ) -> Outcome:
-    try:
-        payload = payload_from_file(path, participant=participant_of_kid(key.kid), audience=audience, **options)
-    except SubmissionFileError as exc:
-        return Outcome(path, "failed", str(exc))
+    """Sign and send the record in ``path`` (or ``payload``, already built, with ``path`` as its label)."""
+    if payload is None:
+        try:
+            payload = payload_from_file(path, participant=participant_of_kid(key.kid), audience=audience, **options)
+        except SubmissionFileError as exc:
+            return Outcome(path, "failed", str(exc))
     prepared = sign(payload, key)
     try:
         status, body = await client.submit(prepared)  # retried as the same bytes, honouring Retry-After
@@ -142,7 +145,7 @@ async def _submit_one(
 
 
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--url", required=True, envvar="EXCHANGE_CLIENT_URL", help="Repository URL ($EXCHANGE_CLIENT_URL).")
 @click.option("--kid", required=True, help="Your key id, e.g. EST/2026-01.")
 @click.option(
@@ -184,9 +187,18 @@ def submit(
 ) -> None:
     """Sign FILES (JSON records) and submit them; print each verdict.
 
+    A withdrawal needs no file: `--action withdraw --kind law --record-id ID`.
+
     Exit status: 0 all accepted (or received, without waiting), 1 some rejected, 3 some failed to
     be delivered or decided.
     """
+    withdrawal = None
+    if not files:
+        if action != "withdraw" or not kind or not record_id:
+            raise click.UsageError("give FILES to submit, or --action withdraw with --kind and --record-id")
+        if receipts:
+            raise click.UsageError("--receipts saves beside each file; a withdrawal without a file has none")
+        withdrawal = Path(record_key(participant_of_kid(kid), kind, record_id))
     if record_id and len(files) > 1:
         raise click.BadParameter("--record-id names one record; give one file", param_hint="--record-id")
     try:
@@ -217,6 +229,17 @@ def submit(
                     outcome = await _submit_one(client, path, key, audience, options, waiting, receipts)
                 bar.update()
                 return outcome
+
+            if withdrawal is not None:
+                payload = build_payload(
+                    participant=participant_of_kid(kid),
+                    audience=audience,
+                    kind=str(kind),
+                    record_id=str(record_id),
+                    action="withdraw",
+                    base_version=base_version,
+                )
+                return [await _submit_one(client, withdrawal, key, audience, options, waiting, payload=payload)]
 
             try:
                 return await asyncio.gather(*(one(p) for p in files))

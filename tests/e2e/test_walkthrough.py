@@ -87,6 +87,15 @@ def test_register_generate_submit_read(tmp_path: Path, server: Server) -> None:
     assert rejected.returncode == 1
     assert "rejected GBR/law/broken" in rejected.stdout and "/record/title" in rejected.stdout
 
+    nothing = exchange("submit", *args, env=env)
+    assert nothing.returncode == 2 and "--action withdraw with --kind and --record-id" in nothing.stderr
+    withdrawn = exchange(
+        "submit", *args, "--action", "withdraw", "--kind", "law", "--record-id", "gbr-computer-misuse-act-1990", env=env
+    )
+    assert withdrawn.returncode == 0, withdrawn.stdout + withdrawn.stderr
+    assert withdrawn.stdout.startswith("GBR/law/gbr-computer-misuse-act-1990: accepted")
+    assert "version 2" in withdrawn.stdout
+
     unreachable = exchange(
         "submit", str(EXAMPLE), "--url", "http://127.0.0.1:9", "--kid", "GBR/2026-01", "--key", str(private), env=env
     )
