@@ -1,4 +1,9 @@
-"""``exchange admin``: the registry and dead letters, straight on the configured database."""
+"""``exchange admin``: the registry and dead letters, on the configured database or a running server.
+
+Without ``--url`` every command acts on the database the settings name, through the same core
+functions as the admin API; with ``--url`` (and an admin token) it calls that server's admin API.
+Both print the same lines, built from the JSON form the API answers with.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,8 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import click
 
@@ -16,6 +22,7 @@ from exchange.cli.common import config_option, run, settings_from
 from exchange.models import PARTICIPANT_TYPES, ROLES
 from exchange.repository.common import redact
 from exchange.services import Services, open_services
+from exchange.transport import Transport, TransportError
 
 T = TypeVar("T")
 
@@ -36,6 +43,54 @@ def _with_services(config_file: Path | None, action: Callable[[Services], Awaita
             return await action(services)
 
     return run(main)
+
+
+def _act(
+    config_file: Path | None,
+    local: Callable[[Services], Awaitable[T]],
+    remote: Callable[[Transport], Awaitable[T]],
+) -> T:
+    """Run ``local`` on the configured database, or ``remote`` against the server of ``--url``."""
+    options = click.get_current_context().obj or {}
+    url = options.get("url")
+    if not url:
+        return _with_services(config_file, local)
+    click.echo(f"server: {url}", err=True)
+
+    async def main() -> T:
+        try:
+            async with Transport(url, token=options.get("token")) as transport:
+                return await remote(transport)
+        except TransportError as exc:
+            raise click.ClickException(f"cannot use the server at {url}: {exc}") from None
+
+    return run(main)
+
+
+async def _call(
+    transport: Transport, method: str, path: str, body: dict[str, Any] | None = None, expect: int = 200
+) -> Any:
+    """One admin API call; a problem answer becomes a readable error naming every fault."""
+    answer = await transport.request(
+        method,
+        path,
+        data=json.dumps(body).encode() if body is not None else None,
+        content_type="application/json" if body is not None else None,
+    )
+    if answer.status != expect:
+        problem = answer.problem
+        lines = [f"the server answered {answer.status}: {problem.message}"]
+        lines += [f"  {e.get('pointer') or '/'}: {e.get('message')} [{e.get('rule')}]" for e in problem.errors]
+        raise click.ClickException("\n".join(lines))
+    return answer.body
+
+
+async def _found(transport: Transport, method: str, path: str) -> bool:
+    """A call that answers 204 when done and 404 when there was nothing to act on."""
+    answer = await transport.request(method, path)
+    if answer.status not in (204, 404):
+        raise click.ClickException(f"the server answered {answer.status}: {answer.problem.message}")
+    return answer.status == 204
 
 
 def _time(value: str | None) -> datetime | None:
@@ -68,14 +123,21 @@ def _expiry(value: str | None) -> datetime | None:
 
 @click.group()
 @click.option("--init", is_flag=True, help="Create the embedded database if it does not exist yet (otherwise refused).")
+@click.option(
+    "--url", envvar="EXCHANGE_ADMIN_URL", help="Administer this running server through its admin API instead."
+)
+@click.option("--token", envvar="EXCHANGE_ADMIN_TOKEN", help="With --url: an admin API token ($EXCHANGE_ADMIN_TOKEN).")
 @click.pass_context
-def admin(ctx: click.Context, init: bool) -> None:
+def admin(ctx: click.Context, init: bool, url: str | None, token: str | None) -> None:
     """Administer participants, keys, API tokens and dead letters.
 
     Acts on the database the settings name (it says which on standard error), and refuses an
-    embedded one that does not exist yet unless --init is given.
+    embedded one that does not exist yet unless --init is given; or, with --url and an admin token,
+    on a running server through its admin API.
     """
-    ctx.ensure_object(dict)["init"] = init
+    if url and not token:
+        raise click.UsageError("--url needs an admin token (--token or $EXCHANGE_ADMIN_TOKEN)")
+    ctx.ensure_object(dict).update(init=init, url=url, token=token)
 
 
 @admin.group()
@@ -99,20 +161,31 @@ def participant_add(
     participant_id: str, name: str, type_: str, jurisdictions: tuple[str, ...], config_file: Path | None
 ) -> None:
     """Register PARTICIPANT_ID: a State's ISO 3166-1 alpha-3 code (EST) or org:<slug> (org:coe)."""
-    added = _with_services(
-        config_file,
-        lambda s: registry.add_participant(s.repository, s.validator, participant_id, name, type_, list(jurisdictions)),
-    )
-    click.echo(json.dumps(added.as_dict(), indent=2))
+
+    async def local(s: Services) -> Any:
+        added = await registry.add_participant(
+            s.repository, s.validator, participant_id, name, type_, list(jurisdictions)
+        )
+        return added.as_dict()
+
+    body = {"id": participant_id, "name": name, "type": type_, "jurisdictions": list(jurisdictions)}
+    added = _act(config_file, local, lambda t: _call(t, "POST", "/v1/admin/participants", body, expect=201))
+    click.echo(json.dumps(added, indent=2))
 
 
 @participant.command("list")
 @config_option
 def participant_list(config_file: Path | None) -> None:
     """List registered participants."""
-    rows = _with_services(config_file, lambda s: s.repository.list_participants())
-    for p in rows:
-        click.echo(f"{p.id:<20} {p.type:<32} {p.name}  [{' '.join(p.jurisdictions)}]")
+
+    async def local(s: Services) -> Any:
+        return [p.as_dict() for p in await s.repository.list_participants()]
+
+    async def remote(t: Transport) -> Any:
+        return (await _call(t, "GET", "/v1/participants"))["participants"]
+
+    for p in _act(config_file, local, remote):
+        click.echo(f"{p['id']:<20} {p['type']:<32} {p['name']}  [{' '.join(p['jurisdictions'])}]")
 
 
 @admin.group()
@@ -137,10 +210,21 @@ def key_add(
 ) -> None:
     """Register key KID (<participant>/<label>, e.g. EST/2026-01) for its participant."""
     start, end = _time(valid_from), _time(valid_until)
-    added, index = _with_services(
-        config_file, lambda s: registry.add_key(s.repository, kid, public_key.read_bytes(), start, end)
-    )
-    click.echo(json.dumps({**added.to_jwk(), "log_index": index}, indent=2))
+    material = public_key.read_bytes()
+
+    async def local(s: Services) -> Any:
+        added, index = await registry.add_key(s.repository, kid, material, start, end)
+        return {**added.to_jwk(), "log_index": index}
+
+    body: dict[str, Any] = {"kid": kid, "valid_from": valid_from, "valid_until": valid_until}
+    try:
+        jwk = json.loads(material)
+    except ValueError:
+        jwk = None
+    body.update({"jwk": jwk} if isinstance(jwk, dict) else {"public_key": material.decode("utf-8", "replace")})
+    body = {k: v for k, v in body.items() if v is not None}
+    added = _act(config_file, local, lambda t: _call(t, "POST", "/v1/admin/keys", body, expect=201))
+    click.echo(json.dumps(added, indent=2))
 
 
 @key.command("revoke")
@@ -149,8 +233,15 @@ def key_add(
 @config_option
 def key_revoke(kid: str, reason: str, config_file: Path | None) -> None:
     """Revoke key KID from now on; submissions received before stay valid."""
-    revoked, index = _with_services(config_file, lambda s: registry.revoke_key(s.repository, kid, reason))
-    click.echo(json.dumps({**revoked.to_jwk(), "log_index": index}, indent=2))
+
+    async def local(s: Services) -> Any:
+        revoked, index = await registry.revoke_key(s.repository, kid, reason)
+        return {**revoked.to_jwk(), "log_index": index}
+
+    owner, _, label = kid.partition("/")
+    path = f"/v1/admin/keys/{quote(owner, safe='')}/{quote(label, safe='')}/revoke"
+    revoked = _act(config_file, local, lambda t: _call(t, "POST", path, {"reason": reason}))
+    click.echo(json.dumps(revoked, indent=2))
 
 
 @key.command("list")
@@ -158,11 +249,18 @@ def key_revoke(kid: str, reason: str, config_file: Path | None) -> None:
 @config_option
 def key_list(participant: str | None, config_file: Path | None) -> None:
     """List registered keys with their status."""
-    rows = _with_services(config_file, lambda s: s.repository.list_keys(participant))
-    for k in rows:
-        status = f"revoked {times.iso(k.revoked_at)}" if k.revoked_at else "active"
-        until = times.iso(k.valid_until) if k.valid_until else "-"
-        click.echo(f"{k.kid:<28} {k.alg:<8} {status:<40} from {times.iso(k.valid_from)} until {until}")
+
+    async def local(s: Services) -> Any:
+        return [k.to_jwk() for k in await s.repository.list_keys(participant)]
+
+    async def remote(t: Transport) -> Any:
+        query = f"?participant={quote(participant, safe='')}" if participant else ""
+        return (await _call(t, "GET", f"/v1/keys{query}"))["keys"]
+
+    for k in _act(config_file, local, remote):
+        status = f"revoked {k['revoked_at']}" if k.get("revoked_at") else "active"
+        until = k.get("valid_until") or "-"
+        click.echo(f"{k['kid']:<28} {k['alg']:<8} {status:<40} from {k['valid_from']} until {until}")
 
 
 @admin.group()
@@ -185,21 +283,35 @@ def token_create(
 ) -> None:
     """Create a token and print it once on standard output (only its hash is stored)."""
     until = _expiry(expires)
-    secret, info = _with_services(
-        config_file, lambda s: registry.create_token(s.repository, role, participant, label, until)
-    )
-    click.echo(f"created {info.role} token {info.token_id}; it is shown only now", err=True)
-    click.echo(secret)
+
+    async def local(s: Services) -> Any:
+        secret, info = await registry.create_token(s.repository, role, participant, label, until)
+        return {**info.as_dict(), "token": secret}
+
+    body = {"role": role, "participant": participant, "label": label, "expires_at": times.iso(until) if until else None}
+    body = {k: v for k, v in body.items() if v is not None}
+    created = _act(config_file, local, lambda t: _call(t, "POST", "/v1/admin/tokens", body, expect=201))
+    click.echo(f"created {created['role']} token {created['id']}; it is shown only now", err=True)
+    click.echo(created["token"])
 
 
 @token.command("list")
 @config_option
 def token_list(config_file: Path | None) -> None:
     """List tokens (ids and roles, never secrets)."""
-    rows = _with_services(config_file, lambda s: s.repository.list_tokens())
-    for t in rows:
-        state = f"revoked {t.revoked_at}" if t.revoked_at else f"expires {t.expires_at}" if t.expires_at else "active"
-        click.echo(f"{t.token_id:<18} {t.role:<12} {t.participant or '-':<16} {state:<10} {t.label or ''}")
+
+    async def local(s: Services) -> Any:
+        return [t.as_dict() for t in await s.repository.list_tokens()]
+
+    async def remote(t: Transport) -> Any:
+        return (await _call(t, "GET", "/v1/admin/tokens"))["tokens"]
+
+    for t in _act(config_file, local, remote):
+        revoked, expires = t.get("revoked_at"), t.get("expires_at")
+        state = f"revoked {revoked}" if revoked else f"expires {expires}" if expires else "active"
+        click.echo(
+            f"{t['id']:<18} {t['role']:<12} {t.get('participant') or '-':<16} {state:<10} {t.get('label') or ''}"
+        )
 
 
 @token.command("revoke")
@@ -207,7 +319,11 @@ def token_list(config_file: Path | None) -> None:
 @config_option
 def token_revoke(token_id: str, config_file: Path | None) -> None:
     """Revoke token TOKEN_ID (from `exchange admin token list`)."""
-    done = _with_services(config_file, lambda s: s.repository.revoke_token(token_id, times.iso(times.now())))
+
+    async def local(s: Services) -> bool:
+        return await s.repository.revoke_token(token_id, times.iso(times.now()))
+
+    done = _act(config_file, local, lambda t: _found(t, "DELETE", f"/v1/admin/tokens/{quote(token_id, safe='')}"))
     if not done:
         raise click.ClickException(f"no active token {token_id}")
     click.echo(f"revoked {token_id}", err=True)
@@ -222,9 +338,15 @@ def dead_letters() -> None:
 @config_option
 def dead_list(config_file: Path | None) -> None:
     """Show dead letters with their reason and attempt count."""
-    rows = _with_services(config_file, lambda s: s.queue.list_dead_letters(1000))
-    for d in rows:
-        click.echo(json.dumps(d.as_dict()))
+
+    async def local(s: Services) -> Any:
+        return [d.as_dict() for d in await s.queue.list_dead_letters(1000)]
+
+    async def remote(t: Transport) -> Any:
+        return (await _call(t, "GET", "/v1/admin/dead-letters"))["dead_letters"]
+
+    for d in _act(config_file, local, remote):
+        click.echo(json.dumps(d))
 
 
 @dead_letters.command("retry")
@@ -232,7 +354,8 @@ def dead_list(config_file: Path | None) -> None:
 @config_option
 def dead_retry(dead_letter_id: str, config_file: Path | None) -> None:
     """Send a dead letter back to the queue."""
-    if not _with_services(config_file, lambda s: s.queue.redrive(dead_letter_id)):
+    path = f"/v1/admin/dead-letters/{quote(dead_letter_id, safe='')}/retry"
+    if not _act(config_file, lambda s: s.queue.redrive(dead_letter_id), lambda t: _found(t, "POST", path)):
         raise click.ClickException(f"no dead letter {dead_letter_id}")
     click.echo(f"re-queued {dead_letter_id}", err=True)
 
@@ -242,6 +365,7 @@ def dead_retry(dead_letter_id: str, config_file: Path | None) -> None:
 @config_option
 def dead_drop(dead_letter_id: str, config_file: Path | None) -> None:
     """Discard a dead letter for good."""
-    if not _with_services(config_file, lambda s: s.queue.drop(dead_letter_id)):
+    path = f"/v1/admin/dead-letters/{quote(dead_letter_id, safe='')}"
+    if not _act(config_file, lambda s: s.queue.drop(dead_letter_id), lambda t: _found(t, "DELETE", path)):
         raise click.ClickException(f"no dead letter {dead_letter_id}")
     click.echo(f"dropped {dead_letter_id}", err=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.process import Server, environment, exchange
 
@@ -180,3 +181,38 @@ def test_gateway_and_a_burst_worker_as_separate_processes(tmp_path: Path) -> Non
         assert asyncio.run(statuses(ids)) == ["accepted"] * 5
     finally:
         server.stop()
+
+
+def test_admin_commands_against_a_running_server(tmp_path: Path, server: Server) -> None:
+    """`exchange admin --url` does over the admin API what the local commands do on the database."""
+    env = server.env
+    admin_token = exchange("admin", "--init", "token", "create", "--role", "admin", env=env, check=True).stdout.strip()
+    server.start()
+    remote = {k: v for k, v in env.items() if k != "EXCHANGE_DATA_DIR"}  # nothing local to fall back on
+    remote["EXCHANGE_DATA_DIR"] = str(tmp_path / "elsewhere")
+    via = ("admin", "--url", server.url, "--token", admin_token)
+    added = exchange(*via, "participant", "add", "FRA", "--name", "France", "--type", "member_state", env=remote)
+    assert added.returncode == 0, added.stderr
+    assert json.loads(added.stdout)["id"] == "FRA" and f"server: {server.url}" in added.stderr
+    key = SigningKey.generate("FRA/2026-01")
+    (tmp_path / "fra.jwk").write_text(json.dumps(key.public_jwk))
+    added_key = exchange(*via, "key", "add", "FRA/2026-01", "--public-key", str(tmp_path / "fra.jwk"), env=remote)
+    assert added_key.returncode == 0, added_key.stderr
+    assert json.loads(added_key.stdout)["kid"] == "FRA/2026-01"
+    made = exchange(*via, "token", "create", "--role", "participant", "--participant", "FRA", env=remote)
+    assert made.returncode == 0 and made.stdout.strip().startswith("xt_")
+    # The same listings as the local commands print, line for line.
+    for listing in (("participant", "list"), ("key", "list"), ("token", "list"), ("dead-letters", "list")):
+        there = exchange(*via, *listing, env=remote)
+        here = exchange("admin", *listing, env=env)
+        assert there.returncode == here.returncode == 0, there.stderr + here.stderr
+        assert there.stdout == here.stdout, listing
+    listed = exchange("admin", "token", "list", env=env, check=True).stdout.splitlines()
+    token_id = next(line.split()[0] for line in listed if " FRA " in line)
+    assert exchange(*via, "token", "revoke", token_id, env=remote).returncode == 0
+    assert exchange(*via, "token", "revoke", "tok_nothing", env=remote).returncode == 1
+    refused = exchange("admin", "--url", server.url, "--token", "xt_wrong", "token", "list", env=remote)
+    assert refused.returncode == 1 and "401" in refused.stderr
+    bad = exchange(*via, "participant", "add", "XXX", "--name", "Nowhere", "--type", "member_state", env=remote)
+    assert bad.returncode == 1 and "/id" in bad.stderr
+    assert not (tmp_path / "elsewhere").exists()
