@@ -29,6 +29,7 @@ from connectors.model import Imported, ImportFailure, Note, slug
 from connectors.outbox import DECIDED_STATES, Entry, Outbox, Queued
 from connectors.sdk import ExchangeClient
 from exchange import ijson, times
+from exchange.identifiers import KINDS
 from exchange.validation import ParticipantScope
 
 SUFFIXES = {".json": "json", ".csv": "csv", ".xml": "akn", ".akn": "akn"}
@@ -52,6 +53,10 @@ def _kind_of(record: Any) -> str | None:
         return "law"
     if "summary" in record and ("themes" in record or "kind" in record):
         return "lesson"
+    if "providers" in record:
+        return "assistance"
+    if "source" in record and "description" in record and "status" in record:
+        return "need"
     return None
 
 
@@ -68,7 +73,7 @@ def read_json(path: Path, data: bytes) -> Imported:
     )
     record = value.get("record") if wrapped else value
     kind = value.get("kind") if wrapped else _kind_of(record)
-    if kind not in ("law", "case", "lesson"):
+    if kind not in KINDS:
         raise ImportFailure(f'{path.name}: say which kind it is ({{"kind": "law", "record": …}})')
     action = str(value.get("action") or "upsert") if wrapped else "upsert"
     record_id = str(value.get("record_id") or slug(path.stem)) if wrapped else slug(path.stem)

@@ -98,7 +98,7 @@ def payload_from_file(
     meta = data if wrapper else {}
     kind = kind or meta.get("kind") or (path.parent.name if path.parent.name in KINDS else None)
     if kind not in KINDS:
-        raise SubmissionFileError(f"{path}: say which kind it is (--kind law|case|lesson)")
+        raise SubmissionFileError(f"{path}: say which kind it is (--kind {'|'.join(KINDS)})")
     return build_payload(
         participant=participant,
         audience=audience,

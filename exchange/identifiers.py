@@ -45,7 +45,7 @@ __all__ = [
 ]
 
 #: The kinds of record (DESIGN §3); a record key's middle part.
-KINDS = ("law", "case", "lesson")
+KINDS = ("law", "case", "lesson", "need", "assistance")
 
 _STATE = "[A-Z]{3}"
 _ORGANISATION = "org:[a-z0-9][a-z0-9-]{0,62}"

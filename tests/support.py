@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -16,7 +17,7 @@ from typing import Any, NoReturn
 import pytest
 
 from exchange.envelope import SigningKey
-from exchange.identifiers import participant_of_kid
+from exchange.identifiers import KINDS, participant_of_kid
 from exchange.settings import Settings
 
 REQUIRE_SERVICES = os.environ.get("EXCHANGE_REQUIRE_SERVICES") == "1"
@@ -85,6 +86,24 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return Settings.model_validate(values)
+
+
+def examples() -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """Every packaged example record, kind by kind: (kind, record_id, record)."""
+    root = resources.files("schemas") / "examples"
+    for kind in KINDS:
+        for item in sorted((root / kind).iterdir(), key=lambda entry: entry.name):
+            if item.name.endswith(".json"):
+                yield kind, item.name.removesuffix(".json"), json.loads(item.read_text(encoding="utf-8"))
+
+
+def example_owner(kind: str, record: dict[str, Any]) -> str:
+    """The participant an example is written for: an activity's provider, an assessing organisation, else
+    the State of its primary jurisdiction."""
+    if kind == "assistance":
+        return str(next(p["participant"] for p in record["providers"] if "participant" in p))
+    assessed_by = record.get("source", {}).get("assessed_by") if kind == "need" else None
+    return str(assessed_by or record["jurisdiction"])
 
 
 def example(kind: str, name: str | None = None) -> tuple[str, dict[str, Any]]:

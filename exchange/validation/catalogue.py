@@ -11,11 +11,13 @@ from typing import Any
 
 import orjson
 
+from exchange.identifiers import KINDS
+
 #: Base of every schema ``$id``: ``<base><name>``, e.g. ``https://schemas.exchange.int/law/1``.
 SCHEMA_ID_BASE = "https://schemas.exchange.int/"
 
 #: Record kinds; each has its schemas in ``schemas/<kind>/<version>.json``.
-RECORD_KINDS = ("law", "case", "lesson")
+RECORD_KINDS = KINDS
 
 #: Schema documents that are not record schemas.
 SHARED_SCHEMAS = ("defs/1", "submission/1")

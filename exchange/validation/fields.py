@@ -38,6 +38,7 @@ class KindFields:
     terms: tuple[TermField, ...]
     nested_terms: tuple[tuple[str, tuple[TermField, ...]], ...]
     nested_instrument_refs: tuple[str, ...]
+    instrument_refs: tuple[str, ...]
     countries: tuple[str, ...]
     nested_countries: tuple[tuple[str, str], ...]
     areas: tuple[str, ...]
@@ -54,6 +55,7 @@ LAW = KindFields(
     terms=(*_TAGS, ("instruments_implemented", INSTRUMENTS)),
     nested_terms=(("provisions", _TAGS),),
     nested_instrument_refs=("provisions",),
+    instrument_refs=(),
     countries=(),
     nested_countries=(),
     areas=(),
@@ -67,6 +69,7 @@ CASE = KindFields(
     terms=_TAGS,
     nested_terms=(("charges", (("offence_categories", "offence_categories"),)),),
     nested_instrument_refs=(),
+    instrument_refs=(),
     countries=("countries_involved",),
     nested_countries=(("defendants", "nationalities"),),
     areas=(),
@@ -89,6 +92,7 @@ LESSON = KindFields(
     terms=(("themes", "lesson_themes"), *_TAGS),
     nested_terms=(("technical_assistance_needs", (("themes", "lesson_themes"),)),),
     nested_instrument_refs=(),
+    instrument_refs=(),
     countries=("countries",),
     nested_countries=(),
     areas=("regions",),
@@ -98,4 +102,32 @@ LESSON = KindFields(
     nested_texts=(("technical_assistance_needs", ("description",)),),
 )
 
-BY_KIND: dict[str, KindFields] = {"law": LAW, "case": CASE, "lesson": LESSON}
+NEED = KindFields(
+    terms=(("themes", "lesson_themes"), *_TAGS),
+    nested_terms=(),
+    nested_instrument_refs=(),
+    instrument_refs=("instrument_refs",),
+    countries=(),
+    nested_countries=(),
+    areas=(),
+    status="status",
+    date=("dates.identified", "dates.requested"),
+    texts=("title", "description", "keywords"),
+    nested_texts=(),
+)
+
+ASSISTANCE = KindFields(
+    terms=(("themes", "lesson_themes"), *_TAGS),
+    nested_terms=(),
+    nested_instrument_refs=(),
+    instrument_refs=("instrument_refs",),
+    countries=("beneficiaries",),
+    nested_countries=(),
+    areas=("regions",),
+    status="status",
+    date=("dates.actual_start", "dates.planned_start"),
+    texts=("title", "description", "outputs", "keywords"),
+    nested_texts=(("providers", ("name",)),),
+)
+
+BY_KIND: dict[str, KindFields] = {"law": LAW, "case": CASE, "lesson": LESSON, "need": NEED, "assistance": ASSISTANCE}

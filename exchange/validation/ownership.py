@@ -7,7 +7,7 @@ from typing import Any
 
 from exchange.validation.fields import JURISDICTION
 from exchange.validation.issues import Issue
-from exchange.validation.scope import ParticipantScope
+from exchange.validation.scope import ORGANIZATION_KINDS, ParticipantScope
 
 
 def kind_issue(scope: ParticipantScope, kind: str) -> Issue | None:
@@ -18,7 +18,7 @@ def kind_issue(scope: ParticipantScope, kind: str) -> Issue | None:
         "/kind",
         "kind:not-permitted",
         f'{scope.id} ({scope.type}) may not submit records of kind "{kind}"; '
-        "organisations submit cases and lessons only.",
+        f"organisations submit {', '.join(sorted(ORGANIZATION_KINDS))} records only.",
     )
 
 
@@ -47,4 +47,22 @@ def participant_issue(scope: ParticipantScope, participant: Any) -> Issue | None
         "/participant",
         "participant:mismatch",
         f'The payload names participant "{participant}" but was submitted by {scope.id}.',
+    )
+
+
+def provider_issue(scope: ParticipantScope, record: Mapping[str, Any], prefix: str) -> Issue | None:
+    """An issue when an activity's providers do not include its submitter.
+
+    A donor State or an organisation records the activities it funds or implements, for any beneficiary;
+    naming itself among the providers is what binds the record to the one who signed it.
+    """
+    providers = record.get("providers")
+    if not isinstance(providers, list):
+        return None
+    if any(isinstance(p, dict) and p.get("participant") == scope.id for p in providers):
+        return None
+    return Issue(
+        f"{prefix}/providers",
+        "provider:not-submitter",
+        f'An activity is recorded by one of its providers: name {scope.id} as the "participant" of a provider.',
     )

@@ -39,6 +39,8 @@ class RecordRules:
         for list_name, term_fields in fields.nested_terms:
             for index, item in _objects(record.get(list_name)):
                 self._terms(item, term_fields, (list_name, index), misses)
+        for name in fields.instrument_refs:
+            self._instrument_refs(record.get(name), None, misses)
         for list_name in fields.nested_instrument_refs:
             for index, item in _objects(record.get(list_name)):
                 self._instrument_refs(item.get("instrument_refs"), (list_name, index), misses)

@@ -7,11 +7,17 @@ from dataclasses import dataclass
 #: Participant types that are States: they submit every kind of record about their own jurisdiction.
 STATE_TYPES = frozenset({"member_state", "observer_state"})
 
-#: Kinds of record an organisation may submit (about the jurisdictions an administrator granted it).
-ORGANIZATION_KINDS = frozenset({"case", "lesson"})
+#: Kinds of record an organisation may submit (about the jurisdictions an administrator granted it;
+#: the activities it provides are about any beneficiary, see :data:`PROVIDER_KINDS`).
+ORGANIZATION_KINDS = frozenset({"case", "lesson", "need", "assistance"})
 
-#: Kinds of record a State may submit.
-STATE_KINDS = frozenset({"law", "case", "lesson"})
+#: Kinds of record a State may submit: laws only for itself.
+STATE_KINDS = frozenset({"law", "case", "lesson", "need", "assistance"})
+
+#: Kinds recorded by their provider, whose primary jurisdiction is a beneficiary rather than the
+#: submitter's own: a donor State or an organisation records its activities for any State, and must be
+#: one of the activity's providers instead.
+PROVIDER_KINDS = frozenset({"assistance"})
 
 
 @dataclass(frozen=True, slots=True)

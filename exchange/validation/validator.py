@@ -10,9 +10,9 @@ from exchange.validation.compiled import CompiledSchemas
 from exchange.validation.fields import BY_KIND
 from exchange.validation.index import IndexFields, extract
 from exchange.validation.issues import Issue
-from exchange.validation.ownership import jurisdiction_issue, kind_issue, participant_issue
+from exchange.validation.ownership import jurisdiction_issue, kind_issue, participant_issue, provider_issue
 from exchange.validation.rules import RecordRules
-from exchange.validation.scope import ParticipantScope
+from exchange.validation.scope import PROVIDER_KINDS, ParticipantScope
 from exchange.validation.terms import CountryIndex, TermIndex
 
 RECORD_POINTER = "/record"
@@ -119,7 +119,11 @@ class Validator:
         failed = {issue.pointer for issue in issues}
         rule_issues = self._rules.check(schema_kind(schema), record, RECORD_POINTER)
         if scope is not None:
-            issue = jurisdiction_issue(scope, record, RECORD_POINTER, self.is_country)
+            kind = schema_kind(schema)
+            if kind in PROVIDER_KINDS:
+                issue = provider_issue(scope, record, RECORD_POINTER)
+            else:
+                issue = jurisdiction_issue(scope, record, RECORD_POINTER, self.is_country)
             if issue is not None:
                 rule_issues.append(issue)
         issues.extend(issue for issue in rule_issues if issue.pointer not in failed)

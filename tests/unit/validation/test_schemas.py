@@ -6,7 +6,6 @@ import csv
 import json
 import re
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +15,12 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from exchange import identifiers
-from exchange.identifiers import is_record_id
+from exchange.identifiers import KINDS, is_record_id
 from exchange.validation.catalogue import SCHEMA_ID_BASE, Catalogue
-from tests.support import reference_missing
+from tests.support import examples, reference_missing
 
 SHARED_DATA = Path(__file__).resolve().parents[4] / "shared" / "data"
-SCHEMA_FILES = ("defs/1", "submission/1", "law/1", "case/1", "lesson/1")
+SCHEMA_FILES = ("defs/1", "submission/1", "law/1", "case/1", "lesson/1", "need/1", "assistance/1")
 TERM_ID = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
 UN_LANGUAGES = ("ar", "zh", "en", "fr", "ru", "es")
 
@@ -37,14 +36,6 @@ def registry(catalogue: Catalogue) -> Registry[Any]:
         (document["$id"], Resource.from_contents(document, default_specification=DRAFT202012))
         for document in catalogue.schemas.values()
     )
-
-
-def examples() -> Iterator[tuple[str, str, Any]]:
-    root = resources.files("schemas") / "examples"
-    for kind in ("law", "case", "lesson"):
-        for item in sorted((root / kind).iterdir(), key=lambda entry: entry.name):
-            if item.name.endswith(".json"):
-                yield kind, item.name.removesuffix(".json"), json.loads(item.read_text(encoding="utf-8"))
 
 
 def walk(node: Any) -> Iterator[dict[str, Any]]:
@@ -72,7 +63,7 @@ def test_identifier_patterns_are_the_ones_the_code_checks(catalogue: Catalogue, 
 
 def test_catalogue_holds_every_schema(catalogue: Catalogue) -> None:
     assert set(catalogue.schemas) == set(SCHEMA_FILES)
-    assert catalogue.record_schemas == ("case/1", "law/1", "lesson/1")
+    assert catalogue.record_schemas == ("assistance/1", "case/1", "law/1", "lesson/1", "need/1")
 
 
 @pytest.mark.parametrize("name", SCHEMA_FILES)
@@ -137,6 +128,13 @@ ENUM_FIELDS = {
     "defendant_type": ("case/1", "/properties/defendants/items/properties/type"),
     "related_case_relation": ("case/1", "/properties/related_cases/items/properties/relation"),
     "lesson_kind": ("lesson/1", "/properties/kind"),
+    "institution": ("need/1", "/properties/institutions/items"),
+    "need_priority": ("need/1", "/properties/priority"),
+    "need_status": ("need/1", "/properties/status"),
+    "need_source": ("need/1", "/properties/source/properties/type"),
+    "assistance_type": ("assistance/1", "/properties/types/items"),
+    "assistance_status": ("assistance/1", "/properties/status"),
+    "provider_role": ("assistance/1", "/properties/providers/items/properties/role"),
 }
 
 
@@ -237,7 +235,7 @@ def test_there_are_at_least_three_examples_per_kind() -> None:
     for kind, record_id, _ in examples():
         assert is_record_id(record_id)
         counts[kind] = counts.get(kind, 0) + 1
-    assert counts.keys() == {"law", "case", "lesson"}
+    assert counts.keys() == set(KINDS)
     assert min(counts.values()) >= 3
 
 

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import copy
-import json
 import random
 import re
 from collections.abc import Iterator
-from importlib import resources
 from typing import Any
 
 import pytest
 
 from exchange.validation import IndexFields, Issue, ParticipantScope, Validator
+from tests.support import example_owner, examples
 
 SUBMISSION_ID = "0b6c6f2e-8d1f-4c52-9a55-1e0d2b7b4a10"
 AUDIENCE = "https://exchange.example.org"
@@ -25,15 +24,7 @@ def validator() -> Validator:
     return Validator.from_package()
 
 
-def load_examples() -> Iterator[tuple[str, str, dict[str, Any]]]:
-    root = resources.files("schemas") / "examples"
-    for kind in ("law", "case", "lesson"):
-        for item in sorted((root / kind).iterdir(), key=lambda entry: entry.name):
-            if item.name.endswith(".json"):
-                yield kind, item.name.removesuffix(".json"), json.loads(item.read_text(encoding="utf-8"))
-
-
-EXAMPLES = list(load_examples())
+EXAMPLES = list(examples())
 
 
 def example(kind: str, record_id: str) -> dict[str, Any]:
@@ -84,17 +75,20 @@ def pairs(issues: list[Issue]) -> list[tuple[str, str]]:
 def test_example_is_accepted_from_its_owner(
     validator: Validator, kind: str, record_id: str, record: dict[str, Any]
 ) -> None:
-    owner = record["jurisdiction"]
+    owner = example_owner(kind, record)
+    scope = (
+        organisation(owner.removeprefix("org:"), record["jurisdiction"]) if owner.startswith("org:") else state(owner)
+    )
     payload = envelope(kind, record, owner, record_id)
-    assert validator.validate_payload(payload, state(owner)) == []
-    assert validator.validate_record(f"{kind}/1", record, state(owner)) == []
+    assert validator.validate_payload(payload, scope) == []
+    assert validator.validate_record(f"{kind}/1", record, scope) == []
     assert validator.validate_record(f"{kind}/1", record) == []
 
 
 @pytest.mark.parametrize(
     ("kind", "record_id", "record"),
-    [entry for entry in EXAMPLES if entry[0] != "law"],
-    ids=[f"{k}/{r}" for k, r, _ in EXAMPLES if k != "law"],
+    [entry for entry in EXAMPLES if entry[0] in ("case", "lesson", "need")],
+    ids=[f"{k}/{r}" for k, r, _ in EXAMPLES if k in ("case", "lesson", "need")],
 )
 def test_cases_and_lessons_are_accepted_from_a_granted_organisation(
     validator: Validator, kind: str, record_id: str, record: dict[str, Any]
@@ -387,7 +381,7 @@ def test_issue_as_dict() -> None:
 
 
 def test_catalogue_access(validator: Validator) -> None:
-    assert validator.known_schemas() == ["case/1", "law/1", "lesson/1"]
+    assert validator.known_schemas() == ["assistance/1", "case/1", "law/1", "lesson/1", "need/1"]
     assert validator.schema_document("law/1")["$id"] == "https://schemas.exchange.int/law/1"
     assert validator.schema_document("submission/1")["title"]
     with pytest.raises(KeyError):
@@ -527,3 +521,59 @@ def test_deep_nesting_and_non_json_values_do_not_raise(validator: Validator) -> 
     record["citation"] = {"a", "b"}
     issues = validator.validate_record("law/1", record)
     assert pairs(issues) == [("/record", "schema:unprocessable")]
+
+
+# -- needs and activities -------------------------------------------------------------------------
+
+
+def test_a_need_about_another_state_is_refused(validator: Validator) -> None:
+    record = example("need", "ken-electronic-evidence-training-2024")
+    issues = validator.validate_payload(envelope("need", record, "ZAF"), state("ZAF"))
+    assert pairs(issues) == [("/record/jurisdiction", "jurisdiction:not-permitted")]
+
+
+def test_an_organisation_records_needs_only_for_granted_jurisdictions(validator: Validator) -> None:
+    record = example("need", "phl-data-preservation-assessment-2023")
+    granted = validator.validate_payload(envelope("need", record, "org:coe"), organisation("coe", "PHL"))
+    assert granted == []
+    issues = validator.validate_payload(envelope("need", record, "org:coe"), organisation("coe", "KEN"))
+    assert pairs(issues) == [("/record/jurisdiction", "jurisdiction:not-permitted")]
+
+
+def test_a_need_names_catalogued_articles(validator: Validator) -> None:
+    record = example("need", "ken-electronic-evidence-training-2024")
+    record["instrument_refs"][1]["article"] = "999"
+    record["instrument_refs"].append({"instrument": "inst.nowhere", "article": "1"})
+    assert pairs(validator.validate_record("need/1", record, state("KEN"))) == [
+        ("/record/instrument_refs/1/article", "instrument:unknown-article"),
+        ("/record/instrument_refs/2/instrument", "vocabulary:unknown-term"),
+    ]
+
+
+def test_an_activity_is_recorded_by_one_of_its_providers_for_any_beneficiary(validator: Validator) -> None:
+    record = example("assistance", "ken-evidence-training-2025")
+    assert validator.validate_payload(envelope("assistance", record, "org:unodc"), organisation("unodc")) == []
+    issues = validator.validate_payload(envelope("assistance", record, "org:coe"), organisation("coe", "KEN"))
+    assert pairs(issues) == [("/record/providers", "provider:not-submitter")]
+    assert "org:coe" in issues[0].message
+    record["providers"].append({"participant": "GBR", "name": "United Kingdom", "role": "funding"})
+    assert validator.validate_payload(envelope("assistance", record, "GBR"), state("GBR")) == []
+
+
+def test_an_activity_answers_needs_only(validator: Validator) -> None:
+    record = example("assistance", "ken-evidence-training-2025")
+    record["answers"] = [{"record": "KEN/law/law-ken-2018-5", "version": 1}]
+    assert pairs(validator.validate_record("assistance/1", record)) == [("/record/answers/0/record", "schema:pattern")]
+
+
+def test_needs_and_activities_are_indexed(validator: Validator) -> None:
+    need = validator.index_fields("need", example("need", "ken-electronic-evidence-training-2024"))
+    assert need.jurisdictions == ("KEN",)
+    assert need.status == "requested"
+    assert need.date == "2024-03-01"
+    assert "lesson.digital_evidence" in need.tags and "proc.search_seizure" in need.tags
+    activity = validator.index_fields("assistance", example("assistance", "glacyplus-2016"))
+    assert activity.jurisdictions[:2] == ("PHL", "DOM")
+    assert activity.status == "completed"
+    assert activity.date == "2016-03-01"
+    assert "Council of Europe" in activity.text

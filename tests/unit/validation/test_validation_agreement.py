@@ -20,6 +20,7 @@ from referencing.jsonschema import DRAFT202012
 
 from exchange.validation.catalogue import Catalogue
 from exchange.validation.compiled import CompiledSchemas
+from tests.support import examples
 
 Pointer = tuple[str | int, ...]
 Validators = tuple[dict[str, jsonschema.Draft202012Validator], CompiledSchemas]
@@ -45,14 +46,6 @@ def load(kind: str, record_id: str) -> dict[str, Any]:
     return loaded
 
 
-def all_examples() -> Iterator[tuple[str, str]]:
-    root = resources.files("schemas") / "examples"
-    for kind in ("law", "case", "lesson"):
-        for item in sorted((root / kind).iterdir(), key=lambda entry: entry.name):
-            if item.name.endswith(".json"):
-                yield kind, item.name.removesuffix(".json")
-
-
 def verdicts(validators: Validators, schema: str, instance: Any) -> tuple[set[Pointer], set[Pointer]]:
     reference, compiled = validators
     python = {tuple(error.absolute_path) for error in reference[schema].iter_errors(instance)}
@@ -62,7 +55,7 @@ def verdicts(validators: Validators, schema: str, instance: Any) -> tuple[set[Po
     return python, rust
 
 
-@pytest.mark.parametrize(("kind", "record_id"), list(all_examples()))
+@pytest.mark.parametrize(("kind", "record_id"), [(kind, record_id) for kind, record_id, _ in examples()])
 def test_examples_valid_for_both(validators: Validators, kind: str, record_id: str) -> None:
     assert verdicts(validators, f"{kind}/1", load(kind, record_id)) == (set(), set())
 
@@ -195,7 +188,7 @@ def _paths(node: Any, trail: Pointer = ()) -> Iterator[Pointer]:
             yield from _paths(value, (*trail, index))
 
 
-@pytest.mark.parametrize(("kind", "record_id"), list(all_examples()))
+@pytest.mark.parametrize(("kind", "record_id"), [(kind, record_id) for kind, record_id, _ in examples()])
 def test_random_mutations_agree(validators: Validators, kind: str, record_id: str) -> None:
     rng = random.Random(f"agreement:{record_id}")
     original = load(kind, record_id)
