@@ -86,9 +86,11 @@ def test_the_patterns_are_anchored_and_agree() -> None:
     ):
         assert pattern.startswith("^") and pattern.endswith("$")
     assert (
-        identifiers.PARTICIPANT_ID_PATTERN[:-1] + "/(law|case|lesson)/" + identifiers.RECORD_ID_PATTERN[1:]
+        identifiers.PARTICIPANT_ID_PATTERN[:-1]
+        + "/(law|case|lesson|need|assistance)/"
+        + identifiers.RECORD_ID_PATTERN[1:]
     ) == identifiers.RECORD_KEY_PATTERN
-    assert identifiers.KINDS == ("law", "case", "lesson")
+    assert identifiers.KINDS == ("law", "case", "lesson", "need", "assistance")
 
 
 def test_media_types_of_the_two_serializations() -> None:
