@@ -10,7 +10,18 @@ from typing import Any
 from aiohttp import web
 
 from exchange.federation import routes as witness_routes
-from exchange.gateway import audit, changes, info, metrics, records, registry, submissions, subscriptions, transparency
+from exchange.gateway import (
+    audit,
+    changes,
+    coordination,
+    info,
+    metrics,
+    records,
+    registry,
+    submissions,
+    subscriptions,
+    transparency,
+)
 from exchange.gateway.appkeys import BATCH_SLOTS, SERVICES, STOPPING, TOKEN_LIMITER
 from exchange.gateway.problems import problems_middleware
 from exchange.ratelimit import RateLimiter
@@ -57,6 +68,7 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
         changes,
         subscriptions,
         audit,
+        coordination,
         metrics,
         witness_routes,
     )

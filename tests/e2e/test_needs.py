@@ -70,3 +70,40 @@ async def test_ownership_of_needs_and_activities_is_enforced(service: Service) -
     verdict = await service.submit_and_wait(south_africa.submission(activity, kind="assistance", record_id=activity_id))
     assert verdict["status"] == "rejected"
     assert [(e["pointer"], e["rule"]) for e in verdict["errors"]] == [("/record/providers", "provider:not-submitter")]
+
+
+async def test_the_coordination_view_shows_answers_unmet_needs_and_overlaps(service: Service) -> None:
+    kenya = await register(service.services, "KEN")
+    unodc = await register(service.services, "org:unodc", "intergovernmental_organization", ("KEN",))
+    coe = await register(service.services, "org:coe", "intergovernmental_organization", ("KEN",))
+    need_id, need = example("need", "ken-electronic-evidence-training-2024")
+    submissions = [
+        kenya.submission(need, kind="need", record_id=need_id),
+        kenya.submission({**need, "status": "identified"}, kind="need", record_id="ken-second-need"),
+    ]
+    for name, signer in (("ken-evidence-training-2025", unodc), ("ken-evidence-mentoring-2025", coe)):
+        activity_id, activity = example("assistance", name)
+        submissions.append(signer.submission(activity, kind="assistance", record_id=activity_id))
+    for body in submissions:
+        assert (await service.submit_and_wait(body))["status"] == "accepted"
+
+    response = await service.client.get("/v1/coordination", params={"jurisdiction": "KEN"})
+    assert response.status == 200, await response.text()
+    view = await response.json()
+    answered = {row["record"]: sorted(a["record"] for a in row["activities"]) for row in view["needs"]}
+    assert answered == {
+        f"KEN/need/{need_id}": [
+            "org:coe/assistance/ken-evidence-mentoring-2025",
+            "org:unodc/assistance/ken-evidence-training-2025",
+        ],
+        "KEN/need/ken-second-need": [],
+    }
+    assert [row["record"] for row in view["unmet"]] == ["KEN/need/ken-second-need"]
+    [duplicate] = view["possible_duplicates"]
+    assert duplicate["overlap"] == {"from": "2025-06-01", "to": "2025-11-30"}
+    assert "lesson.digital_evidence" in duplicate["areas"]
+
+    for params, pointer in (({}, "?jurisdiction"), ({"jurisdiction": "XYZ"}, "?jurisdiction"), ({"q": "x"}, "?q")):
+        refused = await service.client.get("/v1/coordination", params=params)
+        assert refused.status == 422
+        assert (await refused.json())["errors"][0]["pointer"] == pointer
