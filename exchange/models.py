@@ -213,6 +213,27 @@ class RecordQuery:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordCounts:
+    """How many current records match a query, in all and by facet (value → count).
+
+    ``jurisdictions`` counts every country a record names (a case's countries involved too), ``regions``
+    their UN M49 areas, ``tags`` every subject term, so the counts of a facet may add up to more than
+    ``total``.
+    """
+
+    total: int
+    kinds: dict[str, int]
+    statuses: dict[str, int]
+    jurisdictions: dict[str, int]
+    regions: dict[str, int]
+    tags: dict[str, int]
+
+
+#: The facets of :class:`RecordCounts` kept in the record_terms index, by their one-letter facet code.
+TERM_FACETS = {"j": "jurisdictions", "r": "regions", "t": "tags"}
+
+
+@dataclass(frozen=True, slots=True)
 class StoredCheckpoint:
     """A signed checkpoint of the transparency log, as kept by the repository."""
 

@@ -4,7 +4,7 @@ this is the one place that holds them (adapters import them from here)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -12,9 +12,11 @@ import orjson
 
 from exchange import times
 from exchange.models import (
+    TERM_FACETS,
     Change,
     DeliveryAttempt,
     Participant,
+    RecordCounts,
     RecordKey,
     RecordVersion,
     StoredCheckpoint,
@@ -225,3 +227,18 @@ def change_of(row: Row) -> Change:
 
 def checkpoint_of(row: Row) -> StoredCheckpoint:
     return StoredCheckpoint(int(row[0]), bytes(row[1]), row[2], row[3])
+
+
+def record_counts(kinds: Iterable[Any], terms: Iterable[Any]) -> RecordCounts:
+    """Facet counts from rows of (kind, status, count) and (facet code, term, count)."""
+    by_kind: dict[str, int] = {}
+    by_status: dict[str, int] = {}
+    for kind, status, count in kinds:
+        by_kind[kind] = by_kind.get(kind, 0) + int(count)
+        if status is not None:
+            by_status[status] = by_status.get(status, 0) + int(count)
+    facets: dict[str, dict[str, int]] = {name: {} for name in TERM_FACETS.values()}
+    for facet, term, count in terms:
+        if facet in TERM_FACETS:
+            facets[TERM_FACETS[facet]][term] = int(count)
+    return RecordCounts(total=sum(by_kind.values()), kinds=by_kind, statuses=by_status, **facets)

@@ -23,6 +23,7 @@ from exchange.models import (
     DeliveryAttempt,
     Participant,
     QueuedSubmission,
+    RecordCounts,
     RecordKey,
     RecordQuery,
     RecordVersion,
@@ -155,6 +156,9 @@ class Records(Protocol):
         """The latest version, which may be a withdrawal."""
 
     async def list_records(self, query: RecordQuery) -> list[RecordVersion]: ...
+    async def count_records(self, query: RecordQuery) -> RecordCounts:
+        """Counts of the current records matching ``query`` (its cursor and limit ignored), by facet."""
+
     async def list_versions(self, key: RecordKey) -> list[RecordVersion]: ...
     async def get_version(self, key: RecordKey, version: int) -> RecordVersion | None: ...
 

@@ -294,6 +294,33 @@ async def test_queries_filter_and_paginate(repository: Repository) -> None:
     assert [v.key.record_id for v in page + rest] == everything
 
 
+async def test_counts_by_facet_follow_the_filters(repository: Repository) -> None:
+    decisions = [
+        upsert("cyber-act", "EST", idx=index("EST", ("off.cia.illegal_access",), "Cybersecurity Act")),
+        upsert("fraud-act", "EST", idx=index("EST", ("off.gain.fraud",), "Fraud Act", status="repealed")),
+        upsert("misuse-act", "KEN", idx=index("KEN", ("off.cia.illegal_access",), "Computer Misuse Act")),
+        upsert("lesson-1", "KEN", kind="lesson", idx=index("KEN", ("lesson.prevention",), "Awareness", status=None)),
+        upsert("gone", "KEN", idx=index("KEN", ("off.gain.fraud",), "Withdrawn Act")),
+    ]
+    await repository.decide(decisions)
+    await repository.decide([withdraw("gone", "KEN")])
+
+    everything = await repository.count_records(RecordQuery())
+    assert everything.total == 4
+    assert everything.kinds == {"law": 3, "lesson": 1}
+    assert everything.statuses == {"in_force": 2, "repealed": 1}
+    assert everything.jurisdictions == {"EST": 2, "KEN": 2}
+    assert everything.regions == {"150": 4, "154": 4}
+    assert everything.tags == {"off.cia.illegal_access": 2, "off.gain.fraud": 1, "lesson.prevention": 1}
+
+    filtered = await repository.count_records(RecordQuery(tag="off.cia.illegal_access", limit=1))
+    assert (filtered.total, filtered.jurisdictions, filtered.kinds) == (2, {"EST": 1, "KEN": 1}, {"law": 2})
+    searched = await repository.count_records(RecordQuery(q="misuse", after=("A", "law", "x")))
+    assert (searched.total, searched.jurisdictions) == (1, {"KEN": 1})
+    nothing = await repository.count_records(RecordQuery(jurisdiction="FRA"))
+    assert (nothing.total, nothing.kinds, nothing.tags) == (0, {}, {})
+
+
 async def test_search_follows_each_new_version(repository: Repository) -> None:
     """Terms and text are those of the current version, whether a version changes them or not."""
 

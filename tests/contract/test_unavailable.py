@@ -93,6 +93,7 @@ REPOSITORY_CALLS: dict[str, Callable[[], tuple[Any, ...]]] = {
     "current_version": lambda: (_KEY,),
     "get_record": lambda: (_KEY,),
     "list_records": lambda: (RecordQuery(q="computer", tag="off.cia.illegal_access"),),
+    "count_records": lambda: (RecordQuery(q="computer", tag="off.cia.illegal_access"),),
     "list_versions": lambda: (_KEY,),
     "get_version": lambda: (_KEY, 1),
 }

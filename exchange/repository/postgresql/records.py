@@ -4,13 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from exchange.models import RecordKey, RecordQuery, RecordVersion
-from exchange.repository.common import VERSION_COLUMNS, version_of
+from exchange.models import RecordCounts, RecordKey, RecordQuery, RecordVersion
+from exchange.repository.common import VERSION_COLUMNS, record_counts, version_of
 from exchange.repository.postgresql.pool import PostgresPool
 
 
 def records_query(query: RecordQuery) -> tuple[str, list[Any]]:
     """The SQL and arguments of a record listing: filters, then cursor order (participant, kind, id)."""
+    where, args = _filters(query)
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if query.after is not None:
+        participant, kind, record_id = query.after
+        where.append(f"(r.participant, r.kind, r.record_id) > ({arg(participant)}, {arg(kind)}, {arg(record_id)})")
+    sql = (
+        f"SELECT {', '.join('v.' + c.strip() for c in VERSION_COLUMNS.split(','))} "
+        "FROM records r JOIN record_versions v ON v.participant = r.participant AND v.kind = r.kind "
+        "AND v.record_id = r.record_id AND v.version = r.version "
+        f"WHERE {' AND '.join(where)} ORDER BY r.participant, r.kind, r.record_id LIMIT {arg(query.limit)}"
+    )
+    return sql, args
+
+
+def _filters(query: RecordQuery) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions (over ``records r``) and arguments ($1 …) of a query's filters, cursor aside."""
     args: list[Any] = []
 
     def arg(value: Any) -> str:
@@ -34,16 +54,7 @@ def records_query(query: RecordQuery) -> tuple[str, list[Any]]:
         where.append(f"r.date <= {arg(query.date_to)}")
     if query.q:
         where.append(f"r.search @@ plainto_tsquery('simple', {arg(query.q)})")
-    if query.after is not None:
-        participant, kind, record_id = query.after
-        where.append(f"(r.participant, r.kind, r.record_id) > ({arg(participant)}, {arg(kind)}, {arg(record_id)})")
-    sql = (
-        f"SELECT {', '.join('v.' + c.strip() for c in VERSION_COLUMNS.split(','))} "
-        "FROM records r JOIN record_versions v ON v.participant = r.participant AND v.kind = r.kind "
-        "AND v.record_id = r.record_id AND v.version = r.version "
-        f"WHERE {' AND '.join(where)} ORDER BY r.participant, r.kind, r.record_id LIMIT {arg(query.limit)}"
-    )
-    return sql, args
+    return where, args
 
 
 class RecordStore(PostgresPool):
@@ -98,3 +109,15 @@ class RecordStore(PostgresPool):
         async with self._connection() as conn:
             rows = await conn.fetch(sql, *args)
         return [version_of(r) for r in rows]
+
+    async def count_records(self, query: RecordQuery) -> RecordCounts:
+        where, args = _filters(query)
+        matching = f"FROM records r WHERE {' AND '.join(where)}"
+        async with self._connection() as conn:
+            kinds = await conn.fetch(f"SELECT r.kind, r.status, count(*) {matching} GROUP BY r.kind, r.status", *args)
+            terms = await conn.fetch(
+                f"SELECT t.facet, t.term, count(*) FROM record_terms t WHERE t.record IN (SELECT r.id {matching}) "
+                "GROUP BY t.facet, t.term",
+                *args,
+            )
+        return record_counts(kinds, terms)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
-from exchange.models import RecordKey, RecordQuery, RecordVersion
-from exchange.repository.common import VERSION_COLUMNS, version_of
+from exchange.models import RecordCounts, RecordKey, RecordQuery, RecordVersion
+from exchange.repository.common import VERSION_COLUMNS, record_counts, version_of
 from exchange.repository.sqlite.store import SqliteStore
 
 
@@ -52,28 +53,7 @@ class RecordStore(SqliteStore):
         return version_of(row) if row else None
 
     async def list_records(self, query: RecordQuery) -> list[RecordVersion]:
-        where = ["r.withdrawn = 0"]
-        args: list[Any] = []
-        for column in ("kind", "participant", "status"):
-            value = getattr(query, column)
-            if value is not None:
-                where.append(f"r.{column} = ?")
-                args.append(value)
-        for facet, value in (("j", query.jurisdiction), ("r", query.region), ("t", query.tag)):
-            if value is not None:
-                where.append(
-                    "EXISTS (SELECT 1 FROM record_terms t WHERE t.record = r.id AND t.facet = ? AND t.term = ?)"
-                )
-                args += [facet, value]
-        if query.date_from is not None:
-            where.append("r.date >= ?")
-            args.append(query.date_from)
-        if query.date_to is not None:
-            where.append("r.date <= ?")
-            args.append(query.date_to)
-        if query.q:
-            where.append("r.id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
-            args.append(_fts_query(query.q))
+        where, args = _filters(query)
         if query.after is not None:
             where.append("(r.participant, r.kind, r.record_id) > (?, ?, ?)")
             args += list(query.after)
@@ -86,6 +66,47 @@ class RecordStore(SqliteStore):
         args.append(query.limit)
         rows = await self.db.read(lambda c: c.execute(sql, args).fetchall())
         return [version_of(r) for r in rows]
+
+    async def count_records(self, query: RecordQuery) -> RecordCounts:
+        where, args = _filters(query)
+        matching = f"FROM records r WHERE {' AND '.join(where)}"
+
+        def read(c: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
+            by_kind = c.execute(f"SELECT r.kind, r.status, count(*) {matching} GROUP BY r.kind, r.status", args)
+            by_term = c.execute(
+                f"SELECT t.facet, t.term, count(*) FROM record_terms t WHERE t.record IN (SELECT r.id {matching}) "
+                "GROUP BY t.facet, t.term",
+                args,
+            )
+            return by_kind.fetchall(), by_term.fetchall()
+
+        kinds, terms = await self.db.read(read)
+        return record_counts(kinds, terms)
+
+
+def _filters(query: RecordQuery) -> tuple[list[str], list[Any]]:
+    """The WHERE conditions (over ``records r``) and arguments of a query's filters, cursor aside."""
+    where = ["r.withdrawn = 0"]
+    args: list[Any] = []
+    for column in ("kind", "participant", "status"):
+        value = getattr(query, column)
+        if value is not None:
+            where.append(f"r.{column} = ?")
+            args.append(value)
+    for facet, value in (("j", query.jurisdiction), ("r", query.region), ("t", query.tag)):
+        if value is not None:
+            where.append("EXISTS (SELECT 1 FROM record_terms t WHERE t.record = r.id AND t.facet = ? AND t.term = ?)")
+            args += [facet, value]
+    if query.date_from is not None:
+        where.append("r.date >= ?")
+        args.append(query.date_from)
+    if query.date_to is not None:
+        where.append("r.date <= ?")
+        args.append(query.date_to)
+    if query.q:
+        where.append("r.id IN (SELECT rowid FROM records_fts WHERE records_fts MATCH ?)")
+        args.append(_fts_query(query.q))
+    return where, args
 
 
 def _fts_query(text: str) -> str:
