@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from exchange import portal
 from exchange.federation import routes as witness_routes
 from exchange.gateway import (
     audit,
@@ -74,4 +75,5 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
     )
     for module in routes:
         app.add_routes(module.routes)
+    portal.setup(app)
     return app

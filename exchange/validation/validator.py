@@ -55,6 +55,11 @@ class Validator:
         """The vocabularies document, as served at GET /v1/vocabularies (shared: do not modify it)."""
         return self._catalogue.vocabularies
 
+    @property
+    def countries(self) -> dict[str, Any]:
+        """The countries document: codes, M49 regions and UN names in six languages (shared: do not modify it)."""
+        return self._catalogue.countries
+
     def validate_payload(self, payload: Mapping[str, Any], scope: ParticipantScope) -> list[Issue]:
         """Every problem of a submission payload submitted by the participant of ``scope``; empty if valid."""
         envelope = self._compiled.envelope
