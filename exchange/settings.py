@@ -160,6 +160,9 @@ class Settings(BaseModel):
         500.0, gt=0, description="Sustained requests per second accepted with one API token (answered 429 beyond)."
     )
     token_rate_burst: int = Field(2000, ge=1, description="Requests one API token may make in a burst.")
+    session_seconds: int = Field(
+        8 * 3600, ge=60, le=30 * 86400, description="How long a portal sign-in lasts before the person signs in again."
+    )
     worker_batch: int = Field(256, ge=1, le=10_000, description="Most submissions a worker decides per commit.")
     worker_poll_interval: float = Field(
         0.02, gt=0, description="Seconds an idle worker waits before polling the embedded queue again."

@@ -18,6 +18,18 @@ def _tokens(request: web.Request) -> Tokens:
     return request.app[SERVICES].repository
 
 
+async def valid_token(tokens: Tokens, token_hash: str) -> TokenInfo | None:
+    """The token stored under ``token_hash`` if it is neither revoked nor expired."""
+    info = await tokens.find_token(token_hash)
+    if (
+        info is None
+        or info.revoked_at is not None
+        or (info.expires_at is not None and info.expires_at <= times.iso(times.now()))
+    ):
+        return None
+    return info
+
+
 async def authenticate(request: web.Request, *roles: str) -> TokenInfo:
     """The caller's token, which must hold one of ``roles`` (admin always may)."""
     header = request.headers.get("Authorization", "")
@@ -28,12 +40,8 @@ async def authenticate(request: web.Request, *roles: str) -> TokenInfo:
             "send an API token as 'Authorization: Bearer <token>'",
             headers={"WWW-Authenticate": 'Bearer realm="exchange"'},
         )
-    info = await _tokens(request).find_token(hash_token(secret.strip()))
-    if (
-        info is None
-        or info.revoked_at is not None
-        or (info.expires_at is not None and info.expires_at <= times.iso(times.now()))
-    ):
+    info = await valid_token(_tokens(request), hash_token(secret.strip()))
+    if info is None:
         raise ExchangeError(
             Problems.UNAUTHENTICATED,
             "the API token is unknown, revoked or expired",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from exchange.portal import pages
+from exchange.portal import account, pages
 from exchange.portal.appkeys import PORTAL, Portal
 from exchange.portal.labels import Labels
 from exchange.portal.render import environment
@@ -26,5 +26,6 @@ def setup(app: web.Application) -> None:
     app[PORTAL] = Portal(environment(), Labels(catalogue.vocabularies, catalogue.countries))
     app.middlewares.append(portal_middleware)
     app.add_routes(pages.routes)
+    app.add_routes(account.routes)
     static = Path(str(resources.files("exchange.portal") / "static"))
     app.router.add_static("/static/", static, name="static", append_version=False)
