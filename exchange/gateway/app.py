@@ -10,11 +10,13 @@ from typing import Any
 from aiohttp import web
 
 from exchange import portal
+from exchange.coverage import CoverageIndex, instruments
 from exchange.federation import routes as witness_routes
 from exchange.gateway import (
     audit,
     changes,
     coordination,
+    coverage,
     info,
     metrics,
     records,
@@ -23,11 +25,12 @@ from exchange.gateway import (
     subscriptions,
     transparency,
 )
-from exchange.gateway.appkeys import BATCH_SLOTS, SERVICES, STOPPING, TOKEN_LIMITER
+from exchange.gateway.appkeys import BATCH_SLOTS, COVERAGE, SERVICES, STOPPING, TOKEN_LIMITER
 from exchange.gateway.problems import problems_middleware
 from exchange.ratelimit import RateLimiter
 from exchange.services import Services, open_services
 from exchange.settings import Settings
+from exchange.validation.catalogue import Catalogue
 
 #: Work run beside the HTTP server for the app's lifetime (``exchange serve``'s in-process workers):
 #: called with the services and a stop event; must return once the event is set.
@@ -54,6 +57,8 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
     app[STOPPING] = asyncio.Event()
     app[BATCH_SLOTS] = asyncio.Semaphore(settings.batch_concurrency)
     app[TOKEN_LIMITER] = RateLimiter(settings.token_rate_limit, settings.token_rate_burst)
+    catalogue = Catalogue.from_package()
+    app[COVERAGE] = CoverageIndex(instruments(catalogue.vocabularies))
 
     async def stopping(app: web.Application) -> None:
         app[STOPPING].set()
@@ -70,10 +75,11 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
         subscriptions,
         audit,
         coordination,
+        coverage,
         metrics,
         witness_routes,
     )
     for module in routes:
         app.add_routes(module.routes)
-    portal.setup(app)
+    portal.setup(app, catalogue)
     return app

@@ -6,6 +6,7 @@ import asyncio
 
 from aiohttp import web
 
+from exchange.coverage import CoverageIndex
 from exchange.ratelimit import RateLimiter
 from exchange.services import Services
 
@@ -16,3 +17,5 @@ STOPPING = web.AppKey("stopping", asyncio.Event)
 BATCH_SLOTS = web.AppKey("batch_slots", asyncio.Semaphore)
 #: Requests per API token (``token_rate_limit``, ``token_rate_burst``).
 TOKEN_LIMITER = web.AppKey("token_limiter", RateLimiter)
+#: The coverage of every State's laws, kept current with the change feed (one per process).
+COVERAGE = web.AppKey("coverage", CoverageIndex)

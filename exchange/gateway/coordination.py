@@ -6,9 +6,9 @@ import dataclasses
 
 from aiohttp import web
 
-from exchange.coordination import coordinate
+from exchange.coordination import Gap, coordinate
 from exchange.gateway import query as qs
-from exchange.gateway.appkeys import SERVICES
+from exchange.gateway.appkeys import COVERAGE, SERVICES
 from exchange.gateway.problems import json_response
 from exchange.models import RecordQuery, RecordVersion
 from exchange.repository.port import Records
@@ -45,4 +45,13 @@ async def coordination(request: web.Request) -> web.Response:
     needs = await current_records(repository, RecordQuery(kind="need", jurisdiction=jurisdiction))
     needs = [n for n in needs if n.content.get("jurisdiction") == jurisdiction]
     activities = await current_records(repository, RecordQuery(kind="assistance", jurisdiction=jurisdiction))
-    return json_response(coordinate(jurisdiction, needs, activities))
+    coverage, _ = await request.app[COVERAGE].current(repository)
+    gaps: list[Gap] = []
+    terms: dict[tuple[str, str], frozenset[str]] = {}
+    for instrument in sorted(coverage.catalogue.values(), key=lambda i: i.id):
+        cells = coverage.state(instrument, jurisdiction)
+        for article in instrument.articles:
+            if article.terms and cells[article.number].status != "covered":
+                gaps.append(Gap(instrument.id, article.number, cells[article.number].status))
+                terms[(instrument.id, article.number)] = article.terms
+    return json_response(coordinate(jurisdiction, needs, activities, gaps, terms))

@@ -20,9 +20,8 @@ from exchange.portal.security import portal_middleware
 from exchange.validation.catalogue import Catalogue
 
 
-def setup(app: web.Application) -> None:
+def setup(app: web.Application, catalogue: Catalogue) -> None:
     """Add the portal's pages, static files and headers to the app (before it starts)."""
-    catalogue = Catalogue.from_package()
     app[PORTAL] = Portal(environment(), Labels(catalogue.vocabularies, catalogue.countries))
     app.middlewares.append(portal_middleware)
     app.add_routes(pages.routes)

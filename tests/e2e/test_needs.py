@@ -99,6 +99,10 @@ async def test_the_coordination_view_shows_answers_unmet_needs_and_overlaps(serv
         "KEN/need/ken-second-need": [],
     }
     assert [row["record"] for row in view["unmet"]] == ["KEN/need/ken-second-need"]
+    # Kenya has no law in the repository: every substantive article is a gap; the need names art. 19 and 28
+    gaps = {(g["instrument"], g["article"]) for g in view["gaps_without_need"]}
+    assert ("inst.coe.ets185", "2") in gaps and ("inst.coe.ets185", "19") not in gaps
+    assert ("inst.un.uncc2024", "28") not in gaps and ("inst.coe.ets185", "1") not in gaps
     [duplicate] = view["possible_duplicates"]
     assert duplicate["overlap"] == {"from": "2025-06-01", "to": "2025-11-30"}
     assert "lesson.digital_evidence" in duplicate["areas"]
