@@ -19,11 +19,14 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from exchange.coverage import Instrument as CoverageInstrument
+from exchange.coverage import coverage_as_of, matrix
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway import query as qs
-from exchange.gateway.appkeys import SERVICES
+from exchange.gateway.appkeys import COVERAGE, SERVICES
 from exchange.identifiers import KINDS
 from exchange.models import ChangeQuery, RecordKey, RecordQuery, RecordVersion
+from exchange.portal import heatmap
 from exchange.portal.appkeys import PORTAL
 from exchange.portal.i18n import negotiate
 from exchange.portal.labels import Instrument
@@ -33,6 +36,8 @@ from exchange.services import Services
 routes = web.RouteTableDef()
 
 PAGE_SIZE = 20
+#: The instrument the coverage pages show first: the universal one.
+DEFAULT_INSTRUMENT = "inst.un.uncc2024"
 MAX_PAGE = 100
 #: Newest changes on the home page and in the Atom feed.
 LATEST = 10
@@ -111,17 +116,6 @@ def maps_to(provision: dict[str, Any], instrument: str, number: str, terms: Iter
     if any(i == instrument for i, _ in refs):
         return (instrument, number) in refs
     return bool(set(tags_of(provision)) & set(terms))
-
-
-def country_articles(laws: Sequence[RecordVersion]) -> dict[str, dict[str, list[str]]]:
-    """instrument → article → the provisions (``record key § num``) of these laws that name it."""
-    found: dict[str, dict[str, list[str]]] = {}
-    for law in laws:
-        for provision in provisions(law.content):
-            for instrument, number in article_refs(provision):
-                where = f"{law.key}#{provision.get('num', '')}"
-                found.setdefault(instrument, {}).setdefault(number, []).append(where)
-    return found
 
 
 def json_lines(content: Any) -> list[str]:
@@ -255,6 +249,8 @@ async def home(request: web.Request) -> web.Response:
     counts = await services.repository.count_records(RecordQuery())
     labels = _labels(request)
     regions = [(code, counts.regions.get(code, 0)) for code in labels.top_regions()]
+    measured = instrument_catalogue(request).get(DEFAULT_INSTRUMENT)
+    shares = (await coverage_view(request, measured)).shares if measured is not None else {}
     return render(
         request,
         "home.html",
@@ -262,6 +258,8 @@ async def home(request: web.Request) -> web.Response:
         regions=regions,
         changes=await latest_changes(services, LATEST),
         instruments=list(labels.instruments.values()),
+        shares=shares,
+        default_instrument=DEFAULT_INSTRUMENT,
     )
 
 
@@ -383,14 +381,15 @@ async def country(request: web.Request) -> web.Response:
     by_kind: dict[str, list[RecordVersion]] = {kind: [] for kind in KINDS}
     for version in records:
         by_kind[version.key.kind].append(version)
-    laws = [v for v in by_kind["law"] if v.content.get("jurisdiction") == iso3]
+    coverage, _ = await request.app[COVERAGE].current(services.repository)
+    cells = {i.id: coverage.state(i, iso3) for i in coverage.catalogue.values()}
     return render(
         request,
         "country.html",
         iso3=iso3,
         by_kind=by_kind,
-        articles=country_articles(laws),
-        instruments=list(labels.instruments.values()),
+        cells=cells,
+        instruments=[i for i in labels.instruments.values() if i.id in cells],
         regions=labels.country_regions(iso3),
     )
 
@@ -416,7 +415,13 @@ async def instrument(request: web.Request) -> web.Response:
     services = _services(request)
     tags = (await services.repository.count_records(RecordQuery(kind="law"))).tags
     laws = {a.number: max((tags.get(t, 0) for t in a.terms), default=0) for a in found.articles}
-    return render(request, "instrument.html", instrument=found, laws=laws)
+    measured = instrument_catalogue(request).get(found.id)
+    picture = None
+    if measured is not None:
+        view = await coverage_view(request, measured)
+        title = _labels(request).instrument(found.id, negotiate(request)).text
+        picture = heatmap.svg(view.articles, view.groups, title) if view.rows else None
+    return render(request, "instrument.html", instrument=found, laws=laws, picture=picture)
 
 
 @routes.get("/instruments/{instrument}/articles/{number}")
@@ -523,4 +528,86 @@ async def log_page(request: web.Request) -> web.Response:
         origin=services.log.origin,
         verifier_keys=services.log.verifier_keys,
         public_origin=services.settings.public_origin,
+    )
+
+
+# ---- coverage ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CoverageView:
+    """What the coverage pictures need: the articles shown, the States by region, and their cells."""
+
+    instrument: CoverageInstrument
+    articles: list[str]
+    groups: list[heatmap.Group]
+    rows: list[dict[str, Any]]
+    as_of: int
+    shares: dict[str, tuple[int, int, int]]
+
+
+async def coverage_view(
+    request: web.Request, instrument: CoverageInstrument, region: str | None = None, as_of: int | None = None
+) -> CoverageView:
+    services = _services(request)
+    labels = _labels(request)
+    lang = negotiate(request)
+    if as_of is None:
+        coverage, seq = await request.app[COVERAGE].current(services.repository)
+    else:
+        coverage, seq = await coverage_as_of(services.repository, instrument_catalogue(request), as_of), as_of
+    articles = [a for a in instrument.articles if a.terms]
+    numbers = [a.number for a in articles]
+    top = {code: labels.region(code, lang).text for code in labels.top_regions()}
+    region_of = {}
+    for jurisdiction in coverage.jurisdictions():
+        codes = labels.country_regions(jurisdiction)
+        if codes and codes[0] in top and (region is None or region in codes):
+            region_of[jurisdiction] = codes[0]
+    states = sorted(region_of, key=lambda j: (top[region_of[j]], labels.country(j, lang).text))
+    rows = matrix(coverage, instrument, states)
+    for row in rows:  # the pictures show the substantive articles only, and so do their counts
+        shown = [row["cells"][n] for n in numbers]
+        row["counts"] = {status: shown.count(status) for status in ("covered", "partial", "unknown")}
+    groups: dict[str, list[heatmap.Row]] = {}
+    for row in rows:
+        cells = [row["cells"][n] for n in numbers]
+        name = labels.country(row["jurisdiction"], lang).text
+        groups.setdefault(top[region_of[row["jurisdiction"]]], []).append(heatmap.Row(row["jurisdiction"], name, cells))
+    shares = heatmap.regional_shares(
+        {row["jurisdiction"]: [row["cells"][n] for n in numbers] for row in rows},
+        {j: top[code] for j, code in region_of.items()},
+    )
+    return CoverageView(instrument, numbers, [heatmap.Group(n, r) for n, r in groups.items()], rows, seq, shares)
+
+
+def instrument_catalogue(request: web.Request) -> dict[str, CoverageInstrument]:
+    return dict(request.app[COVERAGE].coverage.catalogue)
+
+
+@routes.get("/coverage")
+async def coverage_page(request: web.Request) -> web.Response:
+    catalogue = instrument_catalogue(request)
+    chosen = catalogue.get(request.query.get("instrument", "")) or catalogue.get(DEFAULT_INSTRUMENT)
+    if chosen is None:
+        raise _not_found("no instrument with catalogued articles")
+    region = request.query.get("region", "")
+    region = region if re.fullmatch(r"[0-9]{3}", region) else ""
+    services = _services(request)
+    head = await services.repository.last_seq()
+    raw = request.query.get("as_of", "")
+    as_of = qs.parse_count(raw) if raw else None
+    if as_of is not None and as_of >= head:
+        as_of = None
+    view = await coverage_view(request, chosen, region or None, as_of)
+    title = _labels(request).instrument(chosen.id, negotiate(request)).text
+    return render(
+        request,
+        "coverage.html",
+        view=view,
+        picture=heatmap.svg(view.articles, view.groups, title),
+        catalogue=sorted(catalogue.values(), key=lambda i: i.id),
+        region=region,
+        head=head,
+        regions=list(_labels(request).top_regions()),
     )

@@ -151,3 +151,21 @@ async def test_the_atom_feed_parses_and_filters(loaded: Loaded) -> None:
     zaf = ET.fromstring(await (await loaded.service.client.get("/changes.atom?jurisdiction=ZAF")).read())
     titles = [e.findtext("a:title", namespaces=ns) for e in zaf.findall("a:entry", ns)]
     assert titles and all("ZAF" in (e.findtext("a:summary", namespaces=ns) or "") for e in zaf.findall("a:entry", ns))
+
+
+async def test_coverage_pages_draw_the_heatmap_with_a_table_beside_it(loaded: Loaded) -> None:
+    html = await page(loaded, "/coverage?instrument=inst.coe.ets185")
+    assert '<svg xmlns="http://www.w3.org/2000/svg" class="heatmap"' in html
+    assert 'role="img"' in html and 'class="hm-covered"' in html and 'class="hm-partial"' in html
+    assert '<table class="coverage-table">' in html and 'href="/countries/ZAF"' in html
+    africa = await page(loaded, "/coverage?instrument=inst.coe.ets185&region=002")
+    assert 'href="/countries/ZAF"' in africa and 'href="/countries/GBR"' not in africa
+    # as of an early feed position only the first laws count
+    early = await page(loaded, "/coverage?instrument=inst.coe.ets185&as_of=1")
+    assert early.count('href="/countries/') < html.count('href="/countries/')
+    country = await page(loaded, "/countries/ZAF")
+    assert '<tr class="partial">' in country and "Unlawful" not in country.split('id="coverage-h"')[0][-10:]
+    instrument = await page(loaded, "/instruments/inst.un.uncc2024")
+    assert 'class="heatmap"' in instrument
+    home = await page(loaded, "/")
+    assert "Coverage of the UN Convention against Cybercrime, by region" in home
