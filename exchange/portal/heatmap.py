@@ -43,8 +43,8 @@ def _runs(cells: Sequence[str]) -> list[tuple[int, int, str]]:
     return runs
 
 
-def svg(articles: Sequence[str], groups: Sequence[Group], title: str, link: str = "/countries/") -> Markup:
-    """The heatmap; ``link`` + ISO3 is where each State's name leads."""
+def svg(articles: Sequence[str], groups: Sequence[Group], title: str) -> Markup:
+    """The heatmap, an image: the table beside it carries the links and the figures for screen readers."""
     width = LABEL + CELL * len(articles) + 4
     rows = sum(len(g.rows) for g in groups)
     height = HEADER + rows * CELL + len(groups) * GAP + 4
@@ -63,10 +63,7 @@ def svg(articles: Sequence[str], groups: Sequence[Group], title: str, link: str 
         y += GAP
         parts.append(f'<text class="hm-group" x="0" y="{y - 5}">{escape(group.name)}</text>')
         for row in group.rows:
-            parts.append(
-                f'<a href={quoteattr(link + row.jurisdiction)}><text class="hm-row" x="{LABEL - 4}" y="{y + CELL - 3}">'
-                f"{escape(row.name[:22])}</text></a>"
-            )
+            parts.append(f'<text class="hm-row" x="{LABEL - 4}" y="{y + CELL - 3}">{escape(row.name[:22])}</text>')
             for start, length, status in _runs(row.cells):
                 parts.append(
                     f'<rect class="hm-{escape(status)}" x="{LABEL + start * CELL}" y="{y}" '
