@@ -34,7 +34,7 @@ def cli() -> None:
     """
 
 
-def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
+def _serve(settings: Settings, workers: int, config_file: Path | None, extra: tuple[Background, ...] = ()) -> None:
     from aiohttp import web
 
     from exchange.federation import collector
@@ -49,7 +49,7 @@ def _serve(settings: Settings, workers: int, config_file: Path | None) -> None:
         background.append(supervisor.worker_processes(workers, config_file))
     else:
         background += [validate.background] * workers
-    app = create_app(settings, background=background)
+    app = create_app(settings, background=[*background, *extra])
     click.echo(
         f"exchange {__version__} on http://{settings.host}:{settings.port} "
         f"(origin {settings.public_origin}; {workers} validation worker(s), {settings.serve_worker_mode}; "
@@ -96,6 +96,46 @@ def serve(host: str | None, port: int | None, workers: int | None, config_file: 
     """Run the whole service in one process: gateway and validation workers on the embedded database."""
     settings = settings_from(config_file, host=host, port=port, serve_workers=workers)
     _serve(settings, settings.serve_workers, config_file)
+
+
+@cli.command()
+@click.option("--host", help="Listen address (default 127.0.0.1; $EXCHANGE_HOST).")
+@click.option("--port", type=int, help="Listen port (default 8080; $EXCHANGE_PORT).")
+@click.option("--url", help="Load into the service running at this URL instead of starting one.")
+@click.option(
+    "--token", envvar="EXCHANGE_CLIENT_TOKEN", help="With --url: an admin API token ($EXCHANGE_CLIENT_TOKEN)."
+)
+@click.option(
+    "--keys",
+    "keys_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the demo participants' private keys are kept (default: demo-keys in the data directory).",
+)
+@config_option
+def demo(
+    host: str | None,
+    port: int | None,
+    url: str | None,
+    token: str | None,
+    keys_dir: Path | None,
+    config_file: Path | None,
+) -> None:
+    """Run the service with the demo loaded: real laws of many States, their case law, lessons, needs and
+    technical assistance, each signed by its owner and submitted through the API.
+
+    Open the printed address in a browser. Running it again keeps what is there. With --url and --token,
+    load the same records into a service that is already running.
+    """
+    from exchange.cli.demo import demo_job, load_into
+
+    settings = settings_from(config_file, host=host, port=port)
+    keys_path = keys_dir or settings.data_dir / "demo-keys"
+    if url is not None:
+        if not token:
+            raise click.UsageError("--url needs --token, an admin API token")
+        address, secret = url, token
+        sys.exit(run(lambda: load_into(address, secret, keys_path)))
+    _serve(settings, settings.serve_workers, config_file, extra=(demo_job(settings, keys_path),))
 
 
 @cli.command()

@@ -208,6 +208,28 @@ def openapi_document(origin: str) -> dict[str, Any]:
             "get": _op("One version of a record", errors=(404,)),
         },
         "/v1/participants": {"get": _op("The registered participants")},
+        "/v1/coverage": {
+            "get": _op(
+                "Coverage of each State's laws against an instrument's articles (JSON, or CSV with format=csv)",
+                params=("instrument", "region", "as_of", "format"),
+                errors=(422,),
+            )
+        },
+        "/v1/coverage/{iso3}": {
+            "parameters": _path("iso3"),
+            "get": _op(
+                "One State's coverage, with the provisions behind each article",
+                params=("instrument", "as_of", "format"),
+                errors=(404, 422),
+            ),
+        },
+        "/v1/coordination": {
+            "get": _op(
+                "A State's needs, the activities answering them, unmet needs, gaps and possible duplications",
+                params=("jurisdiction",),
+                errors=(422,),
+            )
+        },
         "/v1/keys": {
             "get": _op(
                 "The key directory: a JWKS with participant, status and validity times",
