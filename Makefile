@@ -6,7 +6,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 PORT ?= 8080
 
-.PHONY: serve test lint bench clean
+.PHONY: serve demo test lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ $(BIN)/.test: pyproject.toml | $(BIN)/python
 
 serve: $(BIN)/.serve  ## run the embedded service on 127.0.0.1:$(PORT)
 	$(BIN)/exchange serve --port $(PORT)
+
+demo: $(BIN)/.serve  ## run the embedded service with the demo records loaded
+	$(BIN)/exchange demo --port $(PORT)
 
 test: $(BIN)/.test  ## run the whole test suite
 	$(BIN)/python -m pytest
