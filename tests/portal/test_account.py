@@ -75,7 +75,7 @@ async def test_wrong_tokens_expired_sessions_and_forged_forms_are_refused(loaded
     assert page.status == 200
     # a change without the session's CSRF value
     before = len(await service.services.repository.list_participants())
-    sneaky = await post(loaded, "/admin/participants", {"id": "FRA", "name": "France", "type": "member_state"})
+    sneaky = await post(loaded, "/admin/participants", {"id": "MEX", "name": "Mexico", "type": "member_state"})
     assert sneaky.status == 403
     assert len(await service.services.repository.list_participants()) == before
 
@@ -115,24 +115,24 @@ async def test_an_administrator_registers_a_participant_a_key_and_a_token(loaded
     assert (await sign_in(loaded, service.admin_token)).status == 303
     csrf = await form_csrf(loaded, "/admin")
     added = await post(
-        loaded, "/admin/participants", {"csrf": csrf, "id": "FRA", "name": "France", "type": "member_state"}
+        loaded, "/admin/participants", {"csrf": csrf, "id": "MEX", "name": "Mexico", "type": "member_state"}
     )
     assert added.status == 303 and added.headers["Location"] == "/admin?done=participant"
-    assert (await service.services.repository.get_participant("FRA")) is not None
+    assert (await service.services.repository.get_participant("MEX")) is not None
 
     wrong = await post(
         loaded, "/admin/participants", {"csrf": csrf, "id": "XXX", "name": "Nowhere", "type": "member_state"}
     )
     assert wrong.status == 422 and "ISO 3166-1 alpha-3" in await wrong.text()
 
-    key = SigningKey.generate("FRA/2026-01")
+    key = SigningKey.generate("MEX/2026-01")
     registered = await post(
-        loaded, "/admin/keys", {"csrf": csrf, "kid": "FRA/2026-01", "public_key": key.public_pem().decode()}
+        loaded, "/admin/keys", {"csrf": csrf, "kid": "MEX/2026-01", "public_key": key.public_pem().decode()}
     )
     assert registered.status == 303
-    assert (await service.services.repository.get_key("FRA/2026-01")) is not None
+    assert (await service.services.repository.get_key("MEX/2026-01")) is not None
 
-    created = await post(loaded, "/admin/tokens", {"csrf": csrf, "role": "participant", "participant": "FRA"})
+    created = await post(loaded, "/admin/tokens", {"csrf": csrf, "role": "participant", "participant": "MEX"})
     html = await created.text()
     assert created.status == 200 and created.headers["Cache-Control"] == "no-store"
     secret = re.search(r'id="new-token">(xt_[^<]+)<', html)
@@ -142,9 +142,9 @@ async def test_an_administrator_registers_a_participant_a_key_and_a_token(loaded
     assert listed.status == 200
     assert secret.group(1) not in await (await service.client.get("/admin")).text()
 
-    revoked = await post(loaded, "/admin/keys/revoke", {"csrf": csrf, "kid": "FRA/2026-01", "reason": "rotated"})
+    revoked = await post(loaded, "/admin/keys/revoke", {"csrf": csrf, "kid": "MEX/2026-01", "reason": "rotated"})
     assert revoked.status == 303
-    assert (await service.services.repository.get_key("FRA/2026-01")).revoked_at is not None  # type: ignore[union-attr]
+    assert (await service.services.repository.get_key("MEX/2026-01")).revoked_at is not None  # type: ignore[union-attr]
 
     out = await post(loaded, "/signout", {"csrf": csrf})
     assert out.status == 303

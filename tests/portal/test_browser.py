@@ -211,15 +211,15 @@ async def test_a_focal_point_sees_its_rejection_and_an_administrator_registers(w
     await browser.fill({"#token": service.admin_token}, "form.stacked button")
     assert await browser.path() == "/admin"
     await browser.fill(
-        {"#p-id": "FRA", "#p-name": "France", "#p-type": "member_state"}, 'form[action="/admin/participants"] button'
+        {"#p-id": "MEX", "#p-name": "Mexico", "#p-type": "member_state"}, 'form[action="/admin/participants"] button'
     )
     assert await browser.path() == "/admin?done=participant"
-    key = SigningKey.generate("FRA/2026-01")
+    key = SigningKey.generate("MEX/2026-01")
     await browser.fill(
-        {"#k-kid": "FRA/2026-01", "#k-pem": key.public_pem().decode()}, 'form[action="/admin/keys"] button'
+        {"#k-kid": "MEX/2026-01", "#k-pem": key.public_pem().decode()}, 'form[action="/admin/keys"] button'
     )
     assert await browser.path() == "/admin?done=key"
-    assert (await service.services.repository.get_key("FRA/2026-01")) is not None
+    assert (await service.services.repository.get_key("MEX/2026-01")) is not None
     await browser.shot("admin")
 
     # a form whose CSRF value was tampered with is refused, and nothing changes
@@ -229,10 +229,10 @@ async def test_a_focal_point_sees_its_rejection_and_an_administrator_registers(w
         )
     )
     await browser.fill(
-        {"#p-id": "ESP", "#p-name": "Spain", "#p-type": "member_state"}, 'form[action="/admin/participants"] button'
+        {"#p-id": "CHL", "#p-name": "Chile", "#p-type": "member_state"}, 'form[action="/admin/participants"] button'
     )
     assert "did not come from this site" in await browser.text()
-    assert await service.services.repository.get_participant("ESP") is None
+    assert await service.services.repository.get_participant("CHL") is None
 
     # without its session cookie (expired, or deleted) the page asks to sign in again
     await browser.run(browser.driver.delete_all_cookies)
