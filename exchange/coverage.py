@@ -86,6 +86,7 @@ class Evidence:
     heading: str | None
     legal_status: str | None
     via: Literal["reference", "tags", "law-tags"]
+    title: str = ""  # the law's title (English where the record has it), for comparative views
 
     @property
     def rank(self) -> int:
@@ -115,6 +116,20 @@ def _terms(item: Mapping[str, Any]) -> set[str]:
     return found
 
 
+def _title(value: Any) -> str:
+    """A multilingual title in English where there is English, else in its original language."""
+    if not isinstance(value, dict):
+        return ""
+    original = value.get("original")
+    if not isinstance(original, dict):
+        original = {}
+    if original.get("lang") != "en":
+        for translation in value.get("translations") or ():
+            if isinstance(translation, dict) and translation.get("lang") == "en":
+                return str(translation.get("text", ""))
+    return str(original.get("text", ""))
+
+
 def contributions(version: RecordVersion, catalogue: Mapping[str, Instrument]) -> Contributions:
     """The articles one law version implements, with the provisions behind each (empty for a withdrawal)."""
     content = version.content
@@ -123,6 +138,7 @@ def contributions(version: RecordVersion, catalogue: Mapping[str, Instrument]) -
         return found
     law_status = content.get("status") if isinstance(content.get("status"), str) else None
     record = str(version.key)
+    title = _title(content.get("title"))
     provisions = [p for p in content.get("provisions") or () if isinstance(p, dict)]
     for provision in provisions:
         status = provision.get("status") if isinstance(provision.get("status"), str) else law_status
@@ -142,7 +158,7 @@ def contributions(version: RecordVersion, catalogue: Mapping[str, Instrument]) -
                 via = "tags"
             for number in numbers:
                 found.setdefault((instrument.id, number), []).append(
-                    Evidence(record, version.version, num, heading, status, via)
+                    Evidence(record, version.version, num, heading, status, via, title)
                 )
     if not provisions:
         tags = _terms(content)
@@ -150,7 +166,7 @@ def contributions(version: RecordVersion, catalogue: Mapping[str, Instrument]) -
             for article in instrument.articles:
                 if article.terms & tags:
                     found.setdefault((instrument.id, article.number), []).append(
-                        Evidence(record, version.version, None, None, law_status, "law-tags")
+                        Evidence(record, version.version, None, None, law_status, "law-tags", title)
                     )
     return found
 
@@ -174,6 +190,8 @@ class Coverage:
         self.laws: dict[RecordKey, tuple[int, str | None, Contributions]] = {}
         # instrument → jurisdiction → article → record key → evidence
         self.cells: dict[str, dict[str, dict[str, dict[RecordKey, list[Evidence]]]]] = {}
+        # jurisdiction → instrument → its cells, until a law of that jurisdiction changes
+        self._states: dict[str, dict[str, dict[str, Cell]]] = {}
 
     def apply(self, version: RecordVersion) -> None:
         """Take a law version into account (a later one replaces an earlier; an older one is ignored)."""
@@ -182,11 +200,13 @@ class Coverage:
             return
         if held is not None:
             self._remove(version.key, held[1], held[2])
+            self._forget(held[1])
         jurisdiction = version.content.get("jurisdiction") if isinstance(version.content, dict) else None
         found = contributions(version, self.catalogue)
         self.laws[version.key] = (version.version, jurisdiction, found)
         if jurisdiction is None:
             return
+        self._forget(jurisdiction)
         for (instrument, article), evidence in found.items():
             by_state = self.cells.setdefault(instrument, {}).setdefault(jurisdiction, {})
             by_state.setdefault(article, {})[version.key] = evidence
@@ -199,16 +219,26 @@ class Coverage:
             if by_article is not None:
                 by_article.pop(key, None)
 
+    def _forget(self, jurisdiction: str | None) -> None:
+        if jurisdiction is not None:
+            self._states.pop(jurisdiction, None)
+
     def jurisdictions(self) -> set[str]:
         """Every State with a current law (withdrawn ones aside)."""
         return {j for _, j, _ in self.laws.values() if j is not None}
 
     def state(self, instrument: Instrument, jurisdiction: str) -> dict[str, Cell]:
+        """The cells of one State for one instrument (kept until a law of that State changes)."""
+        cached = self._states.get(jurisdiction, {}).get(instrument.id)
+        if cached is not None:
+            return cached
         by_article = self.cells.get(instrument.id, {}).get(jurisdiction, {})
-        return {
+        cells = {
             a.number: cell_of(e for evidence in by_article.get(a.number, {}).values() for e in evidence)
             for a in instrument.articles
         }
+        self._states.setdefault(jurisdiction, {})[instrument.id] = cells
+        return cells
 
 
 async def laws_as_of(audit: Audit, seq: int) -> list[RecordVersion]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -19,8 +19,8 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
+from exchange.coverage import Cell, coverage_as_of, matrix
 from exchange.coverage import Instrument as CoverageInstrument
-from exchange.coverage import coverage_as_of, matrix
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway import query as qs
 from exchange.gateway.appkeys import COVERAGE, SERVICES
@@ -46,14 +46,6 @@ _ISO3 = re.compile(r"^[A-Z]{3}$")
 _TERM = re.compile(r"^[a-z][a-z0-9_.]{0,127}$")
 _STATUS = re.compile(r"^[a-z_]{1,40}$")
 _MAX_Q = 200
-#: The members of a record or provision that hold subject tags.
-TAG_FIELDS = (
-    "offence_categories",
-    "ancillary_and_jurisdiction",
-    "procedural_powers",
-    "cooperation_mechanisms",
-    "themes",
-)
 
 
 def _services(request: web.Request) -> Services:
@@ -75,47 +67,6 @@ def _page_number(request: web.Request) -> int:
 
 
 # ---- the parts of a record a page shows ---------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Mapped:
-    """A provision of a law mapped to one convention article (the comparative view's row)."""
-
-    version: RecordVersion
-    provision: dict[str, Any]
-
-
-def provisions(content: Any) -> list[dict[str, Any]]:
-    items = content.get("provisions") if isinstance(content, dict) else None
-    return [p for p in items if isinstance(p, dict)] if isinstance(items, list) else []
-
-
-def tags_of(item: dict[str, Any]) -> list[str]:
-    """Every vocabulary term named in an object's tag lists."""
-    found: list[str] = []
-    for name in TAG_FIELDS:
-        values = item.get(name)
-        if isinstance(values, list):
-            found.extend(v for v in values if isinstance(v, str))
-    return found
-
-
-def article_refs(item: dict[str, Any]) -> list[tuple[str, str]]:
-    refs = item.get("instrument_refs")
-    return [
-        (r["instrument"], str(r["article"]).partition("(")[0])
-        for r in (refs if isinstance(refs, list) else [])
-        if isinstance(r, dict) and isinstance(r.get("instrument"), str) and isinstance(r.get("article"), str)
-    ]
-
-
-def maps_to(provision: dict[str, Any], instrument: str, number: str, terms: Iterable[str]) -> bool:
-    """Whether a provision implements an article: named in its references, or tagged with its terms
-    when the provision names no article of that instrument."""
-    refs = article_refs(provision)
-    if any(i == instrument for i, _ in refs):
-        return (instrument, number) in refs
-    return bool(set(tags_of(provision)) & set(terms))
 
 
 def json_lines(content: Any) -> list[str]:
@@ -431,17 +382,17 @@ async def instrument_article(request: web.Request) -> web.Response:
     if article is None:
         raise _not_found(f"{found.id} has no catalogued article {request.match_info['number'][:20]!r}")
     services = _services(request)
-    candidates: dict[RecordKey, RecordVersion] = {}
-    for term in article.terms:
-        for version in await all_current(services, RecordQuery(kind="law", tag=term)):
-            candidates[version.key] = version
-    rows: list[Mapped] = []
-    for version in sorted(candidates.values(), key=lambda v: (v.content.get("jurisdiction", ""), str(v.key))):
-        for provision in provisions(version.content):
-            if maps_to(provision, found.id, article.number, article.terms):
-                rows.append(Mapped(version, provision))
-    countries_count = len({row.version.content.get("jurisdiction") for row in rows})
-    return render(request, "article.html", instrument=found, article=article, rows=rows, countries=countries_count)
+    coverage, _ = await request.app[COVERAGE].current(services.repository)
+    measured = coverage.catalogue.get(found.id)
+    lang = negotiate(request)
+    labels = _labels(request)
+    rows: list[tuple[str, Cell]] = []
+    if measured is not None:
+        for jurisdiction in sorted(coverage.jurisdictions(), key=lambda j: labels.country(j, lang).text):
+            cell = coverage.state(measured, jurisdiction)[article.number]
+            if cell.evidence:
+                rows.append((jurisdiction, cell))
+    return render(request, "article.html", instrument=found, article=article, rows=rows, countries=len(rows))
 
 
 # ---- changes and the log ---------------------------------------------------------------------------------
