@@ -36,6 +36,8 @@ from exchange.services import Services
 routes = web.RouteTableDef()
 
 PAGE_SIZE = 20
+#: Provisions shown per State on the comparative article page (the State's page lists them all).
+PROVISIONS_PER_COUNTRY = 5
 #: The instrument the coverage pages show first: the universal one.
 DEFAULT_INSTRUMENT = "inst.un.uncc2024"
 MAX_PAGE = 100
@@ -392,7 +394,15 @@ async def instrument_article(request: web.Request) -> web.Response:
             cell = coverage.state(measured, jurisdiction)[article.number]
             if cell.evidence:
                 rows.append((jurisdiction, cell))
-    return render(request, "article.html", instrument=found, article=article, rows=rows, countries=len(rows))
+    return render(
+        request,
+        "article.html",
+        instrument=found,
+        article=article,
+        rows=rows,
+        countries=len(rows),
+        per_country=PROVISIONS_PER_COUNTRY,
+    )
 
 
 # ---- changes and the log ---------------------------------------------------------------------------------
