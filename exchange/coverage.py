@@ -63,6 +63,15 @@ class Instrument:
         return found
 
 
+def treaty_status(document: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, str]]:
+    """(instrument, State) → the dated facts recorded about its signature and ratification."""
+    return {
+        (instrument, entry["jurisdiction"]): {k: v for k, v in entry.items() if k != "jurisdiction"}
+        for instrument, entries in document.get("instruments", {}).items()
+        for entry in entries
+    }
+
+
 def instruments(vocabularies: Mapping[str, Any]) -> dict[str, Instrument]:
     """The catalogued instruments that list their articles, by id."""
     found: dict[str, Instrument] = {}
@@ -311,9 +320,13 @@ async def coverage_as_of(audit: Audit, catalogue: Mapping[str, Instrument], seq:
 
 
 def matrix(
-    coverage: Coverage, instrument: Instrument, states: Sequence[str], names: Mapping[str, str] | None = None
+    coverage: Coverage,
+    instrument: Instrument,
+    states: Sequence[str],
+    names: Mapping[str, str] | None = None,
+    treaties: Mapping[tuple[str, str], dict[str, str]] | None = None,
 ) -> list[dict[str, Any]]:
-    """One row per State: its cells (article → status) and how many of each status."""
+    """One row per State: its cells (article → status), how many of each, and its dated treaty status."""
     rows = []
     for jurisdiction in states:
         cells = coverage.state(instrument, jurisdiction)
@@ -326,6 +339,7 @@ def matrix(
                 **({"name": names.get(jurisdiction, jurisdiction)} if names is not None else {}),
                 "cells": {number: cell.status for number, cell in cells.items()},
                 "counts": counts,
+                "treaty_status": (treaties or {}).get((instrument.id, jurisdiction)),
             }
         )
     return rows

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiohttp import web
 
-from exchange.coverage import Coverage, Instrument, coverage_as_of, matrix
+from exchange.coverage import Coverage, Instrument, coverage_as_of, matrix, treaty_status
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway import query as qs
 from exchange.gateway.appkeys import COVERAGE, SERVICES
@@ -94,7 +94,8 @@ async def coverage_matrix(request: web.Request) -> web.Response:
     wants_csv = _wants_csv(request)
     coverage, seq = await _coverage(request)
     states = sorted(j for j in coverage.jurisdictions() if code is None or code in services.validator.region_codes(j))
-    rows = matrix(coverage, instrument, states, _names(request))
+    treaties = treaty_status(services.validator.treaty_status)
+    rows = matrix(coverage, instrument, states, _names(request), treaties)
     if wants_csv:
         return _csv(
             ("jurisdiction", "name", "instrument", "article", "status"),
@@ -133,6 +134,7 @@ async def coverage_of_state(request: web.Request) -> web.Response:
         body.append(
             {
                 "instrument": instrument.id,
+                "treaty_status": treaty_status(services.validator.treaty_status).get((instrument.id, iso3)),
                 "articles": [
                     {
                         "number": a.number,

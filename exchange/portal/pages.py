@@ -19,7 +19,7 @@ from xml.sax.saxutils import escape
 
 from aiohttp import web
 
-from exchange.coverage import Cell, coverage_as_of, matrix
+from exchange.coverage import Cell, coverage_as_of, matrix, treaty_status
 from exchange.coverage import Instrument as CoverageInstrument
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway import query as qs
@@ -342,6 +342,7 @@ async def country(request: web.Request) -> web.Response:
         iso3=iso3,
         by_kind=by_kind,
         cells=cells,
+        treaties=treaty_status(services.validator.treaty_status),
         instruments=[i for i in labels.instruments.values() if i.id in cells],
         regions=labels.country_regions(iso3),
     )

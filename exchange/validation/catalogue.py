@@ -42,6 +42,7 @@ class Catalogue:
     record_schemas: tuple[str, ...]
     vocabularies: dict[str, Any]
     countries: dict[str, Any]
+    treaty_status: dict[str, Any]
 
     @classmethod
     def from_package(cls, package: str = "schemas") -> Catalogue:
@@ -67,6 +68,7 @@ class Catalogue:
             record_schemas=tuple(sorted(record_schemas)),
             vocabularies=_read_json(root / "vocabularies.json"),
             countries=_read_json(root / "countries.json"),
+            treaty_status=_read_json(root / "treaty_status.json"),
         )
 
 

@@ -60,6 +60,11 @@ class Validator:
         """The countries document: codes, M49 regions and UN names in six languages (shared: do not modify it)."""
         return self._catalogue.countries
 
+    @property
+    def treaty_status(self) -> dict[str, Any]:
+        """Dated signature and ratification facts by instrument (shared: do not modify it)."""
+        return self._catalogue.treaty_status
+
     def validate_payload(self, payload: Mapping[str, Any], scope: ParticipantScope) -> list[Issue]:
         """Every problem of a submission payload submitted by the participant of ``scope``; empty if valid."""
         envelope = self._compiled.envelope

@@ -107,3 +107,28 @@ async def test_bad_coverage_requests_name_the_parameter(service: Service) -> Non
         problem = await get(service, "/v1/coverage", 422, **params)
         assert problem["errors"][0]["pointer"] == pointer, params
     assert (await service.client.get("/v1/coverage/XYZ")).status == 404
+
+
+async def test_the_dated_treaty_status_stands_beside_each_state(service: Service) -> None:
+    france = await register(service.services, "FRA")
+    record = {
+        "jurisdiction": "FRA",
+        "title": {"original": {"lang": "fr", "text": "Code pénal"}},
+        "document_type": "code",
+        "status": "amended",
+        "provisions": [{"num": "323-1", "instrument_refs": [{"instrument": "inst.coe.ets185", "article": "2"}]}],
+    }
+    assert (await service.submit_and_wait(france.submission(record, record_id="cp")))["status"] == "accepted"
+    [row] = (await get(service, "/v1/coverage", instrument="inst.coe.ets185"))["states"]
+    assert row["treaty_status"] == {
+        "signature": "2001-11-23",
+        "ratification": "2006-01-10",
+        "entry_into_force": "2006-05-01",
+        "as_of": "2015-12-03",
+        "source": "Council of Europe Treaty Office, chart of signatures and ratifications of Treaty 185",
+    }
+    state = await get(service, "/v1/coverage/FRA", instrument="inst.un.uncc2024")
+    assert state["instruments"][0]["treaty_status"]["signature"] == "2025-10-25"
+    assert (await get(service, "/v1/coverage/KEN", instrument="inst.coe.ets185"))["instruments"][0][
+        "treaty_status"
+    ] is None

@@ -163,7 +163,10 @@ async def test_coverage_pages_draw_the_heatmap_with_a_table_beside_it(loaded: Lo
     # as of an early feed position only the first laws count
     early = await page(loaded, "/coverage?instrument=inst.coe.ets185&as_of=1")
     assert early.count('href="/countries/') < html.count('href="/countries/')
+    france = await page(loaded, "/countries/FRA") if "FRA" in loaded.signers else ""
+    assert not france or "ratified 2006-01-10" in france
     country = await page(loaded, "/countries/ZAF")
+    assert "No treaty status is recorded here for this State." in country
     assert '<tr class="partial">' in country and "Unlawful" not in country.split('id="coverage-h"')[0][-10:]
     instrument = await page(loaded, "/instruments/inst.un.uncc2024")
     assert 'class="heatmap"' in instrument
