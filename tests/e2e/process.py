@@ -38,7 +38,8 @@ def exchange(*args: str, env: dict[str, str], check: bool = False) -> subprocess
 class Server:
     """``exchange serve`` on a free port; stopped with SIGTERM or killed with SIGKILL."""
 
-    def __init__(self, env: dict[str, str], port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], port: int | None = None, command: tuple[str, ...] = ("serve",)) -> None:
+        self.command = command
         self.port = port or free_port()
         self.env = {**env, "EXCHANGE_PORT": str(self.port)}
         self.url = f"http://127.0.0.1:{self.port}"
@@ -49,7 +50,7 @@ class Server:
         self.log.parent.mkdir(parents=True, exist_ok=True)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "exchange", "serve"], env=self.env, stdout=log, stderr=log
+                [sys.executable, "-m", "exchange", *self.command], env=self.env, stdout=log, stderr=log
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
