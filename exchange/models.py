@@ -206,6 +206,8 @@ class RecordQuery:
     tag: str | None = None
     status: str | None = None
     q: str | None = None
+    instrument: str | None = None
+    article: str | None = None  # with instrument: records implementing that article
     date_from: str | None = None
     date_to: str | None = None
     after: tuple[str, str, str] | None = None  # cursor: the last (participant, kind, record_id) seen

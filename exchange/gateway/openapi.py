@@ -187,6 +187,8 @@ def openapi_document(origin: str) -> dict[str, Any]:
                     "tag",
                     "status",
                     "q",
+                    "instrument",
+                    "article",
                     "from",
                     "to",
                     "cursor",

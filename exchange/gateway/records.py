@@ -49,7 +49,7 @@ def _key(request: web.Request) -> RecordKey:
 @routes.get("/v1/records")
 async def list_records(request: web.Request) -> web.Response:
     params = request.query
-    qs.only(request, {*_FILTERS, "from", "to", "cursor", "limit"})
+    qs.only(request, {*_FILTERS, "instrument", "article", "from", "to", "cursor", "limit"})
     limit = qs.integer(request, "limit", 50, 1, 500)
     filters = {name: params.get(name) or None for name in _FILTERS}
     if filters["kind"] is not None and filters["kind"] not in KINDS:
@@ -59,8 +59,11 @@ async def list_records(request: web.Request) -> web.Response:
         if code is None:
             raise qs.bad("region", "region must be a UN M49 area code or name, such as 150 or Europe")
         filters["region"] = code
+    instrument, article = instrument_filter(request)
     query = RecordQuery(
         **filters,
+        instrument=instrument,
+        article=article,
         date_from=params.get("from") or None,
         date_to=params.get("to") or None,
         after=decode_cursor(params["cursor"]) if params.get("cursor") else None,
@@ -72,6 +75,23 @@ async def list_records(request: web.Request) -> web.Response:
     return json_response(
         {"results": [r.as_dict() for r in rows], "next": encode_cursor(rows[-1]) if more and rows else None}
     )
+
+
+def instrument_filter(request: web.Request) -> tuple[str | None, str | None]:
+    """``instrument`` (a catalogued instrument) and ``article`` (one of its catalogued articles)."""
+    instrument = request.query.get("instrument") or None
+    article = request.query.get("article") or None
+    instruments = {i["id"]: i for i in request.app[SERVICES].validator.vocabularies["instruments"]}
+    if article is not None and instrument is None:
+        raise qs.bad("article", "article needs instrument, the convention it is an article of")
+    if instrument is not None and instrument not in instruments:
+        raise qs.bad("instrument", f"instrument must be one of {', '.join(sorted(instruments))}")
+    if article is not None and instrument is not None:
+        numbers = [a["number"] for a in instruments[instrument].get("articles", [])]
+        if article.partition("(")[0] not in numbers:
+            raise qs.bad("article", f"{instrument} has no catalogued article {article[:20]!r}")
+        article = article.partition("(")[0]
+    return instrument, article
 
 
 def _etag(version: RecordVersion) -> str:

@@ -111,6 +111,8 @@ class Search:
     region: str = ""
     tag: str = ""
     status: str = ""
+    instrument: str = ""
+    article: str = ""
     page: int = 1
     invalid: list[str] = field(default_factory=list)
 
@@ -125,6 +127,8 @@ class Search:
             ("region", re.compile(r"^[0-9]{3}$")),
             ("tag", _TERM),
             ("status", _STATUS),
+            ("instrument", _TERM),
+            ("article", re.compile(r"^[1-9][0-9]{0,2}$")),
         ):
             value = get(name, "").strip()
             if not value:
@@ -144,18 +148,21 @@ class Search:
             tag=self.tag or None,
             status=self.status or None,
             q=self.q or None,
+            instrument=self.instrument or None,
+            article=(self.article or None) if self.instrument else None,
             limit=limit,
         )
 
     def api(self) -> str:
         """The API request that returns the same records."""
         params = {"q": self.q, "kind": self.kind, "jurisdiction": self.country, "region": self.region}
-        params |= {"tag": self.tag, "status": self.status}
+        params |= {"tag": self.tag, "status": self.status, "instrument": self.instrument}
+        params |= {"article": self.article if self.instrument else ""}
         return "/v1/records?" + "&".join(f"{k}={v}" for k, v in params.items() if v)
 
     @property
     def filtered(self) -> bool:
-        return any((self.q, self.kind, self.country, self.region, self.tag, self.status))
+        return any((self.q, self.kind, self.country, self.region, self.tag, self.status, self.instrument))
 
 
 @routes.get("/search")

@@ -25,6 +25,7 @@ from exchange.models import (
     TokenInfo,
 )
 from exchange.publickeys import PublicKey
+from exchange.validation import IndexFields
 
 NEW_KEY_COLUMNS = "kid, participant, alg, jwk, thumbprint, valid_from, valid_until, added_at, log_index"
 
@@ -242,3 +243,14 @@ def record_counts(kinds: Iterable[Any], terms: Iterable[Any]) -> RecordCounts:
         if facet in TERM_FACETS:
             facets[TERM_FACETS[facet]][term] = int(count)
     return RecordCounts(total=sum(by_kind.values()), kinds=by_kind, statuses=by_status, **facets)
+
+
+def index_terms(index: IndexFields) -> list[tuple[str, str]]:
+    """The (facet, term) rows a record's index fields are stored as, sorted: ``j`` jurisdictions,
+    ``r`` regions, ``t`` subject tags, ``a`` instruments and their articles."""
+    return sorted(
+        {("j", j) for j in index.jurisdictions}
+        | {("r", r) for r in index.regions}
+        | {("t", t) for t in index.tags}
+        | {("a", a) for a in index.articles}
+    )

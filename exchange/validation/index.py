@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange.validation.fields import BY_KIND, JURISDICTION, TAG_VOCABULARIES, KindFields
-from exchange.validation.terms import CountryIndex, TermIndex
+from exchange.validation.terms import INSTRUMENTS, CountryIndex, TermIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +26,9 @@ class IndexFields:
     ``text``: titles, summaries, headings and extracts joined by newlines, for full-text search.
     ``date``: YYYY-MM-DD. A law's adoption date (else publication, else entry into force), a case's
     decision date, a lesson's date (a partial date is completed with the first month or day).
+    ``articles``: the instruments the record names or implements (``inst.coe.ets185``) and their
+    articles (``inst.coe.ets185#2``): those its parts reference, and those its subject tags correspond
+    to, so that records are found by convention article as the coverage analysis counts them.
     """
 
     jurisdictions: tuple[str, ...]
@@ -35,6 +38,7 @@ class IndexFields:
     title: str
     text: str
     date: str | None
+    articles: tuple[str, ...] = ()
 
 
 def extract(kind: str, record: Mapping[str, Any], terms: TermIndex, countries: CountryIndex) -> IndexFields:
@@ -55,7 +59,29 @@ def extract(kind: str, record: Mapping[str, Any], terms: TermIndex, countries: C
         title=_title(record.get("title")),
         text="\n".join(_texts(record, fields)),
         date=_date(record, fields),
+        articles=_articles(record, fields, terms),
     )
+
+
+def _articles(record: Mapping[str, Any], fields: KindFields, terms: TermIndex) -> tuple[str, ...]:
+    found: set[str] = set()
+    refs: list[Any] = []
+    for name in fields.instrument_refs:
+        refs.extend(_objects(record.get(name)))
+    for list_name in fields.nested_instrument_refs:
+        for item in _objects(record.get(list_name)):
+            refs.extend(_objects(item.get("instrument_refs")))
+    for ref in refs:
+        instrument, article = ref.get("instrument"), ref.get("article")
+        if isinstance(instrument, str) and isinstance(article, str):
+            found.add(f"{instrument}#{article.partition('(')[0]}")
+    for name, vocabulary in fields.terms:
+        if vocabulary == INSTRUMENTS:
+            found.update(_string_list(record.get(name)))
+    for tag in _tags(record, fields, terms):
+        found.update(terms.term_articles.get(tag, ()))
+    found.update({entry.partition("#")[0] for entry in found})
+    return tuple(sorted(found))
 
 
 def _jurisdictions(record: Mapping[str, Any], fields: KindFields) -> tuple[str, ...]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 #: The vocabulary key under which instruments are indexed.
@@ -20,19 +20,24 @@ class TermIndex:
 
     vocabulary_of: Mapping[str, str]
     articles: Mapping[str, frozenset[str]]
+    #: term → the articles it corresponds to, as ``instrument#number``
+    term_articles: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_document(cls, document: Mapping[str, Any]) -> TermIndex:
         vocabulary_of: dict[str, str] = {}
+        term_articles: dict[str, tuple[str, ...]] = {}
         for key, vocabulary in document["vocabularies"].items():
             for term in vocabulary["terms"]:
                 vocabulary_of[term["id"]] = key
+                mapped = term.get("articles", {})
+                term_articles[term["id"]] = tuple(f"{i}#{n}" for i, numbers in mapped.items() for n in numbers)
         articles: dict[str, frozenset[str]] = {}
         for instrument in document["instruments"]:
             vocabulary_of[instrument["id"]] = INSTRUMENTS
             if "articles" in instrument:
                 articles[instrument["id"]] = frozenset(a["number"] for a in instrument["articles"])
-        return cls(vocabulary_of=vocabulary_of, articles=articles)
+        return cls(vocabulary_of=vocabulary_of, articles=articles, term_articles=term_articles)
 
 
 @dataclass(frozen=True, slots=True)

@@ -508,3 +508,27 @@ async def test_delivery_attempts_are_listed_newest_first(repository: Repository)
     assert await repository.list_deliveries("s0", limit=1) == [attempts[2]]
     assert await repository.list_deliveries("s1") == [attempts[3]]
     assert await repository.list_deliveries("nope") == []
+
+
+async def test_records_are_found_by_instrument_and_article(repository: Repository) -> None:
+    def with_articles(*articles: str) -> IndexFields:
+        fields = index("EST")
+        return IndexFields(*[getattr(fields, name) for name in ("jurisdictions", "regions", "tags", "status", "title", "text", "date")], articles=articles)  # fmt: skip
+
+    await repository.decide(
+        [
+            upsert("cma", idx=with_articles("inst.coe.ets185", "inst.coe.ets185#2", "inst.un.uncc2024#7")),
+            upsert("fraud", idx=with_articles("inst.coe.ets185", "inst.coe.ets185#8")),
+            upsert("none", idx=with_articles()),
+        ]
+    )
+
+    async def ids(**filters: Any) -> list[str]:
+        return [v.key.record_id for v in await repository.list_records(RecordQuery(**filters))]
+
+    assert await ids(instrument="inst.coe.ets185") == ["cma", "fraud"]
+    assert await ids(instrument="inst.coe.ets185", article="2") == ["cma"]
+    assert await ids(instrument="inst.un.uncc2024", article="7") == ["cma"]
+    assert await ids(instrument="inst.un.uncc2024", article="8") == []
+    counted = await repository.count_records(RecordQuery(instrument="inst.coe.ets185", article="8"))
+    assert counted.total == 1

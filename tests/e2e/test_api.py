@@ -194,3 +194,28 @@ async def test_tokens_expire(service: Service) -> None:
     refused = await service.client.get("/v1/audit/submissions", headers={"Authorization": f"Bearer {secret}"})
     assert refused.status == 401
     assert "expired" in (await refused.json())["detail"]
+
+
+async def test_records_are_queried_by_instrument_and_article(service: Service) -> None:
+    record_id, record = example_for("law", "GBR")
+    assert (await service.submit_and_wait(service.signer.submission(record, record_id=record_id)))[
+        "status"
+    ] == "accepted"
+
+    async def ids(**params: str) -> list[str]:
+        response = await service.client.get("/v1/records", params=params)
+        assert response.status == 200, await response.text()
+        return [r["record_id"] for r in (await response.json())["results"]]
+
+    assert await ids(instrument="inst.coe.ets185") == [record_id]
+    assert await ids(instrument="inst.coe.ets185", article="2") == [record_id]
+    assert await ids(instrument="inst.un.uncc2024", article="7") == [record_id]  # by its subject tags
+    assert await ids(instrument="inst.coe.ets185", article="9") == []
+    for params, pointer in (
+        ({"article": "2"}, "?article"),
+        ({"instrument": "inst.nowhere"}, "?instrument"),
+        ({"instrument": "inst.coe.ets185", "article": "99"}, "?article"),
+    ):
+        refused = await service.client.get("/v1/records", params=params)
+        assert refused.status == 422
+        assert (await refused.json())["errors"][0]["pointer"] == pointer

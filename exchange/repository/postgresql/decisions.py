@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from exchange.models import Decision, RecordKey, SubmissionState
-from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, state_of
+from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, index_terms, state_of
 from exchange.repository.postgresql.locks import Connection
 from exchange.repository.postgresql.rows import as_columns
 from exchange.sequencer import Current, NewVersion
@@ -117,10 +117,7 @@ def _fold_records(versions: Sequence[NewVersion]) -> dict[RecordKey, _RecordRow]
                 row.index = index
     for row in rows.values():
         if row.index is not None:
-            i = row.index
-            row.terms = sorted(
-                {("j", j) for j in i.jurisdictions} | {("r", r) for r in i.regions} | {("t", t) for t in i.tags}
-            )
+            row.terms = index_terms(row.index)
     return rows
 
 

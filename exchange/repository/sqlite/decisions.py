@@ -14,7 +14,7 @@ import orjson
 
 from exchange import times
 from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
-from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, state_of
+from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, index_terms, state_of
 from exchange.repository.sqlite.log import append_log, log_size
 from exchange.sequencer import Current, plan
 
@@ -180,9 +180,7 @@ def _apply_version(
         return
     # a new version often leaves the search terms and text as they were: rewrite only what changed
     # (re-indexing the text means tokenizing both the old and the new one)
-    terms = sorted(
-        {("j", j) for j in index.jurisdictions} | {("r", r) for r in index.regions} | {("t", t) for t in index.tags}
-    )
+    terms = index_terms(index)
     stored = conn.execute("SELECT facet, term FROM record_terms WHERE record = ? ORDER BY facet, term", (record_id,))
     if stored.fetchall() != terms:
         conn.execute("DELETE FROM record_terms WHERE record = ?", (record_id,))

@@ -93,7 +93,8 @@ def _filters(query: RecordQuery) -> tuple[list[str], list[Any]]:
         if value is not None:
             where.append(f"r.{column} = ?")
             args.append(value)
-    for facet, value in (("j", query.jurisdiction), ("r", query.region), ("t", query.tag)):
+    article = f"{query.instrument}#{query.article}" if query.instrument and query.article else query.instrument
+    for facet, value in (("j", query.jurisdiction), ("r", query.region), ("t", query.tag), ("a", article)):
         if value is not None:
             where.append("EXISTS (SELECT 1 FROM record_terms t WHERE t.record = r.id AND t.facet = ? AND t.term = ?)")
             args += [facet, value]
