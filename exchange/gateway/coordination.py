@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from aiohttp import web
 
 from exchange.coordination import Gap, coordinate
+from exchange.coverage import CoverageIndex
 from exchange.gateway import query as qs
 from exchange.gateway.appkeys import COVERAGE, SERVICES
 from exchange.gateway.problems import json_response
 from exchange.models import RecordQuery, RecordVersion
 from exchange.repository.port import Records
+from exchange.services import Services
 
 routes = web.RouteTableDef()
 
@@ -41,11 +44,16 @@ async def coordination(request: web.Request) -> web.Response:
         raise qs.bad("jurisdiction", "query parameter jurisdiction is required (an ISO 3166-1 alpha-3 code)")
     if not services.validator.is_country(jurisdiction):
         raise qs.bad("jurisdiction", f"{jurisdiction[:20]!r} is not an ISO 3166-1 alpha-3 country code")
+    return json_response(await view(services, request.app[COVERAGE], jurisdiction))
+
+
+async def view(services: Services, index: CoverageIndex, jurisdiction: str) -> dict[str, Any]:
+    """The coordination view of one State, for the API and the portal alike."""
     repository = services.repository
     needs = await current_records(repository, RecordQuery(kind="need", jurisdiction=jurisdiction))
     needs = [n for n in needs if n.content.get("jurisdiction") == jurisdiction]
     activities = await current_records(repository, RecordQuery(kind="assistance", jurisdiction=jurisdiction))
-    coverage, _ = await request.app[COVERAGE].current(repository)
+    coverage, _ = await index.current(repository)
     gaps: list[Gap] = []
     terms: dict[tuple[str, str], frozenset[str]] = {}
     for instrument in sorted(coverage.catalogue.values(), key=lambda i: i.id):
@@ -54,4 +62,4 @@ async def coordination(request: web.Request) -> web.Response:
             if article.terms and cells[article.number].status != "covered":
                 gaps.append(Gap(instrument.id, article.number, cells[article.number].status))
                 terms[(instrument.id, article.number)] = article.terms
-    return json_response(coordinate(jurisdiction, needs, activities, gaps, terms))
+    return coordinate(jurisdiction, needs, activities, gaps, terms)

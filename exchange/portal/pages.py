@@ -22,6 +22,7 @@ from aiohttp import web
 from exchange.coverage import Cell, coverage_as_of, matrix, treaty_status
 from exchange.coverage import Instrument as CoverageInstrument
 from exchange.errors import ExchangeError, Problems
+from exchange.gateway import coordination
 from exchange.gateway import query as qs
 from exchange.gateway.appkeys import COVERAGE, SERVICES
 from exchange.identifiers import KINDS
@@ -580,3 +581,21 @@ async def coverage_page(request: web.Request) -> web.Response:
         head=head,
         regions=list(_labels(request).top_regions()),
     )
+
+
+@routes.get("/coordination")
+async def coordination_page(request: web.Request) -> web.Response:
+    """One State's needs, the activities answering them, unmet needs, gaps and possible duplications."""
+    labels = _labels(request)
+    jurisdiction = request.query.get("jurisdiction", "").upper()
+    services = _services(request)
+    states = sorted(
+        (await services.repository.count_records(RecordQuery(kind="need"))).jurisdictions,
+        key=lambda j: labels.country(j, negotiate(request)).text,
+    )
+    if not jurisdiction and states:
+        jurisdiction = states[0]
+    if jurisdiction and not (_ISO3.match(jurisdiction) and labels.is_country(jurisdiction)):
+        raise _not_found(f"there is no country {jurisdiction[:20]!r}")
+    found = await coordination.view(services, request.app[COVERAGE], jurisdiction) if jurisdiction else None
+    return render(request, "coordination.html", jurisdiction=jurisdiction, states=states, view=found)

@@ -251,6 +251,7 @@ PAGES = (
     "/instruments/inst.coe.ets185",
     "/instruments/inst.coe.ets185/articles/2",
     "/coverage",
+    "/coordination?jurisdiction=KEN",
     "/changes",
     "/log",
     "/signin",

@@ -33,6 +33,8 @@ async def test_every_public_page_answers(loaded: Loaded) -> None:
         ("/changes", "version 1"),
         ("/log", "Transparency log"),
         ("/records/KEN/need/ken-electronic-evidence-training-2024", "Training for prosecutors and judges"),
+        ("/coordination?jurisdiction=KEN", "Workshops on electronic evidence for prosecutors and magistrates"),
+        ("/coordination", "Coordination of technical assistance"),
     ):
         assert expected in await page(loaded, path), path
 
