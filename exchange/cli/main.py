@@ -139,6 +139,36 @@ def demo(
 
 
 @cli.command()
+@click.option("--from", "start", required=True, help="First day of the period, YYYY-MM-DD.")
+@click.option("--to", "end", required=True, help="Last day of the period, YYYY-MM-DD.")
+@click.option("--format", "chosen", type=click.Choice(["md", "html", "csv", "json"]), default="md", show_default=True)
+@click.option(
+    "--url",
+    envvar="EXCHANGE_CLIENT_URL",
+    default="http://127.0.0.1:8080",
+    show_default=True,
+    help="The repository ($EXCHANGE_CLIENT_URL).",
+)
+def report(start: str, end: str, chosen: str, url: str) -> None:
+    """Print the periodic report of a repository: records added and updated by region and kind, the
+    change in convention coverage, needs identified and met, activities delivered."""
+    from exchange.transport import Transport, TransportError
+
+    async def fetch() -> tuple[int, bytes, str]:
+        async with Transport(url) as transport:
+            answer = await transport.get("/v1/report", params={"from": start, "to": end, "format": chosen})
+            return answer.status, answer.raw, answer.problem.message if answer.status != 200 else ""
+
+    try:
+        status, raw, problem = run(fetch)
+    except TransportError as exc:
+        raise click.ClickException(str(exc)) from None
+    if status != 200:
+        raise click.ClickException(f"{url} answered {status}: {problem}")
+    click.echo(raw.decode("utf-8"), nl=False)
+
+
+@cli.command()
 @click.option("--host", help="Listen address (default 127.0.0.1; $EXCHANGE_HOST).")
 @click.option("--port", type=int, help="Listen port (default 8080; $EXCHANGE_PORT).")
 @config_option

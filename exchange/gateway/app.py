@@ -21,6 +21,7 @@ from exchange.gateway import (
     metrics,
     records,
     registry,
+    report,
     submissions,
     subscriptions,
     transparency,
@@ -76,6 +77,7 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
         audit,
         coordination,
         coverage,
+        report,
         metrics,
         witness_routes,
     )

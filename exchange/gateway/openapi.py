@@ -225,6 +225,13 @@ def openapi_document(origin: str) -> dict[str, Any]:
                 errors=(404, 422),
             ),
         },
+        "/v1/report": {
+            "get": _op(
+                "The periodic report: records added and updated, coverage change, needs and activities",
+                params=("from", "to", "format"),
+                errors=(422,),
+            )
+        },
         "/v1/coordination": {
             "get": _op(
                 "A State's needs, the activities answering them, unmet needs, gaps and possible duplications",

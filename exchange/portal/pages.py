@@ -25,6 +25,8 @@ from exchange.errors import ExchangeError, Problems
 from exchange.gateway import coordination
 from exchange.gateway import query as qs
 from exchange.gateway.appkeys import COVERAGE, SERVICES
+from exchange.gateway.report import build as build_report
+from exchange.gateway.report import period
 from exchange.identifiers import KINDS
 from exchange.models import ChangeQuery, RecordKey, RecordQuery, RecordVersion
 from exchange.portal import heatmap
@@ -599,3 +601,18 @@ async def coordination_page(request: web.Request) -> web.Response:
         raise _not_found(f"there is no country {jurisdiction[:20]!r}")
     found = await coordination.view(services, request.app[COVERAGE], jurisdiction) if jurisdiction else None
     return render(request, "coordination.html", jurisdiction=jurisdiction, states=states, view=found)
+
+
+@routes.get("/report")
+async def report_page(request: web.Request) -> web.Response:
+    """The periodic report for a period (this year so far by default)."""
+    today = datetime.now(UTC).date()
+    if request.query.get("from") or request.query.get("to"):
+        try:
+            start, end = period(request)
+        except ExchangeError:
+            start, end = today.replace(month=1, day=1), today
+    else:
+        start, end = today.replace(month=1, day=1), today
+    made = await build_report(request, start, end)
+    return render(request, "report.html", report=made.as_dict())

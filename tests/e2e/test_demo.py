@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.e2e.process import Server, environment, exchange
@@ -58,6 +59,12 @@ def test_the_demo_loads_every_example_once_and_the_readme_examples_answer(tmp_pa
             status, kind, body = get(url.replace("http://127.0.0.1:8080", server.url))
             assert status == 200, url
             assert kind.startswith("text/csv" if "format=csv" in url else "application/json"), (url, kind)
+
+        # the periodic report, from the command line
+        today = datetime.now(UTC).date().isoformat()
+        printed = exchange("report", "--from", today, "--to", today, "--url", server.url, env=env, check=True)
+        assert printed.stdout.startswith(f"# The repository from {today} to {today}")
+        assert "| Africa | law |" in printed.stdout
 
         # loading again into the running service changes nothing
         token = exchange("admin", "token", "create", "--role", "admin", env=env, check=True).stdout.strip()

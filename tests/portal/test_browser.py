@@ -252,6 +252,7 @@ PAGES = (
     "/instruments/inst.coe.ets185/articles/2",
     "/coverage",
     "/coordination?jurisdiction=KEN",
+    "/report",
     "/changes",
     "/log",
     "/signin",

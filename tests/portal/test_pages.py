@@ -35,6 +35,8 @@ async def test_every_public_page_answers(loaded: Loaded) -> None:
         ("/records/KEN/need/ken-electronic-evidence-training-2024", "Training for prosecutors and judges"),
         ("/coordination?jurisdiction=KEN", "Workshops on electronic evidence for prosecutors and magistrates"),
         ("/coordination", "Coordination of technical assistance"),
+        ("/report", "Records added and updated"),
+        ("/report?from=2000-01-01&to=2000-12-31", "Nothing was added in this period."),
     ):
         assert expected in await page(loaded, path), path
 
