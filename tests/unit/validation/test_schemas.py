@@ -245,3 +245,30 @@ def test_example_is_valid_for_pure_jsonschema(
 ) -> None:
     validator = jsonschema.Draft202012Validator(catalogue.schemas[f"{kind}/1"], registry=registry)
     assert [error.message for error in validator.iter_errors(record)] == []
+
+
+def labelled(catalogue: Catalogue) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """Every object of the vocabularies that carries a language map, with the name of that map."""
+    document = catalogue.vocabularies
+    for key, vocabulary in document["vocabularies"].items():
+        for term in vocabulary["terms"]:
+            yield f"{key}/{term['id']}", term, "label"
+    for instrument in document["instruments"]:
+        yield instrument["id"], instrument, "label"
+        if "short_label" in instrument:
+            yield f"{instrument['id']} (short)", instrument, "short_label"
+        for chapter in instrument.get("chapters", []):
+            yield f"{instrument['id']} chapter {chapter['number']}", chapter, "title"
+        for article in instrument.get("articles", []):
+            yield f"{instrument['id']} article {article['number']}", article, "title"
+    for name, values in document["enumerations"].items():
+        for value in values:
+            yield f"{name}/{value['id']}", value, "label"
+
+
+def test_every_label_is_in_the_six_languages_and_machine_texts_are_marked(catalogue: Catalogue) -> None:
+    for where, item, field in labelled(catalogue):
+        names = item[field]
+        assert all(isinstance(names.get(lang), str) and names[lang].strip() for lang in UN_LANGUAGES), where
+        machine = item.get(f"{field}_machine", [])
+        assert set(machine) <= set(UN_LANGUAGES) - {"en"}, where
