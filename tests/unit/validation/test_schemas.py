@@ -168,7 +168,9 @@ def test_crosswalk_names_catalogued_articles_both_ways(catalogue: Catalogue) -> 
         for instrument in vocabularies["instruments"]
         if "articles" in instrument
     }
-    assert set(articles) == {"inst.coe.ets185", "inst.un.uncc2024"}
+    assert set(articles) == {instrument["id"] for instrument in vocabularies["instruments"]}
+    assert all(i.get("source") or i.get("source_title") for i in vocabularies["instruments"] if i.get("articles"))
+    assert {"5", "6", "10", "15", "16", "18", "19", "20", "27", "29"} <= set(articles["inst.un.untoc"])
     assert len(articles["inst.coe.ets185"]) == 48
     assert len(articles["inst.un.uncc2024"]) == 68
     pairs = set()

@@ -240,7 +240,7 @@ def test_unknown_instrument_and_uncatalogued_articles(validator: Validator) -> N
     record["instruments_implemented"] = ["inst.coe.ets185", "inst.xx.none"]
     record["provisions"][0]["instrument_refs"] = [
         {"instrument": "inst.xx.none", "article": "1"},
-        {"instrument": "inst.coe.cets201", "article": "23"},
+        {"instrument": "inst.coe.cets201", "article": "99"},
     ]
     assert pairs(validator.validate_record("law/1", record)) == [
         ("/record/instruments_implemented/1", "vocabulary:unknown-term"),
