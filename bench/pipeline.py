@@ -229,7 +229,10 @@ async def _post_all(
     target = urlsplit(url)
     host, port = target.hostname or "127.0.0.1", target.port or 80
     if batch > 1:
-        head = f"POST /v1/submissions:batch HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-ndjson\r\n"
+        head = (
+            f"POST /v1/submissions:batch HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/x-ndjson\r\n"
+            "Accept: application/json\r\n"
+        )
     else:
         head = f"POST /v1/submissions HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {FLATTENED_MEDIA_TYPE}\r\n"
 

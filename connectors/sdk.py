@@ -168,9 +168,12 @@ class ExchangeClient:
         data: bytes | None = None,
         content_type: str | None = None,
         retry: bool = True,
+        headers: dict[str, str] | None = None,
     ) -> tuple[int, Any]:
         """One request, retried where safe; returns (status, JSON body). Raises :class:`Unreachable`."""
-        answer = await self.transport.request(method, path, data=data, content_type=content_type, retry=retry)
+        answer = await self.transport.request(
+            method, path, data=data, content_type=content_type, retry=retry, headers=headers
+        )
         return answer.status, answer.body
 
     async def get(self, path: str, **query: Any) -> tuple[int, Any]:
@@ -270,7 +273,9 @@ class ExchangeClient:
     async def _batch(self, items: Sequence[Prepared]) -> list[Outcome]:
         body = b"\n".join(p.body for p in items) + b"\n"
         try:
-            status, answer = await self.request("POST", BATCH_PATH, data=body, content_type=NDJSON)
+            status, answer = await self.request(
+                "POST", BATCH_PATH, data=body, content_type=NDJSON, headers={"Accept": "application/json"}
+            )
         except Unreachable as exc:
             return [Outcome(p.participant, p.submission_id, "failed", detail=str(exc)) for p in items]
         if status in (404, 405):

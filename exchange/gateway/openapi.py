@@ -57,12 +57,32 @@ def openapi_document(origin: str) -> dict[str, Any]:
             )
         },
         "/v1/submissions:batch": {
-            "post": _op(
-                "Submit many signed records, one JWS per line; one result per line, in order",
-                ok="207",
-                body="application/x-ndjson",
-                errors=(413, 415),
-            )
+            "post": {
+                **_op(
+                    "Submit many signed records, one JWS per line; one result per line, in order",
+                    ok="207",
+                    body="application/x-ndjson",
+                    errors=(413, 415),
+                ),
+                "description": (
+                    "Lines are numbered from 1, blank lines included; each non-blank line gets one result "
+                    "{line, status, location?, body}, where body is what POST /v1/submissions would answer. "
+                    "The answer is NDJSON, one result per line in input order; with Accept: application/json "
+                    "it is one document {results: [...]}."
+                ),
+                "responses": {
+                    "207": {
+                        "description": "one result per non-blank input line",
+                        "content": {
+                            "application/x-ndjson": {"schema": {"type": "object"}},
+                            "application/json": {"schema": {"type": "object"}},
+                        },
+                    },
+                    "default": _PROBLEM,
+                    "413": _PROBLEM,
+                    "415": _PROBLEM,
+                },
+            }
         },
         sub: {
             "parameters": _path("participant", "submission_id"),

@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from exchange import ijson
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway.appkeys import BATCH_SLOTS, SERVICES
 from exchange.gateway.auth import authenticate
@@ -57,20 +58,29 @@ async def submit_batch(request: web.Request) -> web.Response:
             Problems.BODY_TOO_LARGE, f"{len(lines)} items; a batch holds at most {settings.max_batch_items}"
         )
 
-    async def one(line: bytes) -> dict[str, object]:
+    async def one(number: int, line: bytes) -> dict[str, object]:
         media_type = media_type_of(sniff_serialization(line))
         try:
             receipt = await services.intake.submit(line.strip(), media_type)
         except ExchangeError as exc:
-            return {"status": exc.problem.status, "body": exc.to_problem()}
+            return {"line": number, "status": exc.problem.status, "body": exc.to_problem()}
         except Exception:  # one item's fault never takes the answers of the others with it
             log.exception("unhandled error in a batch item")
             failure = ExchangeError(Problems.INTERNAL, "an internal error occurred")
-            return {"status": failure.problem.status, "body": failure.to_problem()}
-        return {"status": 202, "location": receipt.location, "body": receipt.body}
+            return {"line": number, "status": failure.problem.status, "body": failure.to_problem()}
+        return {"line": number, "status": 202, "location": receipt.location, "body": receipt.body}
 
-    results = await asyncio.gather(*(one(line) for _, line in lines))
-    return json_response({"results": results}, status=207)
+    results = await asyncio.gather(*(one(number, line) for number, line in lines))
+    if _wants_one_document(request):
+        return json_response({"results": results}, status=207)
+    body = b"".join(ijson.dumps(result) + b"\n" for result in results)
+    return web.Response(status=207, body=body, content_type=NDJSON)
+
+
+def _wants_one_document(request: web.Request) -> bool:
+    """``Accept: application/json`` (and not NDJSON) asks for the answers as one JSON document."""
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and NDJSON not in accept
 
 
 @routes.get("/v1/submissions/{participant}/{submission_id}")

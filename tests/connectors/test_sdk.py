@@ -95,7 +95,7 @@ def proxy(upstream: str, faults: list[str], seen: list[bytes]) -> Callable[[web.
                     request.transport.close()
                     return web.Response(status=500)
                 return web.json_response({"title": fault}, status=int(fault), headers={"Retry-After": "0"})
-        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "authorization")}
+        headers = {k: v for k, v in request.headers.items() if k.lower() in ("content-type", "authorization", "accept")}
         async with (
             aiohttp.ClientSession() as session,
             session.request(request.method, upstream + request.path_qs, data=body, headers=headers) as answer,

@@ -145,7 +145,7 @@ async def _stall_then_read(
         batch = io.BytesIO(b"\n".join(lines[start : start + 100]))
         response = await service.client.post("/v1/submissions:batch", data=batch,
                                              headers={"Content-Type": "application/x-ndjson"})  # fmt: skip
-        results: list[dict[str, Any]] = (await response.json())["results"]
+        results: list[dict[str, Any]] = [json.loads(line) for line in (await response.text()).splitlines()]
         assert {r["status"] for r in results} == {202}
     for _ in range(200):  # every submission decided: the stream has had everything to send
         if await service.services.repository.last_seq() == 400:

@@ -145,10 +145,11 @@ async def test_a_batch_answers_every_item_whatever_one_holds(service: Service) -
         data=b"\n".join([good, bad, b"", later]) + b"\n",
         headers={"Content-Type": "application/x-ndjson"},
     )
-    body = await response.json()
-    assert response.status == 207, body
-    assert [item["status"] for item in body["results"]] == [202, 400, 202], body
-    assert body["results"][1]["body"]["errors"][0]["rule"] == "i-json"
+    text = await response.text()
+    assert response.status == 207, text
+    results = [json.loads(line) for line in text.splitlines()]
+    assert [(item["line"], item["status"]) for item in results] == [(1, 202), (2, 400), (4, 202)], results
+    assert results[1]["body"]["errors"][0]["rule"] == "i-json"
 
 
 @pytest.mark.settings(max_batch_bytes=4096)

@@ -341,16 +341,28 @@ async def test_batch_answers_each_line_in_order(service: Service) -> None:
     lines = [
         good[0],
         b"garbage",
+        b"",  # a blank line counts as a line but has no answer
         good[1],
         forged(_header(service, kid="GBR/nope"), service.signer.payload({})),
         good[2],
     ]
+    body = b"\n".join(lines) + b"\n"
     response = await service.client.post(
-        "/v1/submissions:batch", data=b"\n".join(lines) + b"\n", headers={"Content-Type": "application/x-ndjson"}
+        "/v1/submissions:batch", data=body, headers={"Content-Type": "application/x-ndjson"}
     )
-    assert response.status == 207
-    results = (await response.json())["results"]
-    assert [r["status"] for r in results] == [202, 400, 202, 401, 202]
+    assert response.status == 207 and response.headers["Content-Type"].startswith("application/x-ndjson")
+    results = [json.loads(line) for line in (await response.text()).splitlines()]
+    assert [(r["line"], r["status"]) for r in results] == [(1, 202), (2, 400), (4, 202), (5, 401), (6, 202)]
+    # the same answers as one JSON document, for clients that ask for it (the same bytes: the same outcomes)
+    document = await service.client.post(
+        "/v1/submissions:batch",
+        data=body,
+        headers={"Content-Type": "application/x-ndjson", "Accept": "application/json"},
+    )
+    assert document.status == 207
+    assert [(r["line"], r["status"]) for r in (await document.json())["results"]] == [
+        (r["line"], r["status"]) for r in results
+    ]
     assert results[3]["body"]["type"] == "urn:exchange:problem:unknown-key"
     for r in (results[0], results[2], results[4]):
         verdict = await service.verdict("GBR", r["body"]["submission_id"])
