@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ from aiohttp import web
 
 from exchange import portal
 from exchange.coverage import CoverageIndex, instruments
+from exchange.errors import Unavailable
 from exchange.federation import routes as witness_routes
 from exchange.gateway import (
     audit,
@@ -33,9 +35,19 @@ from exchange.services import Services, open_services
 from exchange.settings import Settings
 from exchange.validation.catalogue import Catalogue
 
+log = logging.getLogger("exchange.gateway")
+
 #: Work run beside the HTTP server for the app's lifetime (``exchange serve``'s in-process workers):
 #: called with the services and a stop event; must return once the event is set.
 Background = Callable[[Services, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def _warm(index: CoverageIndex, services: Services) -> None:
+    """Build the coverage index from the feed at start-up, so that the first reader does not wait for it."""
+    try:
+        await index.current(services.repository)
+    except Unavailable:
+        log.info("coverage index not built at start-up: the database is unavailable; the first read will build it")
 
 
 def create_app(settings: Settings, background: Sequence[Background] = ()) -> web.Application:
@@ -49,9 +61,11 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
             app[SERVICES] = services
             stop = asyncio.Event()
             tasks = [asyncio.create_task(job(services, stop)) for job in background]
+            warm = asyncio.create_task(_warm(app[COVERAGE], services))
             yield
             stop.set()
-            for task in tasks:
+            warm.cancel()
+            for task in [*tasks, warm]:
                 with contextlib.suppress(asyncio.CancelledError):
                     await asyncio.wait_for(task, timeout=30)
 

@@ -117,7 +117,8 @@ class RecordStore(PostgresPool):
         async with self._connection() as conn:
             kinds = await conn.fetch(f"SELECT r.kind, r.status, count(*) {matching} GROUP BY r.kind, r.status", *args)
             terms = await conn.fetch(
-                f"SELECT t.facet, t.term, count(*) FROM record_terms t WHERE t.record IN (SELECT r.id {matching}) "
+                f"SELECT t.facet, t.term, count(*) FROM record_terms t WHERE t.facet IN ('j', 'r', 't') "
+                f"AND t.record IN (SELECT r.id {matching}) "
                 "GROUP BY t.facet, t.term",
                 *args,
             )

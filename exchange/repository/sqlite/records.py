@@ -74,7 +74,8 @@ class RecordStore(SqliteStore):
         def read(c: sqlite3.Connection) -> tuple[list[Any], list[Any]]:
             by_kind = c.execute(f"SELECT r.kind, r.status, count(*) {matching} GROUP BY r.kind, r.status", args)
             by_term = c.execute(
-                f"SELECT t.facet, t.term, count(*) FROM record_terms t WHERE t.record IN (SELECT r.id {matching}) "
+                f"SELECT t.facet, t.term, count(*) FROM record_terms t WHERE t.facet IN ('j', 'r', 't') "
+                f"AND t.record IN (SELECT r.id {matching}) "
                 "GROUP BY t.facet, t.term",
                 args,
             )
