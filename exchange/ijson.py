@@ -131,6 +131,21 @@ def loads(data: bytes, *, max_depth: int = 32) -> Any:
     return _strict(data, max_depth)
 
 
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+def _depth(text: str) -> int:
+    """How deep arrays and objects nest in a JSON text (strings left out), without parsing it."""
+    deepest = depth = 0
+    for char in _STRING.sub("", text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
 def _strict(data: bytes, max_depth: int) -> Any:
     try:
         text = data.decode("utf-8")
@@ -138,6 +153,10 @@ def _strict(data: bytes, max_depth: int) -> Any:
         raise IJSONError(f"not UTF-8 at byte {exc.start}") from None
     if text.startswith("\ufeff"):
         raise IJSONError("byte order mark before the JSON text")
+    if _depth(text) > max_depth:
+        # refused before parsing: the standard decoder recurses, and hitting Python's recursion limit
+        # leaves CPython 3.11 in a state where later parsing of Python source fails
+        raise IJSONError(f"nesting deeper than {max_depth} levels")
     try:
         value = _DECODER.decode(text)
     except IJSONError:
