@@ -131,6 +131,8 @@ def loads(data: bytes, *, max_depth: int = 32) -> Any:
     return _strict(data, max_depth)
 
 
+#: Nesting the decoder may meet safely, far below Python's recursion limit.
+_SAFE_DEPTH = 200
 _STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 
@@ -153,9 +155,10 @@ def _strict(data: bytes, max_depth: int) -> Any:
         raise IJSONError(f"not UTF-8 at byte {exc.start}") from None
     if text.startswith("\ufeff"):
         raise IJSONError("byte order mark before the JSON text")
-    if _depth(text) > max_depth:
+    if _depth(text) > max(max_depth, _SAFE_DEPTH):
         # refused before parsing: the standard decoder recurses, and hitting Python's recursion limit
-        # leaves CPython 3.11 in a state where later parsing of Python source fails
+        # leaves CPython 3.11 in a state where later parsing of Python source fails. Shallower excess
+        # is found by the decoder below, which names where it is.
         raise IJSONError(f"nesting deeper than {max_depth} levels")
     try:
         value = _DECODER.decode(text)
