@@ -20,6 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exchange.coverage import terms_in, title_text
 from exchange.models import RecordVersion
 
 #: The members of a need or an activity whose vocabulary terms say what area it concerns.
@@ -47,11 +48,7 @@ class Gap:
 
 def areas(content: Mapping[str, Any]) -> frozenset[str]:
     """Every area a need or an activity names: its terms, and its articles as ``instrument#article``."""
-    found: set[str] = set()
-    for name in AREA_FIELDS:
-        values = content.get(name)
-        if isinstance(values, list):
-            found.update(v for v in values if isinstance(v, str))
+    found = terms_in(content, AREA_FIELDS)
     for instrument, article in articles(content):
         found.add(f"{instrument}#{article}")
     return frozenset(found)
@@ -110,20 +107,8 @@ def _providers(content: Mapping[str, Any]) -> frozenset[str]:
     )
 
 
-def _title(content: Mapping[str, Any]) -> str:
-    title = content.get("title")
-    if isinstance(title, dict):
-        for translation in title.get("translations") or ():
-            if isinstance(translation, dict) and translation.get("lang") == "en":
-                return str(translation.get("text", ""))
-        original = title.get("original")
-        if isinstance(original, dict):
-            return str(original.get("text", ""))
-    return ""
-
-
 def _ref(version: RecordVersion) -> dict[str, Any]:
-    return {"record": str(version.key), "version": version.version, "title": _title(version.content)}
+    return {"record": str(version.key), "version": version.version, "title": title_text(version.content.get("title"))}
 
 
 def coordinate(

@@ -116,16 +116,17 @@ class Evidence:
 Contributions = dict[tuple[str, str], list[Evidence]]
 
 
-def _terms(item: Mapping[str, Any]) -> set[str]:
+def terms_in(item: Mapping[str, Any], fields: Sequence[str] = TAG_FIELDS) -> set[str]:
+    """The vocabulary terms an object names in its term lists ``fields``."""
     found: set[str] = set()
-    for name in TAG_FIELDS:
+    for name in fields:
         values = item.get(name)
         if isinstance(values, list):
             found.update(v for v in values if isinstance(v, str))
     return found
 
 
-def _title(value: Any) -> str:
+def title_text(value: Any) -> str:
     """A multilingual title in English where there is English, else in its original language."""
     if not isinstance(value, dict):
         return ""
@@ -147,7 +148,7 @@ def contributions(version: RecordVersion, catalogue: Mapping[str, Instrument]) -
         return found
     law_status = content.get("status") if isinstance(content.get("status"), str) else None
     record = str(version.key)
-    title = _title(content.get("title"))
+    title = title_text(content.get("title"))
     provisions = [p for p in content.get("provisions") or () if isinstance(p, dict)]
     for provision in provisions:
         status = provision.get("status") if isinstance(provision.get("status"), str) else law_status
@@ -157,7 +158,7 @@ def contributions(version: RecordVersion, catalogue: Mapping[str, Instrument]) -
         for ref in provision.get("instrument_refs") or ():
             if isinstance(ref, dict) and isinstance(ref.get("instrument"), str) and isinstance(ref.get("article"), str):
                 named.setdefault(ref["instrument"], set()).add(ref["article"].partition("(")[0])
-        tags = _terms(provision)
+        tags = terms_in(provision)
         for instrument in catalogue.values():
             if instrument.id in named:
                 numbers = named[instrument.id]
@@ -170,7 +171,7 @@ def contributions(version: RecordVersion, catalogue: Mapping[str, Instrument]) -
                     Evidence(record, version.version, num, heading, status, via, title)
                 )
     if not provisions:
-        tags = _terms(content)
+        tags = terms_in(content)
         for instrument in catalogue.values():
             for article in instrument.articles:
                 if article.terms & tags:

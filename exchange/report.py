@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 from xml.sax.saxutils import escape
 
-from exchange.coverage import Instrument, coverage_as_of
+from exchange.coverage import Instrument, coverage_as_of, title_text
 from exchange.models import Change, ChangeQuery
 from exchange.repository.port import Audit, Feeds
 
@@ -73,12 +73,6 @@ def _in(value: Any, start: date, end: date) -> bool:
         return False
 
 
-def _title(content: Mapping[str, Any]) -> str:
-    title = content.get("title")
-    original = title.get("original") if isinstance(title, dict) else None
-    return str(original.get("text", "")) if isinstance(original, dict) else ""
-
-
 def _region(jurisdiction: str | None, regions_of: Mapping[str, tuple[str, ...]]) -> str:
     for code in regions_of.get(jurisdiction or "", ()):
         if code in REGIONS:
@@ -129,7 +123,7 @@ async def build(
         elif kind == "assistance" and content.get("status") == "completed" and _in(dates.get("actual_end"), start, end):
             report.activities_delivered += 1
             report.activities.append(
-                {"record": str(change.key), "title": _title(content), "ended": dates.get("actual_end")}
+                {"record": str(change.key), "title": title_text(content.get("title")), "ended": dates.get("actual_end")}
             )
     before = await coverage_as_of(audit, catalogue, first)
     after = await coverage_as_of(audit, catalogue, last)
