@@ -105,7 +105,10 @@ def report_sent(sent: Sent, target: Target, output: Output) -> int:
     for entry in sent.entries:
         line = f"{entry.label}: {entry.state}"
         if entry.state == "accepted" and isinstance(entry.answer, dict):
-            line += f" version {entry.answer.get('version')}"
+            if entry.answer.get("unchanged") is True:
+                line += f", unchanged: version {entry.answer.get('version')} already holds it"
+            else:
+                line += f" version {entry.answer.get('version')}"
         elif entry.detail:
             line += f" ({entry.detail})"
         output.out(line)
@@ -153,7 +156,8 @@ def entry_record(entry: Entry) -> Imported:
 def report_flush(report: FlushReport, *, waited: bool, output: Output) -> int:
     """The outcome of ``exchange outbox flush``: counts, then each submission not accepted."""
     output.out(
-        f"sent {report.sent}: received {report.received}, accepted {report.accepted}, "
+        f"sent {report.sent}: received {report.received}, accepted {report.accepted} "
+        f"({report.unchanged} unchanged), "
         f"rejected {report.rejected}, refused {report.refused}; {report.remaining} still waiting"
     )
     for entry in report.decided:

@@ -165,6 +165,7 @@ class FlushReport:
     sent: int = 0
     received: int = 0
     accepted: int = 0
+    unchanged: int = 0  # of the accepted: equal to their record's current version, so no new version
     rejected: int = 0
     refused: int = 0
     failed: int = 0
@@ -473,6 +474,7 @@ class Outbox:
                 self._record(entry, outcome.status, outcome, attempted=False)
                 if outcome.status == "accepted":
                     report.accepted += 1
+                    report.unchanged += outcome.unchanged
                 else:
                     report.rejected += 1
                 fresh = self.entry(entry.submission_id)

@@ -74,11 +74,18 @@ class Outcome:
         return self.body.get("version") if isinstance(self.body, dict) else None
 
     @property
+    def unchanged(self) -> bool:
+        """Accepted without a new version: the record equals its current version."""
+        return isinstance(self.body, dict) and self.body.get("unchanged") is True
+
+    @property
     def decided(self) -> bool:
         return self.status in ("accepted", "rejected", "refused")
 
     def summary(self) -> str:
         if self.status == "accepted":
+            if self.unchanged:
+                return f"unchanged {self.record} version {self.version} (no new version)"
             return f"accepted {self.record} version {self.version}"
         if self.status in ("rejected", "refused"):
             return f"{self.status}: {self.detail or len(self.errors)} ({len(self.errors)} error(s))"
@@ -94,6 +101,7 @@ class Outcome:
             "http_status": self.http_status,
             "record": self.record,
             "version": self.version,
+            "unchanged": self.unchanged,
             "errors": self.errors,
             "detail": self.detail,
         }

@@ -284,7 +284,7 @@ def _entry_verdict(entry: Entry) -> dict[str, Any]:
         "status": entry.state,
     }
     answer = entry.answer if isinstance(entry.answer, dict) else {}
-    for name in ("version", "seq", "log_index"):
+    for name in ("version", "seq", "log_index", "unchanged"):
         if name in answer:
             value[name] = answer[name]
     if answer.get("errors"):

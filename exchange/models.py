@@ -107,6 +107,9 @@ class Decision:
     content: bytes | None = None  # the record as compact JSON; None for a withdrawal
     base_version: int | None = None
     index: IndexFields | None = None
+    #: SHA-256 (hex) of the RFC 8785 form of ``{"schema", "record"}``; None for a withdrawal, or when the
+    #: record has no canonical form (it is then always a new version)
+    content_sha256: str | None = None
 
 
 @dataclass(slots=True)
@@ -127,6 +130,8 @@ class SubmissionState:
     log_index: int | None = None
     decided_at: str | None = None
     payload_sha256: str | None = None
+    #: accepted without a new version: the record equals its current version, named by ``version``/``seq``
+    unchanged: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -148,6 +153,8 @@ class SubmissionState:
                 log_index=self.log_index,
                 decided_at=self.decided_at,
             )
+            if self.unchanged:
+                body["unchanged"] = True
         elif self.status == "rejected":
             body.update(errors=self.errors, log_index=self.log_index, decided_at=self.decided_at)
         return body

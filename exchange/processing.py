@@ -19,6 +19,7 @@ costs the messages in hand one attempt and leaves the others waiting in the queu
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from exchange.models import Action, Decision, QueuedSubmission, RecordKey, Submi
 from exchange.queue.port import Delivery, SubmissionQueue
 from exchange.repository.port import Submissions
 from exchange.settings import Settings
+from exchange.transparency.entries import CanonicalJSONError, canonical
 from exchange.validation import Validator
 from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission_async
 
@@ -219,6 +221,15 @@ def _accepted(
         action=action,
         schema=str(verified.schema),
         content=orjson.dumps(record) if action == "upsert" else None,
+        content_sha256=content_sha256(str(verified.schema), record) if action == "upsert" else None,
         base_version=verified.base_version,
         index=validator.index_fields(message.kind, record) if action == "upsert" else None,
     )
+
+
+def content_sha256(schema: str, record: dict[str, Any]) -> str | None:
+    """What makes two versions equal: SHA-256 of the RFC 8785 form of the schema and the record."""
+    try:
+        return hashlib.sha256(canonical({"schema": schema, "record": record})).hexdigest()
+    except CanonicalJSONError:
+        return None

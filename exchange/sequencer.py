@@ -19,8 +19,12 @@ from exchange.transparency.entries import submission_entry
 
 @dataclass(frozen=True, slots=True)
 class Current:
+    """A record's current version as the sequencer needs it."""
+
     version: int
     withdrawn: bool
+    content_sha256: str | None = None  # of its schema and content (None: unknown, so never "unchanged")
+    seq: int | None = None  # the change that made it
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,9 @@ def plan(
     """Decide every submission of the batch; the result lists one state per decision, in order.
 
     A submission whose ``(participant, submission_id)`` already holds an outcome, or holds other bytes,
-    is not decided again: its state is the stored one.
+    is not decided again: its state is the stored one. An upsert whose schema and record equal the
+    current version's (in RFC 8785 form) is accepted as *unchanged*: it names that version and its seq,
+    is logged like any decision, and makes no version and no change.
     """
     out = Plan()
     current = dict(current)
@@ -83,6 +89,7 @@ def plan(
         errors = decision.errors
         key = decision.record
         version = None
+        unchanged: Current | None = None
         if not errors and key is not None:
             cur = current.get(key)
             cur_version = cur.version if cur else 0
@@ -94,9 +101,12 @@ def plan(
                 )
             elif decision.action == "withdraw" and (cur is None or cur.withdrawn):
                 errors = _reject("record:not-found", "/record_id", f"there is no current record {key} to withdraw")
+            elif _same(decision, cur):
+                unchanged = cur
+                version = cur_version
             else:
                 version = cur_version + 1
-                current[key] = Current(version, decision.action == "withdraw")
+                current[key] = Current(version, decision.action == "withdraw", decision.content_sha256, next_seq)
         accepted = not errors and key is not None
         outcome: Literal["accepted", "rejected"] = "accepted" if accepted else "rejected"
         index = next_index
@@ -116,7 +126,9 @@ def plan(
             decided_at=decided_at,
             payload_sha256=decision.payload_sha256 or None,
         )
-        if accepted and key is not None and version is not None:
+        if unchanged is not None:
+            state.seq, state.unchanged = unchanged.seq, True
+        elif accepted and key is not None and version is not None:
             state.seq = next_seq
             out.versions.append(NewVersion(key, version, decision, next_seq, index))
             next_seq += 1
@@ -141,3 +153,14 @@ def plan(
         out.states.append(state)
         out.decided.append((decision, state))
     return out
+
+
+def _same(decision: Decision, cur: Current | None) -> bool:
+    """Whether an upsert holds exactly the current (not withdrawn) version's schema and record."""
+    return (
+        decision.action == "upsert"
+        and cur is not None
+        and not cur.withdrawn
+        and cur.content_sha256 is not None
+        and decision.content_sha256 == cur.content_sha256
+    )

@@ -50,7 +50,10 @@ class Report:
             f"{c['key_revoked']} revocation(s) in the log",
             f"  submissions: {c['submissions']} ({c['accepted']} accepted, {c['rejected']} rejected), "
             f"{c['signatures_verified']} signature(s) verified",
-            f"  versions:    {c['versions']} record version(s) matched to their signed payloads",
+            f"  versions:    {c['versions']} record version(s) matched to their signed payloads"
+            + (
+                f"; {c['unchanged']} unchanged submission(s) matched to the version they name" if c["unchanged"] else ""
+            ),
         ]
         lines += [f"  note: {text}" for text in self.notes]
         if self.ok:

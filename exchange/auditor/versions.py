@@ -1,7 +1,12 @@
-"""Record versions: each must be backed by an accepted log entry and hold exactly what was signed."""
+"""Record versions: each must be backed by an accepted log entry and hold exactly what was signed.
+
+An accepted entry that names a version another entry made is an *unchanged* submission: it must hold
+exactly that version's schema and record.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +21,8 @@ class VersionCheck:
         self.accepted = accepted
         self.signed_size = signed_size
         self.report = report
+        #: (record, version) → digest of (schema, content) of each version checked, for unchanged entries
+        self.made: dict[tuple[str, int], bytes] = {}
 
     def run(self, lines: Iterator[dict[str, Any]]) -> None:
         last_seq = 0
@@ -44,11 +51,29 @@ class VersionCheck:
         if later:
             self.report.note(f"{later} record version(s) after the newest signed checkpoint were not checked")
         for index, accepted in sorted(self.accepted.items()):
+            self._unchanged(index, accepted)
+
+    def _unchanged(self, index: int, accepted: Accepted) -> None:
+        where = f"log entry {index}"
+        made = self.made.get((accepted.record, accepted.version))
+        if made is None:
             self.report.fail(
-                f"log entry {index}",
+                where,
                 f"accepts submission {accepted.submission} as {accepted.record} v{accepted.version}, "
                 "but the export has no such record version",
             )
+        elif accepted.content is None:
+            self.report.fail(
+                where, f"its content cannot be checked: the signed payload of {accepted.submission} did not verify"
+            )
+        elif accepted.action != "upsert" or _digest(accepted.schema, accepted.content) != made:
+            self.report.fail(
+                where,
+                f"accepts submission {accepted.submission} as {accepted.record} v{accepted.version} unchanged, "
+                "but it signs other content than that version",
+            )
+        else:
+            self.report.count("unchanged")
 
     def _check(self, where: str, record: str, number: int, line: dict[str, Any], accepted: Accepted | None) -> None:
         fail = self.report.fail
@@ -68,5 +93,12 @@ class VersionCheck:
             fail(where, f"action {action!r} differs from the signed action {accepted.action!r}")
         if line.get("schema") != accepted.schema:
             fail(where, f"schema {line.get('schema')!r} differs from the signed schema {accepted.schema!r}")
-        if content_digest(line.get("content")) != accepted.content:
+        content = content_digest(line.get("content"))
+        if content != accepted.content:
             fail(where, f"its content differs from the record signed in submission {accepted.submission}")
+        if action == "upsert":
+            self.made[(record, number)] = _digest(line.get("schema"), content)
+
+
+def _digest(schema: Any, content: bytes) -> bytes:
+    return hashlib.sha256(f"{schema}\n".encode() + content).digest()

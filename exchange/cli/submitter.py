@@ -137,7 +137,10 @@ async def _submit_one(
     if receipts and verdict in ("accepted", "rejected"):
         note = await _save_receipt(client, path, prepared.participant, prepared.submission_id)
     if verdict == "accepted":
-        summary = f"accepted {state['record']} version {state['version']} (seq {state['seq']})"
+        if state.get("unchanged") is True:
+            summary = f"unchanged {state['record']}: version {state['version']} already holds it (seq {state['seq']})"
+        else:
+            summary = f"accepted {state['record']} version {state['version']} (seq {state['seq']})"
         return Outcome(path, "accepted", summary + note)
     if verdict == "rejected":
         return Outcome(path, "rejected", f"rejected {label}{note}", list(state.get("errors") or []))

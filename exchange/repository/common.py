@@ -51,7 +51,7 @@ SUBSCRIPTION_COLUMNS = (
 )
 SUBMISSION_COLUMNS = (
     "participant, submission_id, jws_sha256, received_at, status, kind, kid, errors, record, version, "
-    "seq, log_index, decided_at, payload_sha256"
+    "seq, log_index, decided_at, payload_sha256, unchanged"
 )
 VERSION_COLUMNS = (
     "participant, kind, record_id, version, action, schema, content, submission_id, kid, jws_sha256, "
@@ -163,6 +163,7 @@ def state_of(row: Row) -> SubmissionState:
         log_index=row[11],
         decided_at=row[12],
         payload_sha256=row[13],
+        unchanged=bool(row[14]),
     )
 
 

@@ -27,6 +27,7 @@ from exchange.models import (
     Subscription,
     TokenInfo,
 )
+from exchange.processing import content_sha256
 from exchange.publickeys import PublicKey
 from exchange.repository.port import Repository
 from exchange.transparency.entries import canonical
@@ -226,6 +227,33 @@ async def test_base_version_conflict_is_rejected(repository: Repository) -> None
     assert fresh.status == "accepted" and fresh.version == 2
     [new_with_base] = await repository.decide([upsert("new-law", base=1)])
     assert new_with_base.status == "rejected"
+
+
+async def test_content_equal_to_the_current_version_makes_no_version_and_no_change(repository: Repository) -> None:
+    key = RecordKey("EST", "law", "penal-code")
+
+    def digested(content: Any) -> Decision:
+        decision = upsert(content=content)
+        return replace(decision, content_sha256=content_sha256("law/1", content))
+
+    [first] = await repository.decide([digested({"title": "Penal Code"})])
+    [same, changed, back] = await repository.decide(
+        [
+            digested({"title": "Penal Code"}),
+            digested({"title": "Penal Code, amended"}),
+            digested({"title": "Penal Code"}),
+        ]
+    )
+    assert (same.status, same.unchanged, same.version, same.seq) == ("accepted", True, 1, first.seq)
+    assert (changed.unchanged, changed.version, back.unchanged, back.version) == (False, 2, False, 3)
+    assert [s.log_index for s in (first, same, changed, back)] == [0, 1, 2, 3]  # every decision is logged
+    assert await repository.last_seq() == 3 and await repository.log_size() == 4
+    [later] = await repository.decide([digested({"title": "Penal Code"})])  # the view keeps the digest
+    assert (later.unchanged, later.version, later.seq) == (True, 3, back.seq)
+    stored = await repository.get_submission("EST", later.submission_id)
+    assert stored is not None and stored.unchanged and stored.as_dict()["unchanged"] is True
+    assert [v.version for v in await repository.list_versions(key)] == [1, 2, 3]
+    assert [c.seq for c in await repository.list_changes(ChangeQuery())] == [1, 2, 3]
 
 
 async def test_withdrawal_leaves_history(repository: Repository) -> None:

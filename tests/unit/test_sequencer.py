@@ -110,3 +110,42 @@ def test_the_same_submission_twice_in_one_batch_is_decided_once() -> None:
     result = run([upsert(1), upsert(1)])
     assert len(result.entries) == 1
     assert result.states[0] is result.states[1]
+
+
+def same(n: int, digest: str = "a" * 64, base: int | None = None) -> Decision:
+    """An upsert of LAW whose schema and record hash to ``digest``."""
+    return Decision(
+        message(n),
+        "EST/k1",
+        f"{n:064x}",
+        record=LAW,
+        schema="law/1",
+        content=b'{"title": "x"}',
+        content_sha256=digest,
+        base_version=base,
+    )
+
+
+def test_an_upsert_equal_to_the_current_version_is_accepted_unchanged_without_a_version_or_a_seq() -> None:
+    result = run([same(1), same(2, "b" * 64)], {LAW: Current(4, False, "a" * 64, 2)})
+    first, second = result.states
+    assert (first.status, first.unchanged, first.version, first.seq, first.log_index) == ("accepted", True, 4, 2, 7)
+    assert (second.status, second.unchanged, second.version, second.seq) == ("accepted", False, 5, 3)
+    assert [(v.version, v.seq) for v in result.versions] == [(5, 3)]
+    entry = json.loads(result.entries[0].entry)
+    assert (entry["outcome"], entry["record"], entry["version"]) == ("accepted", str(LAW), 4)
+
+
+def test_within_one_batch_the_second_of_two_equal_upserts_is_unchanged() -> None:
+    result = run([same(1), same(2), same(3, base=1)])
+    assert [(s.version, s.seq, s.unchanged) for s in result.states] == [(1, 3, False), (1, 3, True), (1, 3, True)]
+    assert len(result.versions) == 1
+
+
+def test_equal_content_is_a_new_version_after_a_withdrawal_or_when_the_digest_is_unknown() -> None:
+    withdrawn = run([same(1)], {LAW: Current(2, True, "a" * 64, 5)})
+    assert (withdrawn.states[0].version, withdrawn.states[0].unchanged) == (3, False)
+    unknown = run([same(1)], {LAW: Current(2, False, None, 5)})
+    assert (unknown.states[0].version, unknown.states[0].unchanged) == (3, False)
+    stale = run([same(1, base=1)], {LAW: Current(2, False, "a" * 64, 5)})
+    assert stale.states[0].status == "rejected"  # base_version is checked first

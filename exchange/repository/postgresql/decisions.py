@@ -40,24 +40,25 @@ async def fetch_current(conn: Connection, keys: Iterable[RecordKey]) -> dict[Rec
         return {}
     participants, kinds, record_ids = as_columns(((k.participant, k.kind, k.record_id) for k in unique), 3)
     rows = await conn.fetch(
-        "SELECT r.participant, r.kind, r.record_id, r.version, r.withdrawn FROM records r "
+        "SELECT r.participant, r.kind, r.record_id, r.version, r.withdrawn, r.content_sha256, r.seq FROM records r "
         "JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(participant, kind, record_id) "
         "ON r.participant = k.participant AND r.kind = k.kind AND r.record_id = k.record_id",
         participants,
         kinds,
         record_ids,
     )
-    return {RecordKey(r[0], r[1], r[2]): Current(int(r[3]), bool(r[4])) for r in rows}
+    return {RecordKey(r[0], r[1], r[2]): Current(int(r[3]), bool(r[4]), r[5], r[6]) for r in rows}
 
 
 _UPSERT_SUBMISSION = (
     "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
-    "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) "
+    "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at, unchanged) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
     "ON CONFLICT (participant, submission_id) DO UPDATE SET kind = excluded.kind, "
     "status = excluded.status, kid = excluded.kid, payload_sha256 = excluded.payload_sha256, "
     "errors = excluded.errors, record = excluded.record, version = excluded.version, "
-    "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at"
+    "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at, "
+    "unchanged = excluded.unchanged"
 )
 
 
@@ -84,6 +85,7 @@ async def write_decided(conn: Connection, decided: Sequence[tuple[Decision, Subm
                 s.seq,
                 s.log_index,
                 s.decided_at,
+                s.unchanged,
             )
             for d, s in decided
         ],
@@ -96,6 +98,8 @@ class _RecordRow:
 
     version: int
     withdrawn: bool
+    content_sha256: str | None
+    seq: int
     status: str | None = None  # None keeps the stored value, like SQLite's coalesce
     date: str | None = None
     index: IndexFields | None = None  # the last indexed upsert: its terms and text replace the stored ones
@@ -108,8 +112,9 @@ def _fold_records(versions: Sequence[NewVersion]) -> dict[RecordKey, _RecordRow]
     for new in versions:
         withdrawn = new.decision.action == "withdraw"
         index = new.decision.index
-        row = rows.setdefault(new.key, _RecordRow(new.version, withdrawn))
+        row = rows.setdefault(new.key, _RecordRow(new.version, withdrawn, new.decision.content_sha256, new.seq))
         row.version, row.withdrawn = new.version, withdrawn
+        row.content_sha256, row.seq = new.decision.content_sha256, new.seq
         if index is not None:
             row.status = index.status if index.status is not None else row.status
             row.date = index.date if index.date is not None else row.date
@@ -228,17 +233,21 @@ async def _write_records(conn: Connection, rows: Mapping[RecordKey, _RecordRow])
                 row.date,
                 row.index.title if row.index else None,
                 row.index.text if row.index else None,
+                row.content_sha256,
+                row.seq,
             )
             for key, row in rows.items()
         ),
-        9,
+        11,
     )
     stored = await conn.fetch(
-        "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date, title, body) "
+        "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date, title, body, "
+        "content_sha256, seq) "
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::text[], "
-        "$7::text[], $8::text[], $9::text[]) "
+        "$7::text[], $8::text[], $9::text[], $10::text[], $11::int8[]) "
         "ON CONFLICT (participant, kind, record_id) DO UPDATE SET version = excluded.version, "
-        "withdrawn = excluded.withdrawn, status = coalesce(excluded.status, records.status), "
+        "withdrawn = excluded.withdrawn, content_sha256 = excluded.content_sha256, seq = excluded.seq, "
+        "status = coalesce(excluded.status, records.status), "
         "date = coalesce(excluded.date, records.date), title = coalesce(excluded.title, records.title), "
         "body = coalesce(excluded.body, records.body) "
         "RETURNING id, participant, kind, record_id",

@@ -172,4 +172,11 @@ CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscript
     """
 ALTER TABLE tokens ADD COLUMN expires_at text
 """,
+    # unchanged content is not a new version: the current view keeps its content's digest and its seq
+    """
+ALTER TABLE records ADD COLUMN content_sha256 text, ADD COLUMN seq bigint;
+UPDATE records r SET seq = v.seq FROM record_versions v WHERE v.participant = r.participant
+    AND v.kind = r.kind AND v.record_id = r.record_id AND v.version = r.version;
+ALTER TABLE submissions ADD COLUMN unchanged boolean NOT NULL DEFAULT false
+""",
 ]

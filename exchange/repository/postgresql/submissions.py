@@ -115,7 +115,7 @@ class SubmissionStore(PostgresPool):
         sql, args = audit_query(query)
         async with self._connection() as conn:
             rows = await conn.fetch(sql, *args)
-        return [AuditedSubmission(state_of(r), bytes(r[14]), r[15]) for r in rows]
+        return [AuditedSubmission(state_of(r), bytes(r[-2]), r[-1]) for r in rows]
 
     async def all_versions(self, after_seq: int = 0, limit: int = 1000) -> list[RecordVersion]:
         async with self._connection() as conn:

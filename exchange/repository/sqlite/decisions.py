@@ -65,23 +65,25 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
         key = decision.record
         if key is not None and key not in current:
             rec = conn.execute(
-                "SELECT version, withdrawn FROM records WHERE participant = ? AND kind = ? AND record_id = ?",
+                "SELECT version, withdrawn, content_sha256, seq FROM records "
+                "WHERE participant = ? AND kind = ? AND record_id = ?",
                 (key.participant, key.kind, key.record_id),
             ).fetchone()
             if rec is not None:
-                current[key] = Current(rec[0], bool(rec[1]))
+                current[key] = Current(rec[0], bool(rec[1]), rec[2], rec[3])
     seq_row = conn.execute("SELECT max(seq) FROM changes").fetchone()
     result = plan(decisions, existing, current, log_size(conn), (seq_row[0] or 0) + 1, now)
     for decision, state in result.decided:
         sub = decision.submission
         conn.execute(
             "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
-            "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at, "
+            "unchanged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (participant, submission_id) DO UPDATE SET kind = excluded.kind, "
             "status = excluded.status, kid = excluded.kid, payload_sha256 = excluded.payload_sha256, "
             "errors = excluded.errors, record = excluded.record, version = excluded.version, "
-            "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at",
+            "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at, "
+            "unchanged = excluded.unchanged",
             (
                 *_receipt_values(sub),
                 state.status,
@@ -93,6 +95,7 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
                 state.seq,
                 state.log_index,
                 state.decided_at,
+                int(state.unchanged),
             ),
         )
     for new in result.versions:
@@ -160,9 +163,10 @@ def _apply_version(
     withdrawn = decision.action == "withdraw"
     index = decision.index
     row = conn.execute(
-        "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (participant, kind, record_id) DO UPDATE SET "
-        "version = excluded.version, withdrawn = excluded.withdrawn, "
+        "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date, content_sha256, seq) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (participant, kind, record_id) DO UPDATE SET "
+        "version = excluded.version, withdrawn = excluded.withdrawn, content_sha256 = excluded.content_sha256, "
+        "seq = excluded.seq, "
         "status = coalesce(excluded.status, records.status), date = coalesce(excluded.date, records.date) "
         "RETURNING id",
         (
@@ -173,6 +177,8 @@ def _apply_version(
             int(withdrawn),
             index.status if index else None,
             index.date if index else None,
+            decision.content_sha256,
+            seq,
         ),
     ).fetchone()
     record_id = row[0]

@@ -159,4 +159,12 @@ CREATE INDEX webhook_deliveries_by_subscription ON webhook_deliveries (subscript
     """
 ALTER TABLE tokens ADD COLUMN expires_at TEXT
 """,
+    # unchanged content is not a new version: the current view keeps its content's digest and its seq
+    """
+ALTER TABLE records ADD COLUMN content_sha256 TEXT;
+ALTER TABLE records ADD COLUMN seq INTEGER;
+UPDATE records SET seq = (SELECT v.seq FROM record_versions v WHERE v.participant = records.participant
+    AND v.kind = records.kind AND v.record_id = records.record_id AND v.version = records.version);
+ALTER TABLE submissions ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0
+""",
 ]

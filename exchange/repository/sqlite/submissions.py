@@ -73,7 +73,7 @@ class SubmissionStore(SqliteStore):
             "ORDER BY log_index LIMIT ?"
         )
         rows = await self.db.read(lambda c: c.execute(sql, [*args, query.limit]).fetchall())
-        return [AuditedSubmission(state_of(r), bytes(r[14]), r[15]) for r in rows]
+        return [AuditedSubmission(state_of(r), bytes(r[-2]), r[-1]) for r in rows]
 
     async def all_versions(self, after_seq: int = 0, limit: int = 1000) -> list[RecordVersion]:
         rows = await self.db.read(
