@@ -145,8 +145,11 @@ async def test_import_and_outbox_commands_against_the_app(
     code, out, err = await asyncio.to_thread(run, "import", "csv", str(sheet), *target)
     assert code == 0, out + err
     assert "ZAF/law/zaf-act-a: accepted version 1" in out and "ZAF/law/zaf-act-b: accepted version 1" in out
+    code, out, err = await asyncio.to_thread(run, "import", "csv", str(sheet), *target)  # a nightly re-import
+    assert code == 0, out + err
+    assert "ZAF/law/zaf-act-a: accepted, unchanged: version 1 already holds it" in out
     code, out, _ = await asyncio.to_thread(run, "outbox", "status", "--outbox", str(outbox), "--all")
-    assert code == 0 and out.splitlines()[0] == "pending 0, received 0, accepted 3, rejected 0, refused 0"
+    assert code == 0 and out.splitlines()[0] == "pending 0, received 0, accepted 5, rejected 0, refused 0"
     code, out, _ = await asyncio.to_thread(run, "outbox", "retry", "--outbox", str(outbox))
     assert code == 0 and "0 entr(ies)" in out
     code, _, err = run("outbox", "status", "--outbox", str(tmp_path / "none.sqlite3"))
