@@ -49,6 +49,7 @@ class Problems:
     METHOD_NOT_ALLOWED = Problem("method-not-allowed", "Method not allowed", 405)
     SUBMISSION_CONFLICT = Problem("submission-conflict", "Submission id already used with other content", 409)
     VERSION_CONFLICT = Problem("version-conflict", "Base version is not the current version", 409)
+    DUPLICATE_IDENTIFIER = Problem("duplicate-identifier", "Identifier already held by another record", 409)
     ALREADY_EXISTS = Problem("already-exists", "Already exists", 409)
     CHECKPOINT_CONFLICT = Problem("checkpoint-conflict", "Checkpoint conflicts with the one witnessed", 409)
     RECORD_WITHDRAWN = Problem("record-withdrawn", "Record withdrawn", 410)

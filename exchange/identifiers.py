@@ -30,6 +30,8 @@ __all__ = [
     "UUID",
     "UUID_PATTERN",
     "Serialization",
+    "document_ids",
+    "identifier_key",
     "is_kid",
     "is_organisation_id",
     "is_participant_id",
@@ -40,6 +42,7 @@ __all__ = [
     "parse_record_key",
     "participant_of_kid",
     "record_key",
+    "related_to",
     "serialization_of",
     "sniff_serialization",
 ]
@@ -144,3 +147,61 @@ def serialization_of(media_type: str) -> Serialization | None:
 def sniff_serialization(body: bytes) -> Serialization:
     """The serialization of JWS bytes that came without a media type (a feed's ``jws``, a batch line)."""
     return "flattened" if body.lstrip().startswith(b"{") else "compact"
+
+
+# ---- Document identifiers inside records (Akoma Ntoso FRBR work, ELI, ECLI, …) ----------------------
+
+#: Schemes whose value names one document. A ``url`` (a page that may show several texts) does not.
+_NON_UNIQUE_SCHEMES = frozenset({"url"})
+#: The members of a record that name other records or documents it replaces or relates to.
+_RELATION_LISTS = ("relations", "related_cases")
+
+
+def identifier_key(scheme: str, value: str) -> str:
+    """One document identifier as the repository compares them: ``<scheme> <value>``.
+
+    Surrounding space and a final ``/`` do not count, and an Akoma Ntoso FRBR URI is cut to its work
+    (``/akn/za/act/2020/19/eng@2021-06-01`` names the work ``/akn/za/act/2020/19``).
+    """
+    value = value.strip()
+    if scheme == "akn":
+        parts = value.split("/")
+        for i, part in enumerate(parts):
+            if i > 1 and ("@" in part or part.startswith("!")):
+                parts = parts[:i]
+                break
+        value = "/".join(parts)
+    return f"{scheme} {value.rstrip('/')}"
+
+
+def _identifier(item: object) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    scheme, value = item.get("scheme"), item.get("value")
+    if not isinstance(scheme, str) or not isinstance(value, str) or scheme in _NON_UNIQUE_SCHEMES:
+        return None
+    return identifier_key(scheme, value) if value.strip() else None
+
+
+def document_ids(record: object) -> tuple[str, ...]:
+    """The identifiers (as :func:`identifier_key` writes them) that make a record's document unique."""
+    items = record.get("identifiers") if isinstance(record, dict) else None
+    found = (_identifier(item) for item in items) if isinstance(items, list) else ()
+    return tuple(dict.fromkeys(key for key in found if key is not None))
+
+
+def related_to(record: object) -> frozenset[str]:
+    """The record keys and identifier keys a record names in its relations (``supersedes``, ``amends``,
+    ``related``, …): a record that names another may share its identifier."""
+    named: set[str] = set()
+    for name in _RELATION_LISTS:
+        items = record.get(name) if isinstance(record, dict) else None
+        for item in items if isinstance(items, list) else ():
+            if not isinstance(item, dict):
+                continue
+            if isinstance(item.get("record"), str):
+                named.add(item["record"])
+            key = _identifier(item.get("identifier"))
+            if key is not None:
+                named.add(key)
+    return frozenset(named)

@@ -35,6 +35,7 @@ from exchange.models import QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import SubmissionQueue
 from exchange.ratelimit import RateLimiter
 from exchange.repository.port import Records
+from exchange.sequencer import duplicate
 from exchange.settings import Settings
 from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission_async
 
@@ -119,6 +120,7 @@ class Intake:
                 headers={"Retry-After": RateLimiter.retry_after(wait)},
             )
         await self.check_base_version(verified, message)
+        await self.check_identifiers(verified, message)
         try:
             [prior] = await self.handover.receive([message])  # recorded and queued
         except Unavailable as exc:
@@ -160,6 +162,29 @@ class Intake:
                 Problems.VERSION_CONFLICT,
                 f"base_version {base} is not the current version ({current or 0}) of {key}",
                 errors=[ErrorItem("/base_version", "conflict:base-version", "stale base_version")],
+            )
+
+    async def check_identifiers(self, verified: VerifiedSubmission, message: QueuedSubmission) -> None:
+        """Refuse at once a record whose document identifier another record of the participant holds
+        (the worker checks again, finally, in the order of the log)."""
+        record_id = verified.record_id
+        if verified.action != "upsert" or record_id is None or not identifiers.is_record_id(record_id):
+            return
+        ids = identifiers.document_ids(verified.record)
+        if not ids:
+            return
+        try:
+            held = await self.repository.identifier_holders(ids)
+        except Unavailable:
+            return  # the worker checks it when the database is back
+        key = RecordKey(message.participant, message.kind, record_id)
+        clash = duplicate(ids, identifiers.related_to(verified.record), key, held)
+        if clash is not None:
+            raise ExchangeError(
+                Problems.DUPLICATE_IDENTIFIER,
+                clash.message,
+                errors=[ErrorItem("/record/identifiers", "conflict:duplicate-identifier", clash.message)],
+                extra={"record": str(clash.holder), "identifier": clash.identifier},
             )
 
     def _warn_bypass(self, exc: Unavailable) -> None:

@@ -110,6 +110,8 @@ class Decision:
     #: SHA-256 (hex) of the RFC 8785 form of ``{"schema", "record"}``; None for a withdrawal, or when the
     #: record has no canonical form (it is then always a new version)
     content_sha256: str | None = None
+    #: the record keys and identifier keys the record names in its relations (it may share their identifiers)
+    related: frozenset[str] = frozenset()
 
 
 @dataclass(slots=True)

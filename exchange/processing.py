@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from exchange import times
+from exchange import identifiers, times
 from exchange.directory import Directory
 from exchange.envelope import sha256_hex
 from exchange.errors import Unavailable
@@ -224,6 +224,7 @@ def _accepted(
         content_sha256=content_sha256(str(verified.schema), record) if action == "upsert" else None,
         base_version=verified.base_version,
         index=validator.index_fields(message.kind, record) if action == "upsert" else None,
+        related=identifiers.related_to(record),
     )
 
 

@@ -9,7 +9,7 @@ Adapters only read the inputs and write the rows; the rules live here, once.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -65,16 +65,21 @@ def plan(
     next_index: int,
     next_seq: int,
     decided_at: str,
+    holders: Mapping[str, Iterable[RecordKey]] | None = None,
 ) -> Plan:
     """Decide every submission of the batch; the result lists one state per decision, in order.
 
     A submission whose ``(participant, submission_id)`` already holds an outcome, or holds other bytes,
     is not decided again: its state is the stored one. An upsert whose schema and record equal the
     current version's (in RFC 8785 form) is accepted as *unchanged*: it names that version and its seq,
-    is logged like any decision, and makes no version and no change.
+    is logged like any decision, and makes no version and no change. ``holders`` maps each document
+    identifier the upserts carry to the current (not withdrawn) records holding it: an upsert whose
+    identifier another record of its participant and kind holds is rejected, unless it names that
+    record or identifier in its relations.
     """
     out = Plan()
     current = dict(current)
+    held = {term: set(keys) for term, keys in (holders or {}).items()}
     seen: dict[tuple[str, str], SubmissionState] = {}
     for decision in decisions:
         sub = decision.submission
@@ -101,12 +106,15 @@ def plan(
                 )
             elif decision.action == "withdraw" and (cur is None or cur.withdrawn):
                 errors = _reject("record:not-found", "/record_id", f"there is no current record {key} to withdraw")
+            elif decision.action == "upsert" and (clash := _duplicate(decision, key, held)) is not None:
+                errors = _reject("conflict:duplicate-identifier", "/record/identifiers", clash.message)
             elif _same(decision, cur):
                 unchanged = cur
                 version = cur_version
             else:
                 version = cur_version + 1
                 current[key] = Current(version, decision.action == "withdraw", decision.content_sha256, next_seq)
+                _hold(held, key, decision)
         accepted = not errors and key is not None
         outcome: Literal["accepted", "rejected"] = "accepted" if accepted else "rejected"
         index = next_index
@@ -164,3 +172,47 @@ def _same(decision: Decision, cur: Current | None) -> bool:
         and cur.content_sha256 is not None
         and decision.content_sha256 == cur.content_sha256
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicate:
+    """An identifier of an upsert that another record of the same participant and kind holds."""
+
+    identifier: str
+    holder: RecordKey
+
+    @property
+    def message(self) -> str:
+        return (
+            f"identifier {self.identifier} is already held by {self.holder}; a record that replaces or "
+            "relates to it names it in relations (by record or identifier)"
+        )
+
+
+def duplicate(
+    identifiers: Iterable[str], related: frozenset[str], key: RecordKey, holders: Mapping[str, Iterable[RecordKey]]
+) -> Duplicate | None:
+    """The first of a record's ``identifiers`` another current record of the same participant and kind
+    holds, unless the record names that record or identifier in its relations (``related``)."""
+    for identifier in identifiers:
+        if identifier in related:
+            continue
+        for holder in sorted(holders.get(identifier, ()), key=str):
+            same_owner = (holder.participant, holder.kind) == (key.participant, key.kind)
+            if same_owner and holder != key and str(holder) not in related:
+                return Duplicate(identifier, holder)
+    return None
+
+
+def _duplicate(decision: Decision, key: RecordKey, held: Mapping[str, Iterable[RecordKey]]) -> Duplicate | None:
+    identifiers = decision.index.identifiers if decision.index is not None else ()
+    return duplicate(identifiers, decision.related, key, held)
+
+
+def _hold(held: dict[str, set[RecordKey]], key: RecordKey, decision: Decision) -> None:
+    """Keep the batch's later decisions aware of the identifiers an earlier one took or gave up."""
+    for keys in held.values():
+        keys.discard(key)
+    if decision.action == "upsert" and decision.index is not None:
+        for identifier in decision.index.identifiers:
+            held.setdefault(identifier, set()).add(key)

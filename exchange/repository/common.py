@@ -248,10 +248,11 @@ def record_counts(kinds: Iterable[Any], terms: Iterable[Any]) -> RecordCounts:
 
 def index_terms(index: IndexFields) -> list[tuple[str, str]]:
     """The (facet, term) rows a record's index fields are stored as, sorted: ``j`` jurisdictions,
-    ``r`` regions, ``t`` subject tags, ``a`` instruments and their articles."""
+    ``r`` regions, ``t`` subject tags, ``a`` instruments and their articles, ``i`` document identifiers."""
     return sorted(
         {("j", j) for j in index.jurisdictions}
         | {("r", r) for r in index.regions}
         | {("t", t) for t in index.tags}
         | {("a", a) for a in index.articles}
+        | {("i", i) for i in index.identifiers}
     )

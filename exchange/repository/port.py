@@ -155,6 +155,10 @@ class Records(Protocol):
     async def get_record(self, key: RecordKey) -> RecordVersion | None:
         """The latest version, which may be a withdrawal."""
 
+    async def identifier_holders(self, identifiers: Sequence[str]) -> dict[str, list[RecordKey]]:
+        """For each document identifier (:func:`exchange.identifiers.identifier_key`), the current records
+        (not withdrawn) whose current version holds it; identifiers no record holds are left out."""
+
     async def list_records(self, query: RecordQuery) -> list[RecordVersion]: ...
     async def count_records(self, query: RecordQuery) -> RecordCounts:
         """Counts of the current records matching ``query`` (its cursor and limit ignored), by facet."""

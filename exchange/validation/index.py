@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from exchange.identifiers import document_ids
 from exchange.validation.fields import BY_KIND, JURISDICTION, TAG_VOCABULARIES, KindFields
 from exchange.validation.terms import INSTRUMENTS, CountryIndex, TermIndex
 
@@ -39,6 +40,8 @@ class IndexFields:
     text: str
     date: str | None
     articles: tuple[str, ...] = ()
+    #: the document identifiers that make the record unique (:func:`exchange.identifiers.document_ids`)
+    identifiers: tuple[str, ...] = ()
 
 
 def extract(kind: str, record: Mapping[str, Any], terms: TermIndex, countries: CountryIndex) -> IndexFields:
@@ -60,6 +63,7 @@ def extract(kind: str, record: Mapping[str, Any], terms: TermIndex, countries: C
         text="\n".join(_texts(record, fields)),
         date=_date(record, fields),
         articles=_articles(record, fields, terms),
+        identifiers=document_ids(record),
     )
 
 

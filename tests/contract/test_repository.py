@@ -256,6 +256,29 @@ async def test_content_equal_to_the_current_version_makes_no_version_and_no_chan
     assert [c.seq for c in await repository.list_changes(ChangeQuery())] == [1, 2, 3]
 
 
+async def test_a_document_identifier_is_held_by_one_current_record_of_a_participant(repository: Repository) -> None:
+    eli = "eli http://data.europa.eu/eli/act/2020/1"
+
+    def law(record_id: str, p: str = "EST", related: frozenset[str] = frozenset()) -> Decision:
+        decision = upsert(record_id, p, idx=replace(index(p), identifiers=(eli,)))
+        return replace(decision, related=related)
+
+    [first, clash, other_state] = await repository.decide([law("act-a"), law("act-b"), law("act-a", "LVA")])
+    assert (first.status, clash.status, other_state.status) == ("accepted", "rejected", "accepted")
+    assert clash.errors[0]["rule"] == "conflict:duplicate-identifier" and "EST/law/act-a" in clash.errors[0]["message"]
+    assert await repository.identifier_holders([eli, "eli http://example.org/none"]) == {
+        eli: [RecordKey("EST", "law", "act-a"), RecordKey("LVA", "law", "act-a")]
+    }
+    [later] = await repository.decide([law("act-b")])  # the stored holder is found in a later transaction
+    assert later.status == "rejected"
+    [superseding] = await repository.decide([law("act-b", related=frozenset({"EST/law/act-a"}))])
+    assert superseding.status == "accepted"
+    await repository.decide([withdraw("act-a"), withdraw("act-b")])
+    assert await repository.identifier_holders([eli]) == {eli: [RecordKey("LVA", "law", "act-a")]}
+    [free] = await repository.decide([law("act-c")])
+    assert free.status == "accepted"
+
+
 async def test_withdrawal_leaves_history(repository: Repository) -> None:
     await repository.decide([upsert()])
     [gone] = await repository.decide([withdraw()])

@@ -92,6 +92,7 @@ REPOSITORY_CALLS: dict[str, Callable[[], tuple[Any, ...]]] = {
     "all_versions": lambda: (),
     "current_version": lambda: (_KEY,),
     "get_record": lambda: (_KEY,),
+    "identifier_holders": lambda: (["eli http://example.org/eli/1"],),
     "list_records": lambda: (RecordQuery(q="computer", tag="off.cia.illegal_access"),),
     "count_records": lambda: (RecordQuery(q="computer", tag="off.cia.illegal_access"),),
     "list_versions": lambda: (_KEY,),

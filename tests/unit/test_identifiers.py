@@ -105,3 +105,39 @@ def test_media_types_of_the_two_serializations() -> None:
 def test_a_serialization_from_the_bytes() -> None:
     assert sniff_serialization(b'  {"protected": ""}') == "flattened"
     assert sniff_serialization(b"eyJh.eyJi.c2ln") == "compact"
+
+
+def test_document_identifiers_compare_by_scheme_and_work() -> None:
+    assert identifiers.identifier_key("akn", "/akn/za/act/2020/19/eng@2021-06-01/!main") == "akn /akn/za/act/2020/19"
+    assert identifiers.identifier_key("akn", " /akn/za/act/2020/19/ ") == "akn /akn/za/act/2020/19"
+    assert identifiers.identifier_key("eli", "http://data.europa.eu/eli/dir/2013/40/oj/") == (
+        "eli http://data.europa.eu/eli/dir/2013/40/oj"
+    )
+    record = {
+        "identifiers": [
+            {"scheme": "akn", "value": "/akn/za/act/2020/19/eng@"},
+            {"scheme": "url", "value": "https://www.gov.za/documents/acts"},  # a page, not one document
+            {"scheme": "akn", "value": "/akn/za/act/2020/19"},  # the same work twice
+            {"scheme": "national", "value": "  "},
+            "not an identifier",
+        ]
+    }
+    assert identifiers.document_ids(record) == ("akn /akn/za/act/2020/19",)
+    assert identifiers.document_ids({"identifiers": "x"}) == () and identifiers.document_ids(None) == ()
+
+
+def test_relations_name_records_and_identifiers() -> None:
+    record = {
+        "relations": [
+            {"type": "supersedes", "record": "ZAF/law/old-act"},
+            {"type": "amends", "identifier": {"scheme": "eli", "value": "http://x.example/eli/1/"}},
+            {"type": "repeals", "citation": "Act 1 of 1990"},
+        ],
+        "related_cases": [{"relation": "earlier_instance", "record": "ZAF/case/first-instance"}],
+    }
+    assert identifiers.related_to(record) == {
+        "ZAF/law/old-act",
+        "eli http://x.example/eli/1",
+        "ZAF/case/first-instance",
+    }
+    assert identifiers.related_to({"relations": [1, None]}) == frozenset()

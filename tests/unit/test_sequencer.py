@@ -6,6 +6,7 @@ import json
 
 from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
 from exchange.sequencer import Current, Plan, plan
+from exchange.validation import IndexFields
 
 LAW = RecordKey("EST", "law", "penal-code")
 OTHER = RecordKey("EST", "law", "cybersecurity-act")
@@ -43,9 +44,10 @@ def run(
     decisions: list[Decision],
     current: dict[RecordKey, Current] | None = None,
     existing: dict[tuple[str, str], SubmissionState] | None = None,
+    holders: dict[str, list[RecordKey]] | None = None,
 ) -> Plan:
     """Plan with the log at index 7 and the feed at seq 3."""
-    return plan(decisions, existing or {}, current or {}, 7, 3, "2026-12-01T10:00:01.000000Z")
+    return plan(decisions, existing or {}, current or {}, 7, 3, "2026-12-01T10:00:01.000000Z", holders)
 
 
 def test_every_outcome_gets_the_next_log_index_and_every_accepted_change_the_next_seq() -> None:
@@ -149,3 +151,36 @@ def test_equal_content_is_a_new_version_after_a_withdrawal_or_when_the_digest_is
     assert (unknown.states[0].version, unknown.states[0].unchanged) == (3, False)
     stale = run([same(1, base=1)], {LAW: Current(2, False, "a" * 64, 5)})
     assert stale.states[0].status == "rejected"  # base_version is checked first
+
+
+ELI = "eli http://data.europa.eu/eli/act/2020/1"
+
+
+def with_ids(n: int, key: RecordKey, related: frozenset[str] = frozenset()) -> Decision:
+    """An upsert of ``key`` whose record carries the identifier ELI."""
+    index = IndexFields(("EST",), (), (), None, "x", "x", None, identifiers=(ELI,))
+    return Decision(
+        message(n), "EST/k1", f"{n:064x}", record=key, schema="law/1", content=b"{}", index=index, related=related
+    )
+
+
+def test_an_identifier_held_by_another_record_of_the_participant_is_a_conflict() -> None:
+    result = run([with_ids(1, OTHER)], holders={ELI: [LAW]})
+    [state] = result.states
+    assert state.status == "rejected" and not result.versions
+    [error] = state.errors
+    assert (error["rule"], error["pointer"]) == ("conflict:duplicate-identifier", "/record/identifiers")
+    assert str(LAW) in error["message"] and ELI in error["message"]
+
+
+def test_the_record_itself_a_relation_or_another_participant_make_no_conflict() -> None:
+    assert run([with_ids(1, LAW)], holders={ELI: [LAW]}).states[0].status == "accepted"
+    by_record = run([with_ids(1, OTHER, frozenset({str(LAW)}))], holders={ELI: [LAW]})
+    by_identifier = run([with_ids(1, OTHER, frozenset({ELI}))], holders={ELI: [LAW]})
+    elsewhere = run([with_ids(1, OTHER)], holders={ELI: [RecordKey("LVA", "law", "penal-code")]})
+    assert [r.states[0].status for r in (by_record, by_identifier, elsewhere)] == ["accepted"] * 3
+
+
+def test_within_one_batch_a_later_record_meets_the_identifier_an_earlier_one_took() -> None:
+    result = run([with_ids(1, LAW), with_ids(2, OTHER), withdraw(3), with_ids(4, OTHER)])
+    assert [s.status for s in result.states] == ["accepted", "rejected", "accepted", "accepted"]

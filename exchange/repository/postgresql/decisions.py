@@ -50,6 +50,23 @@ async def fetch_current(conn: Connection, keys: Iterable[RecordKey]) -> dict[Rec
     return {RecordKey(r[0], r[1], r[2]): Current(int(r[3]), bool(r[4]), r[5], r[6]) for r in rows}
 
 
+async def fetch_holders(conn: Connection, identifiers: Sequence[str]) -> dict[str, list[RecordKey]]:
+    """The current records holding each identifier (see :meth:`Records.identifier_holders`)."""
+    unique = list(dict.fromkeys(identifiers))
+    if not unique:
+        return {}
+    rows = await conn.fetch(
+        "SELECT t.term, r.participant, r.kind, r.record_id FROM record_terms t JOIN records r ON r.id = t.record "
+        "WHERE t.facet = 'i' AND t.term = ANY($1::text[]) AND NOT r.withdrawn "
+        "ORDER BY t.term, r.participant, r.kind, r.record_id",
+        unique,
+    )
+    found: dict[str, list[RecordKey]] = {}
+    for term, participant, kind, record_id in rows:
+        found.setdefault(term, []).append(RecordKey(participant, kind, record_id))
+    return found
+
+
 _UPSERT_SUBMISSION = (
     "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
     "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at, unchanged) "

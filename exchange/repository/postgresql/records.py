@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from exchange.models import RecordCounts, RecordKey, RecordQuery, RecordVersion
 from exchange.repository.common import VERSION_COLUMNS, record_counts, version_of
+from exchange.repository.postgresql.decisions import fetch_holders
 from exchange.repository.postgresql.pool import PostgresPool
 
 
@@ -70,6 +72,10 @@ class RecordStore(PostgresPool):
                 key.record_id,
             )
         return int(version) if version is not None else None
+
+    async def identifier_holders(self, identifiers: Sequence[str]) -> dict[str, list[RecordKey]]:
+        async with self._connection() as conn:
+            return await fetch_holders(conn, identifiers)
 
     async def get_record(self, key: RecordKey) -> RecordVersion | None:
         async with self._connection() as conn:

@@ -8,7 +8,13 @@ from typing import Any
 from exchange import times
 from exchange.models import AuditedSubmission, AuditQuery, Decision, QueuedSubmission, RecordVersion, SubmissionState
 from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, state_of, version_of
-from exchange.repository.postgresql.decisions import fetch_current, fetch_states, write_decided, write_versions
+from exchange.repository.postgresql.decisions import (
+    fetch_current,
+    fetch_holders,
+    fetch_states,
+    write_decided,
+    write_versions,
+)
 from exchange.repository.postgresql.log import append_log, lock_sequencer
 from exchange.repository.postgresql.pool import PostgresPool
 from exchange.repository.postgresql.rows import as_columns
@@ -83,7 +89,8 @@ class SubmissionStore(PostgresPool):
                 "(SELECT coalesce(max(seq), 0) + 1 FROM changes)"
             )
             assert counters is not None  # a SELECT without FROM returns one row
-            result = plan(decisions, existing, current, int(counters[0]), int(counters[1]), now)
+            held = await fetch_holders(conn, [i for d in decisions if d.index is not None for i in d.index.identifiers])
+            result = plan(decisions, existing, current, int(counters[0]), int(counters[1]), now, held)
             await write_decided(conn, result.decided)
             await write_versions(conn, result.versions, now)
             await append_log(conn, result.entries)

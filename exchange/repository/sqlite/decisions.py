@@ -46,6 +46,23 @@ def receive_rows(conn: sqlite3.Connection, submissions: Sequence[QueuedSubmissio
     return out
 
 
+def holders_of(conn: sqlite3.Connection, identifiers: Sequence[str]) -> dict[str, list[RecordKey]]:
+    """The current records holding each identifier (see :meth:`Records.identifier_holders`)."""
+    unique = list(dict.fromkeys(identifiers))
+    found: dict[str, list[RecordKey]] = {}
+    for start in range(0, len(unique), 500):
+        chunk = unique[start : start + 500]
+        rows = conn.execute(
+            "SELECT t.term, r.participant, r.kind, r.record_id FROM record_terms t JOIN records r ON r.id = t.record "
+            f"WHERE t.facet = 'i' AND t.term IN ({', '.join('?' * len(chunk))}) AND NOT r.withdrawn "
+            "ORDER BY t.term, r.participant, r.kind, r.record_id",
+            chunk,
+        )
+        for term, participant, kind, record_id in rows:
+            found.setdefault(term, []).append(RecordKey(participant, kind, record_id))
+    return found
+
+
 def decide_rows(conn: sqlite3.Connection, decisions: Sequence[Decision]) -> list[SubmissionState]:
     """Sequence and record decisions inside the caller's transaction (see :meth:`SqliteRepository.decide`)."""
     return _decide(conn, decisions, times.iso(times.now()))
@@ -72,7 +89,8 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
             if rec is not None:
                 current[key] = Current(rec[0], bool(rec[1]), rec[2], rec[3])
     seq_row = conn.execute("SELECT max(seq) FROM changes").fetchone()
-    result = plan(decisions, existing, current, log_size(conn), (seq_row[0] or 0) + 1, now)
+    held = holders_of(conn, [i for d in decisions if d.index is not None for i in d.index.identifiers])
+    result = plan(decisions, existing, current, log_size(conn), (seq_row[0] or 0) + 1, now, held)
     for decision, state in result.decided:
         sub = decision.submission
         conn.execute(

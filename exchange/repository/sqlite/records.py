@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from exchange.models import RecordCounts, RecordKey, RecordQuery, RecordVersion
 from exchange.repository.common import VERSION_COLUMNS, record_counts, version_of
+from exchange.repository.sqlite.decisions import holders_of
 from exchange.repository.sqlite.store import SqliteStore
 
 
@@ -21,6 +23,9 @@ class RecordStore(SqliteStore):
             ).fetchone()
         )
         return int(row[0]) if row else None
+
+    async def identifier_holders(self, identifiers: Sequence[str]) -> dict[str, list[RecordKey]]:
+        return await self.db.read(lambda c: holders_of(c, identifiers))
 
     async def get_record(self, key: RecordKey) -> RecordVersion | None:
         row = await self.db.read(
