@@ -115,13 +115,16 @@ def example(kind: str, name: str | None = None) -> tuple[str, dict[str, Any]]:
 
 
 def example_for(kind: str, jurisdiction_field_owner: str) -> tuple[str, dict[str, Any]]:
-    """An example whose primary jurisdiction is ``jurisdiction_field_owner``."""
+    """An example whose primary jurisdiction is ``jurisdiction_field_owner``, without its document
+    identifiers, so that tests may store it under several record ids (one document identifier belongs
+    to one record of a participant)."""
     folder = resources.files("schemas") / "examples" / kind
     for f in sorted(folder.iterdir(), key=lambda f: f.name):
         if not f.name.endswith(".json"):
             continue
         record = json.loads(f.read_text(encoding="utf-8"))
         if jurisdiction_field_owner in json.dumps(record):
+            record.pop("identifiers", None)
             return f.name.removesuffix(".json"), record
     raise LookupError(f"no {kind} example about {jurisdiction_field_owner}")
 

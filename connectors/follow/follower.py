@@ -46,6 +46,8 @@ from connectors.follow.verify import (
     verify_jws,
 )
 from exchange import times
+from exchange.transparency.cosignature import check_quorum
+from exchange.transparency.note import NoteError
 from exchange.transparency.verify import ProofError, verify_consistency, verify_inclusion
 from exchange.transport import RetryPolicy, TransportError
 
@@ -86,6 +88,9 @@ class FollowOptions:
     once: bool = False
     token: str | None = None
     retry: RetryPolicy = RETRY
+    #: witnesses' verifier keys (cosignature/v1 vkeys) and how many of them must cosign each checkpoint
+    witnesses: tuple[str, ...] = ()
+    quorum: int = 0
     idle_probe: float = 0.5
     stream_idle_timeout: float = 60.0
     longpoll_timeout: float = 30.0
@@ -345,9 +350,17 @@ class Follower:
         assert self.state is not None
         state = self.state
         newest = state.checkpoint
+        unwitnessed: str | None = None
         for attempt in range(_CHECKPOINT_TRIES):
             note = await self.client.get_text("/v1/log/checkpoint")
             fresh, _ = open_checkpoint(note, state.log_origin, state.verifier_keys)
+            if self.options.witnesses:
+                try:
+                    check_quorum(note, self.options.witnesses, self.options.quorum)
+                except NoteError as exc:  # its cosignatures may still be on their way: ask again
+                    unwitnessed = f"the signed checkpoint of size {fresh.size} lacks the witness quorum: {exc}"
+                    await asyncio.sleep(0.2 * (attempt + 1))
+                    continue
             self._rotate(note)
             if newest is None:
                 newest = fresh
@@ -360,6 +373,8 @@ class Follower:
             if newest.size >= covering:
                 return newest
             await asyncio.sleep(0.2 * (attempt + 1))
+        if unwitnessed is not None:
+            raise Inconsistency(unwitnessed)
         size = newest.size if newest else 0
         raise Inconsistency(f"no signed checkpoint covers log index {covering - 1} (the newest has size {size})")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,6 +22,54 @@ config_option = click.option(
     type=click.Path(dir_okay=False, path_type=Path),
     help="TOML settings file (default: $EXCHANGE_CONFIG).",
 )
+
+
+@dataclass(frozen=True)
+class Quorum:
+    """The witnesses a verification requires, and how many of them."""
+
+    witnesses: tuple[str, ...] = ()
+    size: int = 0
+
+
+def quorum_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--witness VKEY`` (repeatable) and ``--quorum N``, given to the command as ``quorum: Quorum``."""
+
+    def to_quorum(ctx: click.Context, _: click.Parameter, value: int | None) -> Quorum:
+        return make_quorum(tuple(ctx.params.pop("witnesses", ())), value)
+
+    command = click.option(
+        "--quorum",
+        type=int,
+        callback=to_quorum,
+        help="How many of the --witness keys must have cosigned (default: all).",
+    )(command)
+    return click.option(
+        "--witness",
+        "witnesses",
+        multiple=True,
+        is_eager=True,
+        help="A witness's verifier key (cosignature/v1 vkey) whose cosignature to require (repeatable).",
+    )(command)
+
+
+def make_quorum(witnesses: tuple[str, ...], quorum: int | None) -> Quorum:
+    """Check the witnesses' keys and the quorum; click errors name the option at fault."""
+    from exchange.transparency.cosignature import parse_cosigner_key
+    from exchange.transparency.note import NoteError
+
+    for vkey in witnesses:
+        try:
+            parse_cosigner_key(vkey)
+        except NoteError as exc:
+            raise click.BadParameter(f"{vkey!r}: {exc}", param_hint="--witness") from None
+    if quorum is not None and not witnesses:
+        raise click.UsageError("--quorum needs the witnesses' keys: --witness VKEY (repeatable)")
+    size = len(witnesses) if quorum is None else quorum
+    if witnesses and not 0 < size <= len(witnesses):
+        message = f"must lie in [1, {len(witnesses)}] (the number of --witness keys)"
+        raise click.BadParameter(message, param_hint="--quorum")
+    return Quorum(witnesses, size)
 
 
 def settings_from(config_file: Path | None, **overrides: Any) -> Settings:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from exchange.cli.common import Quorum, quorum_options
+
 EXIT_OK = 0
 EXIT_INCONSISTENT = 1
 EXIT_SETUP = 2
@@ -64,6 +66,7 @@ async def _run_until_stopped(main: asyncio.Task[object]) -> None:
     show_default=True,
     help="Attempts, with growing back-off, before the repository counts as unreachable.",
 )
+@quorum_options
 def follow(
     url: str,
     out: Path,
@@ -75,6 +78,7 @@ def follow(
     once: bool,
     token: str | None,
     retries: int,
+    quorum: Quorum,
 ) -> None:
     """Keep OUT up to date from the change feed of the repository at URL, verifying every change.
 
@@ -87,6 +91,10 @@ def follow(
     Exit status: 0 all verified (with --once: caught up; otherwise: stopped by a signal), 1 an
     inconsistency (the seq, record and failed check are printed), 2 the options do not fit the copy or
     it cannot be written, 3 the repository could not be reached after every retry.
+
+    With --witness VKEY (repeatable) and --quorum N, a checkpoint is trusted only once at least N of
+    those witnesses have cosigned it; a checkpoint that stays short of the quorum stops the follower
+    (exit 1), naming the witnesses whose cosignature is missing or invalid.
     """
     from connectors.follow.follower import FollowOptions, Inconsistency, SetupError, follow
     from connectors.follow.http import RETRY
@@ -103,6 +111,8 @@ def follow(
         once=once,
         token=token,
         retry=dataclasses.replace(RETRY, attempts=retries),
+        witnesses=quorum.witnesses,
+        quorum=quorum.size,
     )
 
     async def main() -> int:

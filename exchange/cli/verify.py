@@ -6,7 +6,6 @@ import asyncio
 import json
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -15,8 +14,7 @@ from exchange.auditor.fetch import download
 from exchange.auditor.receipt import ReceiptError, verify_receipt
 from exchange.auditor.run import verify_directory
 from exchange.auditor.source import SourceError
-from exchange.transparency.cosignature import parse_cosigner_key
-from exchange.transparency.note import NoteError
+from exchange.cli.common import Quorum, quorum_options
 from exchange.transport import TransportError
 
 EXIT_FAILED = 1
@@ -43,29 +41,6 @@ def _verify_directory(directory: Path, label: str, progress: bool, quorum: Quoru
         sys.exit(EXIT_UNREACHABLE)
     click.echo(report.render(label))
     sys.exit(0 if report.ok else EXIT_FAILED)
-
-
-@dataclass(frozen=True)
-class Quorum:
-    """The witnesses a verification requires, and how many of them."""
-
-    witnesses: tuple[str, ...] = ()
-    size: int = 0
-
-
-def _quorum(witnesses: tuple[str, ...], quorum: int | None) -> Quorum:
-    for vkey in witnesses:
-        try:
-            parse_cosigner_key(vkey)
-        except NoteError as exc:
-            raise click.BadParameter(f"{vkey!r}: {exc}", param_hint="--witness") from None
-    if quorum is not None and not witnesses:
-        raise click.UsageError("--quorum needs the witnesses' keys: --witness VKEY (repeatable)")
-    size = len(witnesses) if quorum is None else quorum
-    if witnesses and not 0 < size <= len(witnesses):
-        message = f"must lie in [1, {len(witnesses)}] (the number of --witness keys)"
-        raise click.BadParameter(message, param_hint="--quorum")
-    return Quorum(witnesses, size)
 
 
 def _log_keys(log_keys: tuple[str, ...], info_file: Path | None) -> list[str]:
@@ -125,13 +100,7 @@ def _verify_receipt(receipt: Path, keys: list[str], jws: Path | None, quorum: Qu
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="With --receipt: the stored JWS, whose SHA-256 must be the one the entry records.",
 )
-@click.option(
-    "--witness",
-    "witnesses",
-    multiple=True,
-    help="A witness's verifier key (cosignature/v1 vkey) whose cosignature to require (repeatable).",
-)
-@click.option("--quorum", type=int, help="How many of the --witness keys must have cosigned (default: all).")
+@quorum_options
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def verify(
     source: str | None,
@@ -141,8 +110,7 @@ def verify(
     log_keys: tuple[str, ...],
     info_file: Path | None,
     jws: Path | None,
-    witnesses: tuple[str, ...],
-    quorum: int | None,
+    quorum: Quorum,
     quiet: bool,
 ) -> None:
     """Check a repository's whole history without trusting it.
@@ -161,7 +129,7 @@ def verify(
     Exit status: 0 when everything holds, 1 when anything does not (each failure is named), 3 when
     the repository or the directory cannot be read.
     """
-    required = _quorum(witnesses, quorum)
+    required = quorum
     if receipt is not None:
         if source is not None:
             raise click.UsageError("give either SOURCE or --receipt, not both")

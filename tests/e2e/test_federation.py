@@ -201,3 +201,26 @@ async def test_verify_requires_the_witness_quorum(nodes: Nodes, tmp_path: Path) 
     assert code == 1 and "absent.test/witness" in out, out + err
     code, out, err = await exchange("verify", "--receipt", str(receipt), "--info", str(info), "--quorum", "1")
     assert code == 2 and "--witness" in err, out + err
+
+
+async def test_follow_trusts_only_checkpoints_with_the_witness_quorum(nodes: Nodes, tmp_path: Path) -> None:
+    from tests.e2e.test_verify import exchange, url_of
+
+    service = nodes.repository
+    accepted = await _accept(service, 2, "f")
+    await nodes.cosigned_checkpoint(accepted[-1]["log_index"] + 1)
+    url = url_of(service)
+    code, out, err = await exchange(
+        "follow", url, "--out", str(tmp_path / "copy"), "--once", "--mode", "pull", "--witness", nodes.witness_vkey
+    )
+    assert code == 0, out + err
+    assert "2 change(s) verified and written" in err
+
+    absent = WitnessSigner("absent.test/witness", Ed25519PrivateKey.generate()).vkey
+    both = ("--witness", nodes.witness_vkey, "--witness", absent, "--quorum", "2")
+    code, out, err = await exchange("follow", url, "--out", str(tmp_path / "other"), "--once", "--mode", "pull", *both)
+    assert code == 1, out + err
+    assert "lacks the witness quorum" in err and "no cosignature by absent.test/witness" in err
+    assert not (tmp_path / "other" / "changes.ndjson").read_text()  # nothing unwitnessed was kept
+    code, out, err = await exchange("follow", url, "--out", str(tmp_path / "x"), "--quorum", "1")
+    assert code == 2 and "--witness" in err, out + err
