@@ -19,7 +19,6 @@ costs the messages in hand one attempt and leaves the others waiting in the queu
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any
 import orjson
 
 from exchange import identifiers, times
+from exchange.content import content_sha256
 from exchange.directory import Directory
 from exchange.envelope import sha256_hex
 from exchange.errors import Unavailable
@@ -36,7 +36,6 @@ from exchange.models import Action, Decision, QueuedSubmission, RecordKey, Submi
 from exchange.queue.port import Delivery, SubmissionQueue
 from exchange.repository.port import Submissions
 from exchange.settings import Settings
-from exchange.transparency.entries import CanonicalJSONError, canonical
 from exchange.validation import Validator
 from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission_async
 
@@ -226,11 +225,3 @@ def _accepted(
         index=validator.index_fields(message.kind, record) if action == "upsert" else None,
         related=identifiers.related_to(record),
     )
-
-
-def content_sha256(schema: str, record: dict[str, Any]) -> str | None:
-    """What makes two versions equal: SHA-256 of the RFC 8785 form of the schema and the record."""
-    try:
-        return hashlib.sha256(canonical({"schema": schema, "record": record})).hexdigest()
-    except CanonicalJSONError:
-        return None

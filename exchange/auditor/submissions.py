@@ -17,6 +17,7 @@ from exchange import times
 from exchange.auditor.keydir import KeyDirectory
 from exchange.auditor.report import Report
 from exchange.auditor.source import b64decode
+from exchange.content import content_sha256
 from exchange.identifiers import Serialization
 from exchange.transparency.entries import CanonicalJSONError, canonical
 from exchange.verification import (
@@ -54,6 +55,7 @@ class Accepted:
     action: str | None = None
     schema: str | None = None
     content: bytes | None = None  # digest of the signed record; None when the payload did not verify
+    compared: str | None = None  # :func:`exchange.content.content_sha256` of its schema and record
 
 
 def _same_time(a: Any, b: Any) -> bool:
@@ -251,4 +253,5 @@ class SubmissionCheck:
             action=action,
             schema=verified.schema,
             content=content_digest(record),
+            compared=content_sha256(verified.schema, record) if action == "upsert" else None,
         )

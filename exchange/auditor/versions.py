@@ -6,12 +6,12 @@ exactly that version's schema and record.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from typing import Any
 
 from exchange.auditor.report import Report
 from exchange.auditor.submissions import Accepted, content_digest
+from exchange.content import content_sha256
 
 
 class VersionCheck:
@@ -21,8 +21,8 @@ class VersionCheck:
         self.accepted = accepted
         self.signed_size = signed_size
         self.report = report
-        #: (record, version) → digest of (schema, content) of each version checked, for unchanged entries
-        self.made: dict[tuple[str, int], bytes] = {}
+        #: (record, version) → content_sha256 of each upsert version checked, for the unchanged entries
+        self.made: dict[tuple[str, int], str | None] = {}
 
     def run(self, lines: Iterator[dict[str, Any]]) -> None:
         last_seq = 0
@@ -55,8 +55,7 @@ class VersionCheck:
 
     def _unchanged(self, index: int, accepted: Accepted) -> None:
         where = f"log entry {index}"
-        made = self.made.get((accepted.record, accepted.version))
-        if made is None:
+        if (accepted.record, accepted.version) not in self.made:
             self.report.fail(
                 where,
                 f"accepts submission {accepted.submission} as {accepted.record} v{accepted.version}, "
@@ -66,7 +65,7 @@ class VersionCheck:
             self.report.fail(
                 where, f"its content cannot be checked: the signed payload of {accepted.submission} did not verify"
             )
-        elif accepted.action != "upsert" or _digest(accepted.schema, accepted.content) != made:
+        elif accepted.compared is None or accepted.compared != self.made[(accepted.record, accepted.version)]:
             self.report.fail(
                 where,
                 f"accepts submission {accepted.submission} as {accepted.record} v{accepted.version} unchanged, "
@@ -93,12 +92,7 @@ class VersionCheck:
             fail(where, f"action {action!r} differs from the signed action {accepted.action!r}")
         if line.get("schema") != accepted.schema:
             fail(where, f"schema {line.get('schema')!r} differs from the signed schema {accepted.schema!r}")
-        content = content_digest(line.get("content"))
-        if content != accepted.content:
+        if content_digest(line.get("content")) != accepted.content:
             fail(where, f"its content differs from the record signed in submission {accepted.submission}")
         if action == "upsert":
-            self.made[(record, number)] = _digest(line.get("schema"), content)
-
-
-def _digest(schema: Any, content: bytes) -> bytes:
-    return hashlib.sha256(f"{schema}\n".encode() + content).digest()
+            self.made[(record, number)] = content_sha256(line.get("schema"), line.get("content"))

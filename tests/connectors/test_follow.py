@@ -46,14 +46,16 @@ class Upstream:
     service: Service
     url: str
     data_dir: Path
+    sent: int = 0
 
     async def submit(self, n: int = 1, *, record_id: str | None = None, action: str = "upsert") -> list[int]:
-        """``n`` accepted versions; their seqs."""
+        """``n`` accepted versions (each with content of its own, so none is unchanged); their seqs."""
         rid, record = example_for("law", "GBR")
         seqs = []
         for i in range(n):
+            self.sent += 1
             body = self.service.signer.submission(
-                None if action == "withdraw" else {**record, "citation": f"{record['citation']} ({i})"},
+                None if action == "withdraw" else {**record, "citation": f"{record['citation']} ({self.sent})"},
                 record_id=record_id or f"{rid}-{i % 3}",
                 action=action,
             )
@@ -254,8 +256,8 @@ def test_sse_follower_survives_a_server_restart(tmp_path: Path) -> None:
     _, record = example_for("law", "GBR")
     out = tmp_path / "live.ndjson"
 
-    async def submit(session: aiohttp.ClientSession, n: int) -> None:
-        for i in range(n):
+    async def submit(session: aiohttp.ClientSession, n: int, first: int = 0) -> None:
+        for i in range(first, first + n):
             body = signer.submission({**record, "citation": f"c{i}"}, record_id=f"law-{i}")
             async with session.post(
                 server.url + "/v1/submissions", data=body, headers={"Content-Type": FLATTENED_MEDIA_TYPE}
@@ -273,7 +275,7 @@ def test_sse_follower_survives_a_server_restart(tmp_path: Path) -> None:
             await asyncio.sleep(0.3)
             await asyncio.to_thread(server.start)
             async with aiohttp.ClientSession() as session:
-                await submit(session, 2)
+                await submit(session, 2, first=2)
                 await wait_for_lines(out, 4)
             assert not task.done()
             assert any("reconnecting from seq 2" in s for s in said)

@@ -76,10 +76,11 @@ async def served(data_dir: Path, key: SigningKey | None = None, **settings: Any)
         await client.close()
 
 
-def law_bodies(signer: Signer, n: int) -> list[bytes]:
+def law_bodies(signer: Signer, n: int, tag: str = "") -> list[bytes]:
+    """``n`` laws of their own ids; another ``tag`` gives them other content (new versions, not unchanged)."""
     rid, record = example_for("law", "GBR")
     return [
-        signer.submission({**record, "citation": f"{record['citation']} ({i})"}, record_id=f"{rid}-{i}")
+        signer.submission({**record, "citation": f"{record['citation']} ({i}{tag})"}, record_id=f"{rid}-{i}")
         for i in range(n)
     ]
 
@@ -132,7 +133,7 @@ async def test_a_checkpoint_of_the_pinned_size_with_another_root_stops_the_follo
 
 async def test_a_log_rewritten_and_signed_again_stops_the_follower(fork: Fork) -> None:
     size = pinned(fork.copy)["size"]
-    for body in law_bodies(fork.b.service.signer, 2):
+    for body in law_bodies(fork.b.service.signer, 2, " rewritten"):
         await fork.b.accept(body)
     assert await fork.b.checkpoint_size() > size
     code, err = await follow_once(fork.b.url, fork.copy)

@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from exchange import times
+from exchange.content import content_sha256
 from exchange.envelope import SigningKey
 from exchange.errors import ExchangeError, Problems
 from exchange.models import (
@@ -27,7 +28,6 @@ from exchange.models import (
     Subscription,
     TokenInfo,
 )
-from exchange.processing import content_sha256
 from exchange.publickeys import PublicKey
 from exchange.repository.port import Repository
 from exchange.transparency.entries import canonical

@@ -8,6 +8,7 @@ from typing import Any
 from exchange.auditor.report import Report
 from exchange.auditor.submissions import Accepted, content_digest
 from exchange.auditor.versions import VersionCheck
+from exchange.content import content_sha256
 
 RECORD = "EST/law/penal-code"
 CONTENT = {"title": "Penal Code"}
@@ -24,6 +25,7 @@ def accepted(n: int, version: int, content: Any = CONTENT, schema: str = "law/1"
         action="upsert",
         schema=schema,
         content=content_digest(content),
+        compared=content_sha256(schema, content),
     )
 
 
@@ -70,3 +72,15 @@ def test_an_entry_naming_a_version_that_does_not_exist_fails() -> None:
     assert [f.what for f in report.findings] == [
         "accepts submission EST/s1 as EST/law/penal-code v2, but the export has no such record version"
     ]
+
+
+def test_the_time_an_importer_retrieved_the_text_is_not_content() -> None:
+    def imported(at: str) -> dict[str, Any]:
+        return {**CONTENT, "provenance": {"connector": "akn", "retrieved_at": at}}
+
+    assert content_sha256("law/1", imported("2026-01-01T00:00:00Z")) == content_sha256(
+        "law/1", imported("2027-01-01T00:00:00Z")
+    )
+    assert content_sha256("law/1", imported("2026-01-01T00:00:00Z")) != content_sha256("law/1", CONTENT)
+    assert content_sha256("law/1", CONTENT) != content_sha256("law/2", CONTENT)
+    assert content_sha256("law/1", {"n": 1.0}) == content_sha256("law/1", {"n": 1})  # compared as RFC 8785 writes them
