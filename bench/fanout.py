@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from bench.pipeline import variant
 from exchange import loops
 from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
@@ -92,7 +93,7 @@ async def _run(server: Server, signer: Signer, record: dict[str, Any], token: st
         start = time.perf_counter()
         async with aiohttp.ClientSession() as session:
             for i in range(changes):
-                payload = signer.payload(record, record_id=f"fanout-{i % 50}")
+                payload = signer.payload(variant(record, i), record_id=f"fanout-{i % 50}")
                 arrivals.sent[payload["submission_id"]] = time.perf_counter()
                 async with session.post(f"{server.url}/v1/submissions", data=signer.sign_payload(payload),
                                         headers={"Content-Type": FLATTENED_MEDIA_TYPE}) as r:  # fmt: skip

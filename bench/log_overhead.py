@@ -17,6 +17,7 @@ from unittest import mock
 
 import orjson
 
+from bench.pipeline import variant
 from exchange import admin, loops, times
 from exchange.directory import Directory
 from exchange.envelope import SigningKey, sha256_hex
@@ -70,7 +71,7 @@ async def _worker_rate(path: Path, record: dict[str, Any], count: int, size: int
         signer = Signer(key, audience=settings.public_origin)
         messages = []
         for n in range(count):
-            body = signer.submission(record, record_id=f"r{n % 500}")
+            body = signer.submission(variant(record, n), record_id=f"r{n % 500}")
             sid = signer.sent[-1]
             messages.append(
                 QueuedSubmission("GBR", sid, "law", times.iso(times.now()), sha256_hex(body), "flattened", body)

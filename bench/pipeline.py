@@ -119,9 +119,10 @@ def sign(
     processes: int = 1,
 ) -> list[Body]:
     """``count`` signed submissions, each with a new submission id, the participants taking turns;
-    submission ``n`` upserts record ``bench-{n % record_ids}``. Over ``processes`` processes if more than one."""
+    submission ``n`` upserts record ``bench-{n % record_ids}`` with content of its own (a citation naming
+    ``n``), so every one makes a new version. Over ``processes`` processes if more than one."""
     pems = {participant: (key.kid, key.private_pem()) for participant, key in keys.items()}
-    texts = {participant: json.dumps(records[participant]) for participant in keys}
+    texts = {participant: json.dumps(_without(records[participant], "citation")) for participant in keys}
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     if processes <= 1 or count < 10_000:
         return _sign_range(pems, texts, origin, created, record_ids, 0, count)
@@ -133,6 +134,17 @@ def sign(
             for a, b in itertools.pairwise(bounds)
         ]
         return [body for part in parts for body in part.result()]
+
+
+def _without(record: dict[str, Any], *names: str) -> dict[str, Any]:
+    """The record without its document identifiers (one record of a participant holds each) nor ``names``."""
+    return {k: v for k, v in record.items() if k not in ("identifiers", *names)}
+
+
+def variant(record: dict[str, Any], n: int) -> dict[str, Any]:
+    """Version ``n`` of a benchmark record: content of its own, and no document identifiers, so that it
+    is a new version (not unchanged) under any record id."""
+    return {**_without(record, "citation"), "citation": f"bench {n}"}
 
 
 def _sign_range(
@@ -164,7 +176,8 @@ def _sign_range(
             }
         )
         # the same bytes as json.dumps of the whole payload, without serialising the record each time
-        payload = f'{head[:-1]}, "record": {texts[participant]}}}'.encode()
+        text = texts[participant]
+        payload = f'{head[:-1]}, "record": {{"citation": "bench {n}", {text[1:]}}}'.encode()
         body = json.dumps(keys[participant].sign_jws(payload)).encode()
         bodies.append((participant, submission_id, body))
     return bodies

@@ -60,6 +60,7 @@ def _decisions(count: int, catalogue: Catalogue, validator: Any) -> list[Decisio
             kind, template = "law", laws[n % len(laws)]
         record = copy.deepcopy(template)
         record["jurisdiction"] = state
+        record.pop("identifiers", None)  # one template, many records of a State: each identifier belongs to one
         body = uuid.uuid4().bytes
         submission = QueuedSubmission(
             state, str(uuid.uuid4()), kind, times.iso(times.now()), hashlib.sha256(body).hexdigest(), "flattened", body

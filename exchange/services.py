@@ -10,7 +10,7 @@ from exchange.backends import Backends
 from exchange.directory import Directory
 from exchange.envelope import SigningKey
 from exchange.federation.node import Federation, open_federation
-from exchange.feeds import ChangeNotifier
+from exchange.feeds import ChangeNotifier, RecentChanges
 from exchange.intake import Intake
 from exchange.metrics import Metrics
 from exchange.processing import Processor
@@ -34,6 +34,8 @@ class Services:
     processor: Processor
     log: TransparencyLog
     notifier: ChangeNotifier
+    #: the newest changes, read once and shared by the event streams and webhook deliverers
+    recent: RecentChanges
     federation: Federation
     #: Seals webhook secrets before they are stored.
     secrets: SecretBox
@@ -80,6 +82,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
                     backends.repository, log_signers(settings), cosignatures=federation.store.cosignatures
                 ),
                 notifier=notifier,
+                recent=RecentChanges(backends.repository, notifier),
                 federation=federation,
                 secrets=SecretBox.from_settings(settings),
             )

@@ -30,7 +30,7 @@ from aiohttp.resolver import DefaultResolver
 from exchange import ijson, times
 from exchange.addresses import is_forbidden
 from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
-from exchange.feeds import ChangeNotifier
+from exchange.feeds import ChangeNotifier, RecentChanges
 from exchange.metrics import Metrics
 from exchange.models import Change, ChangeQuery, DeliveryAttempt, Subscription
 from exchange.repository.port import Feeds, Subscriptions
@@ -161,12 +161,18 @@ class Deliverer:
     """Follows every claimable subscription, each in its own task."""
 
     def __init__(
-        self, settings: Settings, repository: WebhookStore, notifier: ChangeNotifier, metrics: Metrics | None = None
+        self,
+        settings: Settings,
+        repository: WebhookStore,
+        notifier: ChangeNotifier,
+        metrics: Metrics | None = None,
+        recent: RecentChanges | None = None,
     ) -> None:
         self.settings = settings
         self.metrics = metrics or Metrics()
         self.repository = repository
         self.notifier = notifier
+        self.recent = recent or RecentChanges(repository, notifier)
         self.secrets = SecretBox.from_settings(settings)
         self.worker_id = f"deliver-{uuid.uuid4().hex[:12]}"
         self.lease = 30.0
@@ -227,8 +233,7 @@ class Deliverer:
             if sub.status == "pending":
                 await self._verify(sub, session)
                 continue
-            head = await self.repository.last_seq()
-            changes = await self.repository.list_changes(
+            changes, head = await self.recent.read(
                 ChangeQuery(sub.cursor, 1, sub.kinds, sub.participants, sub.jurisdictions)
             )
             if not changes:

@@ -14,4 +14,6 @@ from exchange.webhooks import Deliverer
 
 
 async def run(services: Services, stop: asyncio.Event) -> None:
-    await Deliverer(services.settings, services.repository, services.notifier, services.metrics).run(stop)
+    await Deliverer(services.settings, services.repository, services.notifier, services.metrics, services.recent).run(
+        stop
+    )

@@ -85,8 +85,7 @@ async def _stream(request: web.Request, query: ChangeQuery, include: frozenset[s
     await send(b"retry: 2000\n\n")
     try:
         while not stopping.is_set():
-            head = await services.repository.last_seq()
-            batch = await services.repository.list_changes(replace(query, since=since, limit=100))
+            batch, head = await services.recent.read(replace(query, since=since, limit=100))
             for change in batch:
                 await send(sse_event(change, include))
                 since = change.seq

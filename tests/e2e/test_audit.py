@@ -44,6 +44,13 @@ def amended(record: dict[str, Any], note: str = " (amended)") -> dict[str, Any]:
     return changed
 
 
+def another(record: dict[str, Any], note: str) -> dict[str, Any]:
+    """Another document made from ``record``: amended, and without its document identifiers."""
+    changed = amended(record, note)
+    changed.pop("identifiers", None)
+    return changed
+
+
 async def checkpoint(service: Service) -> str:
     response = await service.client.get("/v1/log/checkpoint")
     assert response.status == 200
@@ -76,9 +83,9 @@ async def populate(service: Service) -> History:
     await checkpoint(service)
     await submit(gbr, amended(gbr_law), record_id=gbr_id)
     await submit(gbr, None, kind="lesson", record_id=lesson_id, action="withdraw")
-    await submit(gbr, {**gbr_law, "status": "unknown-status"}, record_id="gbr-broken")
+    await submit(gbr, {**another(gbr_law, ""), "status": "unknown-status"}, record_id="gbr-broken")
     second = await register(services, "GBR")
-    await submit(second, amended(gbr_law, " (second key)"), record_id="gbr-second-key")
+    await submit(second, another(gbr_law, " (second key)"), record_id="gbr-second-key")
     await admin.revoke_key(services.repository, second.key.kid, "rotated")
     history.revoked_kid = second.key.kid
     await checkpoint(service)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from typing import Any
 
@@ -12,11 +13,16 @@ from tests.e2e.conftest import Service, register
 from tests.support import example_for
 
 
+_SENT = itertools.count()
+
+
 async def submit_many(service: Service, signers: list[Any], n: int) -> list[dict[str, Any]]:
+    """``n`` new versions over three record ids (each with a citation of its own, so none is unchanged)."""
     verdicts = []
     for i in range(n):
         signer = signers[i % len(signers)]
         record_id, record = example_for("law", signer.participant)
+        record = {**record, "citation": f"{record.get('citation', '')} ({next(_SENT)})"}
         verdicts.append(await service.submit_and_wait(signer.submission(record, record_id=f"{record_id}-{i % 3}")))
     return verdicts
 
@@ -165,6 +171,7 @@ async def test_concurrent_readers_see_every_change_once_in_order(service: Servic
         for i in range(total):
             signer = signers[i % 3]
             record_id, record = example_for("law", signer.participant)
+            record = {**record, "citation": f"{record.get('citation', '')} ({i})"}  # a new version each time
             bodies.append(signer.submission(record, record_id=f"{record_id}-{i % 5}"))
         await asyncio.gather(*(service.post(b) for b in bodies))
 
