@@ -129,6 +129,14 @@ def example_for(kind: str, jurisdiction_field_owner: str) -> tuple[str, dict[str
     raise LookupError(f"no {kind} example about {jurisdiction_field_owner}")
 
 
+def variant(record: dict[str, Any], n: int) -> dict[str, Any]:
+    """Version ``n`` of a test record: a citation of its own (so that it is a new version, not
+    unchanged) and no document identifiers (so that it may be stored under any record id)."""
+    changed = {k: v for k, v in record.items() if k != "identifiers"}
+    changed["citation"] = f"{record.get('citation', '')} ({n})"
+    return changed
+
+
 def now_z() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

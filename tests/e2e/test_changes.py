@@ -12,7 +12,6 @@ import pytest
 from tests.e2e.conftest import Service, register
 from tests.support import example_for
 
-
 _SENT = itertools.count()
 
 

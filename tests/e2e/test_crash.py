@@ -12,14 +12,14 @@ import aiohttp
 from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.process import Server, environment, exchange
-from tests.support import Signer, example_for
+from tests.support import Signer, example_for, variant
 
 
 async def _hammer(server: Server, signer: Signer, record: dict[str, object], count: int, kill_after: int) -> set[str]:
     """Send ``count`` submissions concurrently; kill the server once ``kill_after`` were answered 202."""
     acknowledged: set[str] = set()
     killed = asyncio.Event()
-    bodies = [(signer.payload(record, record_id=f"law-{n % 10}")) for n in range(count)]
+    bodies = [(signer.payload(variant(record, n), record_id=f"law-{n % 10}")) for n in range(count)]
 
     async def one(session: aiohttp.ClientSession, payload: dict[str, object]) -> None:
         if killed.is_set():

@@ -16,7 +16,7 @@ from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.conftest import Service
 from tests.e2e.process import Server, environment, exchange
-from tests.support import Signer, example_for
+from tests.support import Signer, example_for, variant
 
 TOTAL = 1000
 
@@ -89,7 +89,7 @@ def test_readers_see_every_change_once_in_order_across_a_restart(tmp_path: Path)
     for i in range(TOTAL):
         signer = signers[i % 3]
         record_id, record = example_for("law", signer.participant)
-        bodies.append(signer.submission(record, record_id=f"{record_id}-{i % 7}"))
+        bodies.append(signer.submission(variant(record, i), record_id=f"{record_id}-{i % 7}"))
 
     async def scenario() -> list[list[int]]:
         readers = [asyncio.create_task(r) for r in (_pager(server.url, "normal"), _pager(server.url, "longpoll"),
@@ -140,7 +140,7 @@ async def _stall_then_read(
     record_id, record = example_for("law", "GBR")
     provisions = [{**record["provisions"][0], "text": "x" * 20_000}, *record["provisions"][1:]]
     big = {**record, "provisions": provisions}  # large events fill the socket buffers quickly
-    lines = [service.signer.submission(big, record_id=f"{record_id}-{i}") for i in range(400)]
+    lines = [service.signer.submission(variant(big, i), record_id=f"{record_id}-{i}") for i in range(400)]
     for start in range(0, len(lines), 100):
         batch = io.BytesIO(b"\n".join(lines[start : start + 100]))
         response = await service.client.post("/v1/submissions:batch", data=batch,

@@ -15,6 +15,7 @@ import pytest
 from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
 from tests.e2e.process import Server, environment, exchange
+from tests.support import variant
 
 EXAMPLE = Path(str(resources.files("schemas") / "examples" / "law" / "gbr-computer-misuse-act-1990.json"))
 
@@ -156,7 +157,7 @@ def test_gateway_and_a_burst_worker_as_separate_processes(tmp_path: Path) -> Non
             async with aiohttp.ClientSession() as session:
                 ids = []
                 for n in range(5):
-                    payload = signer.payload(record, record_id=f"act-{n}")
+                    payload = signer.payload(variant(record, n), record_id=f"act-{n}")
                     async with session.post(
                         server.url + "/v1/submissions",
                         data=signer.sign_payload(payload),

@@ -32,7 +32,7 @@ from exchange.queue.rabbitmq import RabbitQueue
 from exchange.services import open_services
 from exchange.settings import Settings
 from tests.e2e.process import environment, free_port
-from tests.support import AMQP_URL, Signer, make_settings
+from tests.support import AMQP_URL, Signer, make_settings, variant
 
 ORIGIN = "https://exchange.test"
 JOSE = {"Content-Type": FLATTENED_MEDIA_TYPE}
@@ -336,7 +336,7 @@ def sign_many(signer: Signer, record: dict[str, Any], count: int, records: int) 
     """``count`` signed upserts spread over ``records`` record ids: (submission id, body)."""
     out = []
     for n in range(count):
-        payload = signer.payload(record, record_id=f"law-{n % records}")
+        payload = signer.payload(variant(record, n), record_id=f"law-{n % records}")
         out.append((str(payload["submission_id"]), signer.sign_payload(payload)))
     return out
 

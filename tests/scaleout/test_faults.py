@@ -20,7 +20,7 @@ from exchange.queue.port import DeadLetter
 from exchange.queue.rabbitmq import RabbitQueue
 from tests.scaleout.processes import Stack, post, sign_many, submit_all
 from tests.scaleout.proxy import TcpProxy
-from tests.support import AMQP_URL, example_for
+from tests.support import AMQP_URL, example_for, variant
 
 pytestmark = pytest.mark.services
 
@@ -38,12 +38,15 @@ async def test_two_workers_racing_on_the_same_records_keep_versions_dense_and_or
     # Pairs racing for the same base_version: exactly one of each pair may win.
     winners = []
     async with aiohttp.ClientSession() as session:
-        for _ in range(6):
+        for round_ in range(6):
             [[current]] = await stack.query("SELECT version FROM records WHERE record_id = 'law-0'")
             pair = [
                 stack.signer.sign_payload(
                     stack.signer.payload(
-                        record, record_id="law-0", base_version=current, submission_id=str(uuid.uuid4())
+                        variant(record, 1000 + round_),  # new content, so the winner makes a new version
+                        record_id="law-0",
+                        base_version=current,
+                        submission_id=str(uuid.uuid4()),
                     )
                 )
                 for _ in range(2)
