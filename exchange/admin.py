@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from exchange import times
+from exchange.content import content_sha256
 from exchange.errors import ErrorItem, ExchangeError, Problems
 from exchange.identifiers import is_kid, is_organisation_id, is_state_id, participant_of_kid
-from exchange.models import PARTICIPANT_TYPES, ROLES, STATE_TYPES, Participant, TokenInfo
+from exchange.models import PARTICIPANT_TYPES, ROLES, STATE_TYPES, Participant, RecordQuery, Reindexed, TokenInfo
 from exchange.publickeys import KeyFormatError, PublicKey, parse_public_key
-from exchange.repository.port import Registry, Repository
+from exchange.repository.port import Records, Registry, Repository
 from exchange.tokens import new_token
 from exchange.validation import Validator
 
@@ -107,3 +109,33 @@ async def create_token(
     )
     await repository.add_token(digest, info)
     return secret, info
+
+
+async def reindex(
+    repository: Records, validator: Validator, on_page: Callable[[int], None] | None = None, page: int = 500
+) -> tuple[int, int]:
+    """Compute again, from its content, the search index and content digest of every current record, as
+    this version of the program indexes them (instrument articles and document identifiers were added
+    to the index, and the digest that makes a re-sent record unchanged, after records were stored).
+
+    Returns (records read, records rewritten); ``on_page`` hears how many records each page held.
+    """
+    after: tuple[str, str, str] | None = None
+    read = rewritten = 0
+    while True:
+        versions = await repository.list_records(RecordQuery(after=after, limit=page))
+        if not versions:
+            return read, rewritten
+        entries = [
+            Reindexed(
+                v.key, v.version, validator.index_fields(v.key.kind, v.content), content_sha256(v.schema, v.content)
+            )
+            for v in versions
+            if v.action == "upsert" and isinstance(v.content, dict)
+        ]
+        rewritten += await repository.reindex(entries)
+        read += len(versions)
+        if on_page is not None:
+            on_page(len(versions))
+        last = versions[-1].key
+        after = (last.participant, last.kind, last.record_id)

@@ -114,6 +114,16 @@ class Decision:
     related: frozenset[str] = frozenset()
 
 
+@dataclass(frozen=True, slots=True)
+class Reindexed:
+    """A current record version's search index and content digest, computed again from its content."""
+
+    key: RecordKey
+    version: int
+    index: IndexFields
+    content_sha256: str | None
+
+
 @dataclass(slots=True)
 class SubmissionState:
     """Where a submission stands; the status endpoint renders it."""

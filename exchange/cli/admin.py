@@ -8,6 +8,7 @@ Both print the same lines, built from the JSON form the API answers with.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -19,7 +20,7 @@ import click
 from exchange import admin as registry
 from exchange import times
 from exchange.cli.common import config_option, run, settings_from
-from exchange.models import PARTICIPANT_TYPES, ROLES
+from exchange.models import PARTICIPANT_TYPES, ROLES, RecordQuery
 from exchange.repository.common import redact
 from exchange.services import Services, open_services
 from exchange.transport import Transport, TransportError
@@ -369,3 +370,28 @@ def dead_drop(dead_letter_id: str, config_file: Path | None) -> None:
     if not _act(config_file, lambda s: s.queue.drop(dead_letter_id), lambda t: _found(t, "DELETE", path)):
         raise click.ClickException(f"no dead letter {dead_letter_id}")
     click.echo(f"dropped {dead_letter_id}", err=True)
+
+
+@admin.command("reindex")
+@config_option
+def reindex(config_file: Path | None) -> None:
+    """Index every current record again from its content.
+
+    Run it once after an upgrade that indexes more than the version that stored the records (finding
+    records by convention article, refusing duplicate document identifiers, accepting re-sent content
+    as unchanged): records stored before are otherwise indexed anew only at their next version. It
+    works on the repository's database (not over --url), while the service runs; a record that gains a
+    version meanwhile keeps the index its new version brought.
+    """
+    if (click.get_current_context().obj or {}).get("url"):
+        raise click.UsageError("reindex works on the repository's database: run it where the service keeps its data")
+
+    async def local(services: Services) -> tuple[int, int]:
+        total = (await services.repository.count_records(RecordQuery())).total
+        with click.progressbar(
+            length=total, label="reindexing", file=sys.stderr, show_pos=True, hidden=not sys.stderr.isatty()
+        ) as bar:
+            return await registry.reindex(services.repository, services.validator, bar.update)
+
+    read, rewritten = _with_services(config_file, local)
+    click.echo(f"reindexed {rewritten} of {read} current record(s)", err=True)

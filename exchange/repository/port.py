@@ -27,6 +27,7 @@ from exchange.models import (
     RecordKey,
     RecordQuery,
     RecordVersion,
+    Reindexed,
     StoredCheckpoint,
     SubmissionState,
     Subscription,
@@ -154,6 +155,11 @@ class Records(Protocol):
 
     async def get_record(self, key: RecordKey) -> RecordVersion | None:
         """The latest version, which may be a withdrawal."""
+
+    async def reindex(self, entries: Sequence[Reindexed]) -> int:
+        """Rewrite the search terms, text and content digest of current records (after an upgrade that
+        indexes more); an entry whose record has another version by now is left alone. Returns how many
+        records were rewritten."""
 
     async def identifier_holders(self, identifiers: Sequence[str]) -> dict[str, list[RecordKey]]:
         """For each document identifier (:func:`exchange.identifiers.identifier_key`), the current records

@@ -24,6 +24,7 @@ from exchange.models import (
     QueuedSubmission,
     RecordKey,
     RecordQuery,
+    Reindexed,
     StoredCheckpoint,
     Subscription,
     TokenInfo,
@@ -277,6 +278,30 @@ async def test_a_document_identifier_is_held_by_one_current_record_of_a_particip
     assert await repository.identifier_holders([eli]) == {eli: [RecordKey("LVA", "law", "act-a")]}
     [free] = await repository.decide([law("act-c")])
     assert free.status == "accepted"
+
+
+async def test_reindex_rewrites_what_older_versions_did_not_index(repository: Repository) -> None:
+    eli = "eli http://data.europa.eu/eli/act/2020/1"
+    old = index()  # as a version of the program that knew no identifiers or digests stored it
+    await repository.decide([upsert("act-a", idx=old), upsert("act-b", idx=old), withdraw("act-b")])
+    key = RecordKey("EST", "law", "act-a")
+    assert await repository.identifier_holders([eli]) == {}
+    fresh = replace(old, identifiers=(eli,), articles=("inst.coe.ets185", "inst.coe.ets185#2"))
+    digest = content_sha256("law/1", {"title": "act-a"})
+    done = await repository.reindex(
+        [
+            Reindexed(key, 1, fresh, digest),
+            Reindexed(RecordKey("EST", "law", "act-b"), 1, fresh, digest),  # withdrawn since: left alone
+            Reindexed(RecordKey("EST", "law", "act-c"), 1, fresh, digest),  # never stored
+        ]
+    )
+    assert done == 1
+    assert await repository.identifier_holders([eli]) == {eli: [key]}
+    found = await repository.list_records(RecordQuery(instrument="inst.coe.ets185", article="2"))
+    assert [v.key for v in found] == [key]
+    resent = replace(upsert("act-a", content={"title": "act-a"}), content_sha256=digest)
+    [state] = await repository.decide([resent])
+    assert state.unchanged and state.version == 1
 
 
 async def test_withdrawal_leaves_history(repository: Repository) -> None:

@@ -25,6 +25,7 @@ from exchange.models import (
     DeliveryAttempt,
     RecordKey,
     RecordQuery,
+    Reindexed,
     StoredCheckpoint,
     TokenInfo,
 )
@@ -32,7 +33,7 @@ from exchange.queue.port import Delivery, SubmissionQueue
 from exchange.repository.port import PARTS, Repository
 from exchange.settings import Settings
 from exchange.sqlitedb import SqliteDatabase
-from tests.contract.test_repository import participant, public_key, rejected, submission, subscription, upsert
+from tests.contract.test_repository import index, participant, public_key, rejected, submission, subscription, upsert
 from tests.scaleout.proxy import TcpProxy
 
 _LEFT_OUT = {"open", "close"}
@@ -93,6 +94,7 @@ REPOSITORY_CALLS: dict[str, Callable[[], tuple[Any, ...]]] = {
     "current_version": lambda: (_KEY,),
     "get_record": lambda: (_KEY,),
     "identifier_holders": lambda: (["eli http://example.org/eli/1"],),
+    "reindex": lambda: ([Reindexed(_KEY, 1, index(), None)],),
     "list_records": lambda: (RecordQuery(q="computer", tag="off.cia.illegal_access"),),
     "count_records": lambda: (RecordQuery(q="computer", tag="off.cia.illegal_access"),),
     "list_versions": lambda: (_KEY,),

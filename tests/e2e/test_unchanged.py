@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import sqlite3
 from typing import Any
 
 import pytest
@@ -85,3 +86,21 @@ async def test_exchange_verify_matches_an_unchanged_entry_to_the_version_it_name
     code, out, err = await exchange("verify", url_of(service), "--token", auditor, "--quiet")
     assert code == 0, out + err
     assert "1 record version(s) matched to their signed payloads; 1 unchanged submission(s)" in out
+
+
+@pytest.mark.parametrize("stack", ["embedded"])
+async def test_admin_reindex_indexes_what_an_older_version_stored(service: Service) -> None:
+    record_id, law = example("law", "gbr-computer-misuse-act-1990")
+    await service.submit_and_wait(service.signer.submission(law, record_id=record_id))
+    path = service.services.settings.sqlite_path
+    assert path is not None
+    with sqlite3.connect(path) as db:  # the record as a version without digests or identifier terms left it
+        db.execute("UPDATE records SET content_sha256 = NULL")
+        db.execute("DELETE FROM record_terms WHERE facet = 'i'")
+    code, out, err = await exchange("admin", "reindex", env={"EXCHANGE_DATA_DIR": str(path.parent)})
+    assert code == 0, out + err
+    assert "reindexed 1 of 1 current record(s)" in err
+    status, problem = await service.post(service.signer.submission(law, record_id="cma"))
+    assert status == 409 and problem["record"] == f"GBR/law/{record_id}", problem
+    again = await service.submit_and_wait(service.signer.submission(law, record_id=record_id))
+    assert again["unchanged"] is True

@@ -24,9 +24,10 @@ from tests.e2e.test_audit import History, populate
 embedded_only = pytest.mark.parametrize("stack", ["embedded"])
 
 
-async def exchange(*args: str) -> tuple[int, str, str]:
-    """``python -m exchange ARGS`` in its own process, while this test's event loop keeps serving."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_")}
+async def exchange(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    """``python -m exchange ARGS`` in its own process (with no settings but ``env``), while this test's
+    event loop keeps serving."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_")}, **(env or {})}
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

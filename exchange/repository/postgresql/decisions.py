@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from exchange.models import Decision, RecordKey, SubmissionState
+from exchange.models import Decision, RecordKey, Reindexed, SubmissionState
 from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, index_terms, state_of
 from exchange.repository.postgresql.locks import Connection
 from exchange.repository.postgresql.rows import as_columns
@@ -271,7 +271,47 @@ async def _write_records(conn: Connection, rows: Mapping[RecordKey, _RecordRow])
         *columns,
     )
     ids = {RecordKey(r[1], r[2], r[3]): int(r[0]) for r in stored}
-    reindexed = {ids[key]: row.terms for key, row in rows.items() if row.index is not None}
+    await _replace_terms(conn, {ids[key]: row.terms for key, row in rows.items() if row.index is not None})
+
+
+async def reindex_rows(conn: Connection, entries: Sequence[Reindexed]) -> int:
+    """Rewrite the index and content digest of current records (see :meth:`Records.reindex`)."""
+    if not entries:
+        return 0
+    columns = as_columns(
+        (
+            (
+                e.key.participant,
+                e.key.kind,
+                e.key.record_id,
+                e.version,
+                e.content_sha256,
+                e.index.status,
+                e.index.date,
+                e.index.title,
+                e.index.text,
+            )
+            for e in entries
+        ),
+        9,
+    )
+    stored = await conn.fetch(
+        "UPDATE records r SET content_sha256 = k.digest, status = coalesce(k.status, r.status), "
+        "date = coalesce(k.date, r.date), title = k.title, body = k.body "
+        "FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::text[], $6::text[], $7::text[], "
+        "$8::text[], $9::text[]) AS k(participant, kind, record_id, version, digest, status, date, title, body) "
+        "WHERE r.participant = k.participant AND r.kind = k.kind AND r.record_id = k.record_id "
+        "AND r.version = k.version AND NOT r.withdrawn "
+        "RETURNING r.id, r.participant, r.kind, r.record_id",
+        *columns,
+    )
+    terms = {e.key: index_terms(e.index) for e in entries}
+    await _replace_terms(conn, {int(r[0]): terms[RecordKey(r[1], r[2], r[3])] for r in stored})
+    return len(stored)
+
+
+async def _replace_terms(conn: Connection, reindexed: Mapping[int, list[tuple[str, str]]]) -> None:
+    """Replace the search terms of the records (by row id) with the ones given."""
     if not reindexed:
         return
     await conn.execute("DELETE FROM record_terms WHERE record = ANY($1::int8[])", list(reindexed))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from exchange.models import RecordCounts, RecordKey, RecordQuery, RecordVersion
+from exchange.models import RecordCounts, RecordKey, RecordQuery, RecordVersion, Reindexed
 from exchange.repository.common import VERSION_COLUMNS, record_counts, version_of
-from exchange.repository.postgresql.decisions import fetch_holders
+from exchange.repository.postgresql.decisions import fetch_holders, reindex_rows
 from exchange.repository.postgresql.pool import PostgresPool
 
 
@@ -72,6 +72,10 @@ class RecordStore(PostgresPool):
                 key.record_id,
             )
         return int(version) if version is not None else None
+
+    async def reindex(self, entries: Sequence[Reindexed]) -> int:
+        async with self._transaction() as conn:
+            return await reindex_rows(conn, entries)
 
     async def identifier_holders(self, identifiers: Sequence[str]) -> dict[str, list[RecordKey]]:
         async with self._connection() as conn:

@@ -13,10 +13,11 @@ from typing import Any
 import orjson
 
 from exchange import times
-from exchange.models import Decision, QueuedSubmission, RecordKey, SubmissionState
+from exchange.models import Decision, QueuedSubmission, RecordKey, Reindexed, SubmissionState
 from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, index_terms, state_of
 from exchange.repository.sqlite.log import append_log, log_size
 from exchange.sequencer import Current, plan
+from exchange.validation import IndexFields
 
 
 def _receipt_values(sub: QueuedSubmission) -> tuple[Any, ...]:
@@ -199,11 +200,30 @@ def _apply_version(
             seq,
         ),
     ).fetchone()
-    record_id = row[0]
     if withdrawn or index is None:
         return
-    # a new version often leaves the search terms and text as they were: rewrite only what changed
-    # (re-indexing the text means tokenizing both the old and the new one)
+    _write_index(conn, row[0], index)
+
+
+def reindex_rows(conn: sqlite3.Connection, entries: Sequence[Reindexed]) -> int:
+    """Rewrite the index and content digest of current records (see :meth:`Records.reindex`)."""
+    done = 0
+    for entry in entries:
+        key, index = entry.key, entry.index
+        row = conn.execute(
+            "UPDATE records SET content_sha256 = ?, status = coalesce(?, status), date = coalesce(?, date) "
+            "WHERE participant = ? AND kind = ? AND record_id = ? AND version = ? AND NOT withdrawn RETURNING id",
+            (entry.content_sha256, index.status, index.date, key.participant, key.kind, key.record_id, entry.version),
+        ).fetchone()
+        if row is not None:
+            _write_index(conn, row[0], index)
+            done += 1
+    return done
+
+
+def _write_index(conn: sqlite3.Connection, record_id: int, index: IndexFields) -> None:
+    """A record's search terms and text. A new version often leaves them as they were: rewrite only what
+    changed (re-indexing the text means tokenizing both the old and the new one)."""
     terms = index_terms(index)
     stored = conn.execute("SELECT facet, term FROM record_terms WHERE record = ? ORDER BY facet, term", (record_id,))
     if stored.fetchall() != terms:

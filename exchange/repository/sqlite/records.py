@@ -6,9 +6,9 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
-from exchange.models import RecordCounts, RecordKey, RecordQuery, RecordVersion
+from exchange.models import RecordCounts, RecordKey, RecordQuery, RecordVersion, Reindexed
 from exchange.repository.common import VERSION_COLUMNS, record_counts, version_of
-from exchange.repository.sqlite.decisions import holders_of
+from exchange.repository.sqlite.decisions import holders_of, reindex_rows
 from exchange.repository.sqlite.store import SqliteStore
 
 
@@ -23,6 +23,9 @@ class RecordStore(SqliteStore):
             ).fetchone()
         )
         return int(row[0]) if row else None
+
+    async def reindex(self, entries: Sequence[Reindexed]) -> int:
+        return await self.db.write(lambda c: reindex_rows(c, entries))
 
     async def identifier_holders(self, identifiers: Sequence[str]) -> dict[str, list[RecordKey]]:
         return await self.db.read(lambda c: holders_of(c, identifiers))
