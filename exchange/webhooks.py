@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import hashlib
 import hmac
 import logging
@@ -220,8 +221,13 @@ class Deliverer:
                 )
 
     async def _follow(self, subscription_id: str, session: aiohttp.ClientSession, stop: asyncio.Event) -> None:
+        """Deliver one subscription's changes in order. While deliveries succeed one after another, the
+        subscription is kept in memory as this deliverer last wrote it (every write is a compare-and-set
+        that fails if anyone else changed it meanwhile); it is read again after a wait or a failed write."""
+        sub: Subscription | None = None
         while not stop.is_set():
-            sub = await self.repository.get_subscription(subscription_id)
+            if sub is None:
+                sub = await self.repository.get_subscription(subscription_id)
             if sub is None or sub.status not in ("pending", "active") or sub.lease_owner != self.worker_id:
                 return
             now = times.now()
@@ -229,17 +235,20 @@ class Deliverer:
                 wait = (times.parse(sub.next_attempt_at) - now).total_seconds()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=min(wait, 1.0))
+                sub = None
                 continue
             if sub.status == "pending":
                 await self._verify(sub, session)
+                sub = None
                 continue
             changes, head = await self.recent.read(
                 ChangeQuery(sub.cursor, 1, sub.kinds, sub.participants, sub.jurisdictions)
             )
             if not changes:
                 await self.notifier.wait_beyond(max(head, sub.cursor), 1.0)
+                sub = None
                 continue
-            await self._deliver(sub, changes[0], session)
+            sub = await self._deliver(sub, changes[0], session)
 
     async def _verify(self, sub: Subscription, session: aiohttp.ClientSession) -> None:
         problem = await verify_intent(session, sub.url)
@@ -249,7 +258,8 @@ class Deliverer:
             fields = self._failed(sub, problem, None)
         await self.repository.update_subscription(sub.id, fields, {"status": "pending", "url": sub.url})
 
-    async def _deliver(self, sub: Subscription, change: Change, session: aiohttp.ClientSession) -> None:
+    async def _deliver(self, sub: Subscription, change: Change, session: aiohttp.ClientSession) -> Subscription | None:
+        """Deliver one change; the subscription as written after it, or None when someone else changed it."""
         event_id = webhook_id(sub, change.seq)
         body = cloud_event(change, self.settings.public_origin, event_id)
         now = times.now()
@@ -286,8 +296,11 @@ class Deliverer:
             fields = {"status": "gone", "last_error": "the receiver answered 410 Gone"}
         else:
             fields = self._failed(sub, error or f"the receiver answered {status}", retry_after)
-        # compare-and-set: a replay, pause or deletion made meanwhile wins over this outcome
-        await self.repository.update_subscription(sub.id, fields, {"cursor": sub.cursor, "status": "active"})
+        # compare-and-set: a replay, pause, deletion or lost lease made meanwhile wins over this outcome
+        expect = {"cursor": sub.cursor, "status": "active", "lease_owner": self.worker_id}
+        if not await self.repository.update_subscription(sub.id, fields, expect):
+            return None
+        return dataclasses.replace(sub, **fields)  # type: ignore[arg-type]
 
     def _failed(self, sub: Subscription, reason: str, retry_after: float | None) -> dict[str, object]:
         """The fields of a failed attempt: back-off, and a pause once failing outlasts the window."""
