@@ -93,6 +93,8 @@ def main() -> None:
         fanout.run(records["GBR"], changes=changes, rate=25.0),
         fanout.run(records["GBR"], changes=changes, rate=100.0),
     ]
+    print("feed fan-out: 1,000 event streams held open…", flush=True)
+    results["held_open"] = fanout.held_open(records["GBR"], changes=changes)
     if not args.no_scaleout:
         results["scaleout"] = scaleout.measure(records, count, command(args))
     if long_seconds > 0:
@@ -331,6 +333,18 @@ def _log_and_feed_sections(results: dict) -> list[str]:  # type: ignore[type-arg
             f"| {run['changes']} | {rate} | {run['events_delivered']:,} of {run['events_expected']:,} | "
             f"{run['events_per_second']:,.0f} | {run['latency_p50_ms']:.0f} | {run['latency_p99_ms']:.0f} |"
         )
+    held = results.get("held_open")
+    if held:
+        rss = [m for _, m in held["rss_mb_samples"]]
+        lines += [
+            "",
+            f"{held['sse_clients']:,} event streams held open while {held['changes']} changes flow at "
+            f"{held['rate']:g}/s (`fanout.held_open`): {held['events_delivered']:,} of {held['events_expected']:,} "
+            f"events delivered, p50 {held['latency_p50_ms']:.0f} ms, p99 {held['latency_p99_ms']:.0f} ms; the "
+            f"server's resident memory {held['rss_mb_before']:.0f} MB before they open, {held['rss_mb_opened']:.0f} MB "
+            f"once open, then from {rss[0]:.0f} to {rss[-1]:.0f} MB (peak {max(rss):.0f}) as the changes flow (the "
+            "window of recent changes is bounded: 2,048 changes, about 32 MiB).",
+        ]
     return [*lines, ""]
 
 

@@ -1,5 +1,9 @@
 """Feed fan-out: 100 Server-Sent Events clients and 50 webhook subscriptions follow a stream of changes
-from a real ``exchange serve``; events delivered per second and submit-to-delivery latency."""
+from a real ``exchange serve``; events delivered per second and submit-to-delivery latency. And
+:func:`held_open`: 1,000 event streams held open while changes flow, with the server's memory sampled.
+
+python -m bench.fanout            # both
+"""
 
 from __future__ import annotations
 
@@ -151,6 +155,89 @@ def run(
             server.stop()
 
 
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def _held(server: Server, signer: Signer, record: dict[str, Any], streams: int, changes: int, rate: float,
+                pid: int) -> dict[str, Any]:  # fmt: skip
+    arrivals = Arrivals()
+    arrivals.expected = changes * streams
+    samples: list[tuple[float, float]] = []
+    timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
+    connector = aiohttp.TCPConnector(limit=0)
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as listening:
+
+        async def stream(ready: asyncio.Event) -> None:
+            params = {"feed": "eventsource", "since": "0"}
+            async with listening.get(f"{server.url}/v1/changes", params=params) as response:
+                ready.set()
+                seen = 0
+                async for line in response.content:
+                    if line.startswith(b"data: "):
+                        arrivals.arrived(json.loads(line[6:])["submission_id"])
+                        seen += 1
+                        if seen == changes:
+                            return
+
+        before = _rss_mb(pid)
+        ready = [asyncio.Event() for _ in range(streams)]
+        clients = [asyncio.create_task(stream(e)) for e in ready]
+        await asyncio.gather(*(e.wait() for e in ready))
+        opened = _rss_mb(pid)
+        start = time.perf_counter()
+        async with aiohttp.ClientSession() as session:
+            for i in range(changes):
+                payload = signer.payload(variant(record, i), record_id=f"held-{i % 50}")
+                arrivals.sent[payload["submission_id"]] = time.perf_counter()
+                async with session.post(f"{server.url}/v1/submissions", data=signer.sign_payload(payload),
+                                        headers={"Content-Type": FLATTENED_MEDIA_TYPE}) as r:  # fmt: skip
+                    assert r.status == 202
+                if i % max(1, int(rate)) == 0:
+                    samples.append((time.perf_counter() - start, _rss_mb(pid)))
+                await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
+        await asyncio.wait_for(asyncio.gather(*clients), 300)
+        samples.append((time.perf_counter() - start, _rss_mb(pid)))
+    q = statistics.quantiles(arrivals.latencies, n=100)
+    return {
+        "sse_clients": streams,
+        "changes": changes,
+        "rate": rate,
+        "events_delivered": arrivals.count,
+        "events_expected": arrivals.expected,
+        "latency_p50_ms": q[49] * 1000,
+        "latency_p99_ms": q[98] * 1000,
+        "rss_mb_before": before,
+        "rss_mb_opened": opened,
+        "rss_mb_samples": samples,
+    }
+
+
+def held_open(record: dict[str, Any], streams: int = 1000, changes: int = 300, rate: float = 20.0) -> dict[str, Any]:
+    """``streams`` event streams held open while ``changes`` flow at ``rate`` a second: the server's
+    resident memory before they open, once open, and every second after, and every event delivered."""
+    with tempfile.TemporaryDirectory(prefix="exchange-bench-held-") as tmp:
+        env = environment(Path(tmp) / "data", rate_limit="100000", rate_burst="100000")
+        server = Server(env)
+        server.env["EXCHANGE_ORIGIN"] = server.url
+        key = SigningKey.generate("GBR/bench")
+        (Path(tmp) / "key.jwk").write_text(json.dumps(key.public_jwk))
+        admin = ("admin", "--init", "participant", "add", "GBR", "--name", "UK", "--type", "member_state")
+        exchange(*admin, env=server.env, check=True)
+        exchange("admin", "key", "add", key.kid, "--public-key", str(Path(tmp) / "key.jwk"), env=server.env, check=True)
+        server.start()
+        assert server.process is not None
+        try:
+            return loops.run(
+                _held(server, Signer(key, audience=server.url), record, streams, changes, rate, server.process.pid)
+            )
+        finally:
+            server.stop()
+
+
 if __name__ == "__main__":
     from importlib import resources
 
@@ -158,3 +245,4 @@ if __name__ == "__main__":
         (resources.files("schemas") / "examples" / "law" / "gbr-computer-misuse-act-1990.json").read_text()
     )
     print(run(law))
+    print(held_open(law))
