@@ -285,9 +285,6 @@ class Deliverer:
             error = str(exc) or type(exc).__name__
         latency = (time.perf_counter() - started) * 1000
         self.metrics.webhook_attempt(status)
-        await self.repository.add_delivery(
-            DeliveryAttempt(sub.id, change.seq, event_id, sub.attempts + 1, times.iso(now), status, latency, error)
-        )
         if error is None and status is not None and 200 <= status < 300:
             fields: dict[str, object] = {
                 "cursor": change.seq, "attempts": 0, "failing_since": None, "next_attempt_at": None, "last_error": None,
@@ -296,9 +293,13 @@ class Deliverer:
             fields = {"status": "gone", "last_error": "the receiver answered 410 Gone"}
         else:
             fields = self._failed(sub, error or f"the receiver answered {status}", retry_after)
-        # compare-and-set: a replay, pause, deletion or lost lease made meanwhile wins over this outcome
+        # the attempt and the outcome in one transaction; the outcome as a compare-and-set: a replay, pause,
+        # deletion or lost lease made meanwhile wins over it
+        attempt = DeliveryAttempt(
+            sub.id, change.seq, event_id, sub.attempts + 1, times.iso(now), status, latency, error
+        )
         expect = {"cursor": sub.cursor, "status": "active", "lease_owner": self.worker_id}
-        if not await self.repository.update_subscription(sub.id, fields, expect):
+        if not await self.repository.add_delivery(attempt, fields, expect):
             return None
         return dataclasses.replace(sub, **fields)  # type: ignore[arg-type]
 

@@ -132,7 +132,12 @@ class Subscriptions(Protocol):
     async def claim_subscriptions(self, owner: str, until: str, now: str, limit: int) -> list[Subscription]:
         """Lease up to ``limit`` pending or active subscriptions whose lease is free, expired or ``owner``'s."""
 
-    async def add_delivery(self, attempt: DeliveryAttempt) -> None: ...
+    async def add_delivery(
+        self, attempt: DeliveryAttempt, update: Mapping[str, Any] | None = None, expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        """Record a delivery attempt and, in the same transaction, set ``update`` on its subscription as
+        :meth:`update_subscription` does (compare-and-set on ``expect``); True unless that update failed."""
+
     async def list_deliveries(self, subscription_id: str, limit: int = 100) -> list[DeliveryAttempt]:
         """The newest delivery attempts first."""
 

@@ -586,6 +586,19 @@ async def test_delivery_attempts_are_listed_newest_first(repository: Repository)
     assert await repository.list_deliveries("nope") == []
 
 
+async def test_a_delivery_attempt_and_its_outcome_are_written_together(repository: Repository) -> None:
+    await repository.add_subscription(subscription("s0"))
+    attempt = DeliveryAttempt("s0", 1, "msg_1", 1, "2026-01-01T00:00:00.000000Z", 204, 3.0)
+    assert await repository.add_delivery(attempt, {"cursor": 1}, {"cursor": 0, "status": "active"})
+    stored = await repository.get_subscription("s0")
+    assert stored is not None and stored.cursor == 1
+    late = DeliveryAttempt("s0", 2, "msg_2", 1, "2026-01-01T00:00:01.000000Z", 204, 3.0)
+    assert not await repository.add_delivery(late, {"cursor": 2}, {"cursor": 0})  # a replay moved it meanwhile
+    stored = await repository.get_subscription("s0")
+    assert stored is not None and stored.cursor == 1
+    assert await repository.list_deliveries("s0") == [late, attempt]  # the attempt is kept all the same
+
+
 async def test_records_are_found_by_instrument_and_article(repository: Repository) -> None:
     def with_articles(*articles: str) -> IndexFields:
         fields = index("EST")

@@ -124,8 +124,10 @@ class FeedStore(PostgresPool):
             )
         return sorted((subscription_from_row(r) for r in rows), key=lambda s: (s.created_at, s.id))
 
-    async def add_delivery(self, attempt: DeliveryAttempt) -> None:
-        async with self._connection() as conn:
+    async def add_delivery(
+        self, attempt: DeliveryAttempt, update: Mapping[str, Any] | None = None, expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        async with self._transaction() as conn:
             await conn.execute(
                 f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 attempt.subscription_id,
@@ -137,6 +139,11 @@ class FeedStore(PostgresPool):
                 attempt.latency_ms,
                 attempt.error,
             )
+            if not update:
+                return True
+            sql, args = subscription_update(update, expect or {}, "$")
+            values = [*args[: len(update)], attempt.subscription_id, *args[len(update) :]]
+            return await conn.fetchval(sql + " RETURNING 1", *values) is not None
 
     async def list_deliveries(self, subscription_id: str, limit: int = 100) -> list[DeliveryAttempt]:
         async with self._connection() as conn:

@@ -126,9 +126,13 @@ class FeedStore(SqliteStore):
 
         return await self.db.write(run)
 
-    async def add_delivery(self, attempt: DeliveryAttempt) -> None:
-        await self.db.write(
-            lambda c: c.execute(
+    async def add_delivery(
+        self, attempt: DeliveryAttempt, update: Mapping[str, Any] | None = None, expect: Mapping[str, Any] | None = None
+    ) -> bool:
+        sets, args = subscription_update(update, expect or {}, "?") if update else ("", [])
+
+        def run(conn: sqlite3.Connection) -> bool:
+            conn.execute(
                 f"INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     attempt.subscription_id,
@@ -141,7 +145,12 @@ class FeedStore(SqliteStore):
                     attempt.error,
                 ),
             )
-        )
+            if not update:
+                return True
+            values = [*args[: len(update)], attempt.subscription_id, *args[len(update) :]]
+            return conn.execute(sets, values).rowcount > 0
+
+        return await self.db.write(run)
 
     async def list_deliveries(self, subscription_id: str, limit: int = 100) -> list[DeliveryAttempt]:
         rows = await self.db.read(
