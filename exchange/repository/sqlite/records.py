@@ -104,9 +104,13 @@ def _filters(query: RecordQuery) -> tuple[list[str], list[Any]]:
             args.append(value)
     article = f"{query.instrument}#{query.article}" if query.instrument and query.article else query.instrument
     for facet, value in (("j", query.jurisdiction), ("r", query.region), ("t", query.tag), ("a", article)):
-        if value is not None:
+        if value is None:
+            continue
+        if facet == "j":  # a country names few records: read them from the terms' key, then filter
+            where.append("r.id IN (SELECT t.record FROM record_terms t WHERE t.facet = ? AND t.term = ?)")
+        else:  # a region or a subject names many: walk the records in order and stop at the page's end
             where.append("EXISTS (SELECT 1 FROM record_terms t WHERE t.record = r.id AND t.facet = ? AND t.term = ?)")
-            args += [facet, value]
+        args += [facet, value]
     if query.date_from is not None:
         where.append("r.date >= ?")
         args.append(query.date_from)
