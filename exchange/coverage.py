@@ -21,6 +21,7 @@ feed, so a matrix is as current as the feed and costs no scan of the repository 
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -268,6 +269,9 @@ async def laws_as_of(audit: Audit, seq: int) -> list[RecordVersion]:
     return list(latest.values())
 
 
+#: Law versions taken in at once after which the objects alive are frozen (see :meth:`CoverageIndex.current`).
+_FREEZE_AFTER = 1000
+
 class CoverageIndex:
     """The live :class:`Coverage`, brought up to the feed's head before each read."""
 
@@ -282,16 +286,23 @@ class CoverageIndex:
         if head <= self.seq:
             return self.coverage, self.seq
         async with self._lock:
+            applied = 0
             while self.seq < head:
                 changes = await feeds.list_changes(
                     ChangeQuery(since=self.seq, limit=_PAGE, kinds=("law",), include_content=True)
                 )
                 for change in changes:
                     self.coverage.apply(change_version(change))
+                applied += len(changes)
                 if len(changes) < _PAGE:
                     self.seq = head
                 else:
                     self.seq = changes[-1].seq
+            if applied >= _FREEZE_AFTER:
+                # A large catch-up (start-up, or a burst) left many long-lived objects: move everything
+                # alive now out of the garbage collector's full passes, which would otherwise scan them
+                # all again and again (pauses of seconds at 100,000 laws) and find nothing to free.
+                gc.freeze()
         return self.coverage, self.seq
 
 
