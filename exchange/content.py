@@ -1,18 +1,24 @@
 """When two versions of a record hold the same content.
 
 A submission whose schema and record equal the current version's is *unchanged*: it makes no new
-version. Records are compared in RFC 8785 canonical form, so member order and number spelling do not
-matter, and without ``provenance.retrieved_at``: when an importer fetched a text again says nothing
-about the text, and a nightly re-import of the same law must not publish it again. The repository and
-``exchange verify`` compare with this one function.
+version. Records are compared as JSON values, as their RFC 8785 canonical forms would be: member order
+and the spelling of a number (``1``, ``1.0``, ``1e0``) do not matter. ``provenance.retrieved_at`` does
+not count either: when an importer fetched a text again says nothing about the text, and a nightly
+re-import of the same law must not publish it again. The repository and ``exchange verify`` compare
+with this one function.
+
+The digest is SHA-256 over the value with integral numbers written as integers and members sorted
+(orjson, a few microseconds for a law): the same equality as RFC 8785's, at a small part of the cost
+of writing the canonical form itself, which matters on the validation worker's path.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
-from exchange.transparency.entries import CanonicalJSONError, canonical
+import orjson
 
 __all__ = ["comparable", "content_sha256"]
 
@@ -27,10 +33,25 @@ def comparable(record: Any) -> Any:
     return {**record, "provenance": {k: v for k, v in provenance.items() if k != "retrieved_at"}}
 
 
+def _numbers(value: Any) -> Any:
+    """``value`` with every integral float as an integer (``1.0`` and ``1`` are one JSON number)."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _numbers(v) for k, v in value.items()}
+    if kind is list:
+        return [_numbers(v) for v in value]
+    if kind is float:
+        if not math.isfinite(value):
+            raise ValueError("NaN and infinity are no JSON numbers")
+        return int(value) if value.is_integer() else value
+    return value
+
+
 def content_sha256(schema: Any, record: Any) -> str | None:
-    """SHA-256 (hex) of the RFC 8785 form of ``{"schema", "record"}`` as compared; None when the record
-    has no canonical form (it then never counts as unchanged)."""
+    """SHA-256 (hex) of ``{"schema", "record"}`` as compared; None when the record is no JSON value
+    (not a finite number, say): it then never counts as unchanged."""
     try:
-        return hashlib.sha256(canonical({"schema": schema, "record": comparable(record)})).hexdigest()
-    except CanonicalJSONError:
+        data = orjson.dumps({"schema": schema, "record": _numbers(comparable(record))}, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, ValueError, OverflowError, orjson.JSONEncodeError):
         return None
+    return hashlib.sha256(data).hexdigest()

@@ -83,4 +83,4 @@ def test_the_time_an_importer_retrieved_the_text_is_not_content() -> None:
     )
     assert content_sha256("law/1", imported("2026-01-01T00:00:00Z")) != content_sha256("law/1", CONTENT)
     assert content_sha256("law/1", CONTENT) != content_sha256("law/2", CONTENT)
-    assert content_sha256("law/1", {"n": 1.0}) == content_sha256("law/1", {"n": 1})  # compared as RFC 8785 writes them
+    assert content_sha256("law/1", {"n": 1.0}) == content_sha256("law/1", {"n": 1})  # one JSON number
