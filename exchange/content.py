@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-__all__ = ["comparable", "content_sha256"]
+__all__ = ["comparable", "content_sha256", "value_digest"]
 
 
 def comparable(record: Any) -> Any:
@@ -55,3 +55,14 @@ def content_sha256(schema: Any, record: Any) -> str | None:
     except (TypeError, ValueError, OverflowError, orjson.JSONEncodeError):
         return None
     return hashlib.sha256(data).hexdigest()
+
+
+def value_digest(value: Any) -> bytes:
+    """SHA-256 of a JSON value as compared (member order and number spelling aside), exactly: nothing is
+    left out. A value with no JSON form (NaN, say) is digested from its ``repr``, so it equals nothing
+    valid."""
+    try:
+        data = orjson.dumps(_numbers(value), option=orjson.OPT_SORT_KEYS)
+    except (TypeError, ValueError, OverflowError):
+        data = repr(value).encode()
+    return hashlib.sha256(data).digest()

@@ -272,6 +272,7 @@ async def laws_as_of(audit: Audit, seq: int) -> list[RecordVersion]:
 #: Law versions taken in at once after which the objects alive are frozen (see :meth:`CoverageIndex.current`).
 _FREEZE_AFTER = 1000
 
+
 class CoverageIndex:
     """The live :class:`Coverage`, brought up to the feed's head before each read."""
 
