@@ -42,6 +42,16 @@ async def load_into(url: str, token: str, keys: Path) -> int:
     return 0 if not done.rejected else 1
 
 
+def write_env(data_dir: Path, url: str) -> Path:
+    """Write ``DATA_DIR/demo.env``: the variable the README's commands read (the demo's address), to be
+    sourced once in the terminal where they are typed."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = data_dir / "demo.env"
+    path.write_text(f"export EXCHANGE_CLIENT_URL={url}\n", encoding="utf-8")
+    click.echo(f"for the README's commands, in another terminal: . {path}", err=True)
+    return path
+
+
 def demo_job(settings: Settings, keys: Path) -> Background:
     """A job beside ``exchange serve`` that loads the demo through the service's own HTTP API, with an
     admin token that exists only in memory and is revoked when the loading is done."""
@@ -49,6 +59,7 @@ def demo_job(settings: Settings, keys: Path) -> Background:
     url = f"http://{host}:{settings.port}"
 
     async def job(services: Services, stop: asyncio.Event) -> None:
+        write_env(settings.data_dir, url)
         secret, info = await admin.create_token(services.repository, "admin", None, "demo loader")
         try:
             await wait_until_up(url)
