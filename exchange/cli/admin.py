@@ -161,16 +161,34 @@ def participant() -> None:
 def participant_add(
     participant_id: str, name: str, type_: str, jurisdictions: tuple[str, ...], config_file: Path | None
 ) -> None:
-    """Register PARTICIPANT_ID: a State's ISO 3166-1 alpha-3 code (EST) or org:<slug> (org:coe)."""
+    """Register PARTICIPANT_ID: a State's ISO 3166-1 alpha-3 code (EST) or org:<slug> (org:coe).
+
+    A participant registered already with the same type is left as it is (exit 0, with a note), so
+    that a set-up script can run again; another type is refused.
+    """
 
     async def local(s: Services) -> Any:
+        existing = await s.repository.get_participant(participant_id)
+        if existing is not None:
+            return existing.as_dict()
         added = await registry.add_participant(
             s.repository, s.validator, participant_id, name, type_, list(jurisdictions)
         )
         return added.as_dict()
 
-    body = {"id": participant_id, "name": name, "type": type_, "jurisdictions": list(jurisdictions)}
-    added = _act(config_file, local, lambda t: _call(t, "POST", "/v1/admin/participants", body, expect=201))
+    async def remote(t: Transport) -> Any:
+        listed = await _call(t, "GET", "/v1/participants")
+        for existing in listed.get("participants") or []:
+            if existing.get("id") == participant_id:
+                return existing
+        body = {"id": participant_id, "name": name, "type": type_, "jurisdictions": list(jurisdictions)}
+        return await _call(t, "POST", "/v1/admin/participants", body, expect=201)
+
+    added = _act(config_file, local, remote)
+    if added.get("type") != type_:
+        raise click.ClickException(f"{participant_id} is registered already as {added.get('type')}, not {type_}")
+    if added.get("name") != name.strip() or sorted(added.get("jurisdictions") or []) != sorted(set(jurisdictions)):
+        click.echo(f"{participant_id} is registered already (as {added.get('name')!r}): nothing changed", err=True)
     click.echo(json.dumps(added, indent=2))
 
 

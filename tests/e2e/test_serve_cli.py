@@ -55,3 +55,16 @@ def test_keys_go_to_a_folder_of_the_users_own_by_default(tmp_path: Path) -> None
     assert stat.S_IMODE(folder.stat().st_mode) == 0o700
     assert stat.S_IMODE((folder / "EST_2026-01.private.pem").stat().st_mode) == 0o600
     assert (folder / "EST_2026-01.public.jwk").exists()
+
+
+def test_adding_a_participant_again_changes_nothing_and_another_type_is_refused(tmp_path: Path) -> None:
+    env = environment(tmp_path / "data")
+    add = ("participant", "add", "GBR", "--type", "member_state", "--name")
+    first = exchange("admin", "--init", *add, "United Kingdom", env=env)
+    assert first.returncode == 0, first.stderr
+    again = exchange("admin", *add, "UK", env=env)
+    assert again.returncode == 0, again.stderr
+    assert "GBR is registered already (as 'United Kingdom'): nothing changed" in again.stderr
+    assert '"name": "United Kingdom"' in again.stdout
+    other = exchange("admin", "participant", "add", "GBR", "--type", "observer_state", "--name", "UK", env=env)
+    assert other.returncode == 1 and "registered already as member_state, not observer_state" in other.stderr
