@@ -28,6 +28,9 @@ from exchange.gateway import (
     subscriptions,
     transparency,
 )
+from exchange.gateway import (
+    query as qs,
+)
 from exchange.gateway.appkeys import BATCH_SLOTS, COVERAGE, SERVICES, STOPPING, TOKEN_LIMITER
 from exchange.gateway.problems import problems_middleware
 from exchange.ratelimit import RateLimiter
@@ -53,7 +56,8 @@ async def _warm(index: CoverageIndex, services: Services) -> None:
 def create_app(settings: Settings, background: Sequence[Background] = ()) -> web.Application:
     """Build the app; backends open on start-up and close on clean-up."""
     app = web.Application(
-        middlewares=[metrics.metrics_middleware, problems_middleware], client_max_size=settings.max_body_bytes * 64
+        middlewares=[metrics.metrics_middleware, problems_middleware, qs.control_characters_middleware],
+        client_max_size=settings.max_body_bytes * 64,
     )
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

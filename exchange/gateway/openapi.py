@@ -10,6 +10,8 @@ from exchange.identifiers import FLATTENED_MEDIA_TYPE
 
 _PROBLEM = {"$ref": "#/components/responses/Problem"}
 _JSON = {"application/json": {"schema": {"type": "object"}}}
+#: A query value: control characters (NUL above all) are refused with a 422 before any handler runs.
+_TEXT = {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f]*$"}
 
 
 def _op(
@@ -36,7 +38,7 @@ def _op(
             "content": {body: {"schema": {"type": "object" if "json" in body else "string"}}},
         }
     if params:
-        op["parameters"] = [{"name": p, "in": "query", "schema": {"type": "string"}} for p in params]
+        op["parameters"] = [{"name": p, "in": "query", "schema": _TEXT} for p in params]
     return op
 
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from aiohttp import web
 
 from exchange.errors import ErrorItem, ExchangeError, Problems
 
 MAX_SAFE = 2**53 - 1
+#: Record versions are stored as 32-bit integers (PostgreSQL ``integer``): a larger one is never issued.
+MAX_VERSION = 2**31 - 1
 #: C0 controls and DEL: no query value means them, and databases refuse NUL in text.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: The decimal digits of MAX_SAFE: a longer run of digits is out of range before it is converted.
@@ -60,11 +62,14 @@ def integer(request: web.Request, name: str, default: int | None, low: int = 0, 
     return value
 
 
-def path_number(request: web.Request, name: str, what: str) -> int:
-    """A number in the URL path (a version): anything this API never issues is simply not found."""
+def path_number(request: web.Request, name: str, what: str, high: int = MAX_VERSION) -> int:
+    """A number in the URL path (a version): anything this API never issues is simply not found.
+
+    Checked against ``high`` here, so an out-of-range number never reaches the database.
+    """
     raw = request.match_info[name]
     value = parse_count(raw)
-    if value is None:
+    if value is None or value > high:
         raise ExchangeError(Problems.NOT_FOUND, f"there is no {what} {raw[:20]}{'…' if len(raw) > 20 else ''}")
     return value
 
@@ -85,3 +90,24 @@ def number(request: web.Request, name: str, default: float, low: float, high: fl
 def values(request: web.Request, name: str) -> tuple[str, ...]:
     """Every value of a repeatable, comma-separable parameter."""
     return tuple(v for raw in request.query.getall(name, []) for v in raw.split(",") if v)
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def control_characters_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Refuse control characters (NUL above all) in any query value or path segment, for every route.
+
+    Databases refuse NUL in text (PostgreSQL raises), so such input must never reach a query: a query
+    value is a 422 naming the parameter; a path segment names nothing this API issues, so it is a 404.
+    """
+    for name, value in request.query.items():
+        if _CONTROL.search(name) or _CONTROL.search(value):
+            raise bad(
+                _CONTROL.sub("?", name), f"{_CONTROL.sub('?', name)} must not contain control characters (such as NUL)"
+            )
+    for name, value in request.match_info.items():
+        if _CONTROL.search(value):
+            raise ExchangeError(Problems.NOT_FOUND, f"the {name} in the path contains control characters (such as NUL)")
+    return await handler(request)
