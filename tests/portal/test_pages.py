@@ -180,3 +180,9 @@ async def test_coverage_pages_draw_the_heatmap_with_a_table_beside_it(loaded: Lo
     assert 'class="heatmap"' in instrument
     home = await page(loaded, "/")
     assert "Coverage of the UN Convention against Cybercrime, by region" in home
+
+
+async def test_control_characters_in_a_page_address_never_reach_the_database(loaded: Loaded) -> None:
+    assert "records found" in await page(loaded, "/search?q=computer%00misuse")
+    for path in ("/records/GBR/law/x%00", "/countries/GB%00", "/instruments/x%00"):
+        assert "Page not found" in await page(loaded, path, status=404), path
