@@ -97,13 +97,14 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def control_characters_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Refuse control characters (NUL above all) in any API query value, and in any path segment.
+    """Refuse control characters (NUL above all) in any query value or path segment of the API.
 
     Databases refuse NUL in text (PostgreSQL raises), so such input must never reach a query: a query
     value is a 422 naming the parameter; a path segment names nothing this API issues, so it is a 404.
     """
-    api = request.path.startswith("/v1/")  # the portal's pages say which filters they did not understand
-    for name, value in request.query.items() if api else ():
+    if not request.path.startswith("/v1/"):  # the portal's pages answer in HTML, and check their own input
+        return await handler(request)
+    for name, value in request.query.items():
         if _CONTROL.search(name) or _CONTROL.search(value):
             raise bad(
                 _CONTROL.sub("?", name), f"{_CONTROL.sub('?', name)} must not contain control characters (such as NUL)"
