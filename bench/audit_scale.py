@@ -25,6 +25,7 @@ from typing import Any
 
 from bench.__main__ import EXAMPLES
 from bench.pipeline import _post_all, _wait_decided, prepare
+from bench.sections import write_section
 from exchange import loops
 from tests.e2e.process import Server, environment, exchange
 
@@ -107,16 +108,7 @@ def main() -> None:
     print(result, flush=True)
     (HERE / "audit_scale.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     command = "python -m bench.audit_scale" + (f" --count {args.count}" if args.count != 100_000 else "")
-    section = report(result, command)
-    path = HERE / "REPORT.md"
-    text = path.read_text(encoding="utf-8")
-    head, marker, tail = text.partition("## Audit and copy at scale")
-    if marker:
-        rest = tail.split("\n## ", 1)
-        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    write_section("Audit and copy at scale", report(result, command))
 
 
 if __name__ == "__main__":

@@ -13,13 +13,14 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from aiohttp import web
 
-from bench.pipeline import variant
+from bench.pipeline import _rss_mb, variant
 from exchange import loops
 from exchange.envelope import SigningKey
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
@@ -65,13 +66,16 @@ async def _receiver(arrivals: Arrivals) -> tuple[web.AppRunner, str]:
     return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
-async def _sse_client(url: str, arrivals: Arrivals, expected: int, ready: asyncio.Event) -> None:
+async def _sse_client(
+    url: str, arrivals: Arrivals, expected: int, ready: asyncio.Event, session: aiohttp.ClientSession | None = None
+) -> None:
+    """Follow the event stream until ``expected`` changes arrived (on ``session``, or a session of its own)."""
+    if session is None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_read=120)) as own:
+            await _sse_client(url, arrivals, expected, ready, own)
+        return
     seen = 0
-    timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
-    async with (
-        aiohttp.ClientSession(timeout=timeout) as session,
-        session.get(f"{url}/v1/changes", params={"feed": "eventsource", "since": "0"}) as response,
-    ):
+    async with session.get(f"{url}/v1/changes", params={"feed": "eventsource", "since": "0"}) as response:
         ready.set()
         async for line in response.content:
             if line.startswith(b"data: "):
@@ -79,6 +83,31 @@ async def _sse_client(url: str, arrivals: Arrivals, expected: int, ready: asynci
                 seen += 1
                 if seen == expected:
                     return
+
+
+async def _submit_at_rate(
+    server: Server,
+    signer: Signer,
+    record: dict[str, Any],
+    changes: int,
+    rate: float,
+    arrivals: Arrivals,
+    every_second: Callable[[float], None] = lambda _: None,
+) -> float:
+    """Post ``changes`` new versions at ``rate`` a second (each sent time noted); when the posting began.
+    ``every_second`` is called about once a second with the time since then."""
+    start = time.perf_counter()
+    async with aiohttp.ClientSession() as session:
+        for i in range(changes):
+            payload = signer.payload(variant(record, i), record_id=f"fanout-{i % 50}")
+            arrivals.sent[payload["submission_id"]] = time.perf_counter()
+            async with session.post(f"{server.url}/v1/submissions", data=signer.sign_payload(payload),
+                                    headers={"Content-Type": FLATTENED_MEDIA_TYPE}) as r:  # fmt: skip
+                assert r.status == 202
+            if i % max(1, int(rate)) == 0:
+                every_second(time.perf_counter() - start)
+            await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
+    return start
 
 
 async def _run(server: Server, signer: Signer, record: dict[str, Any], token: str, changes: int, rate: float,
@@ -94,15 +123,7 @@ async def _run(server: Server, signer: Signer, record: dict[str, Any], token: st
         ready = [asyncio.Event() for _ in range(streams)]
         clients = [asyncio.create_task(_sse_client(server.url, arrivals, changes, e)) for e in ready]
         await asyncio.gather(*(e.wait() for e in ready))
-        start = time.perf_counter()
-        async with aiohttp.ClientSession() as session:
-            for i in range(changes):
-                payload = signer.payload(variant(record, i), record_id=f"fanout-{i % 50}")
-                arrivals.sent[payload["submission_id"]] = time.perf_counter()
-                async with session.post(f"{server.url}/v1/submissions", data=signer.sign_payload(payload),
-                                        headers={"Content-Type": FLATTENED_MEDIA_TYPE}) as r:  # fmt: skip
-                    assert r.status == 202
-                await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
+        start = await _submit_at_rate(server, signer, record, changes, rate, arrivals)
         await asyncio.wait_for(asyncio.gather(*clients), 300)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(arrivals.complete.wait(), 120)
@@ -125,25 +146,7 @@ def run(
     record: dict[str, Any], changes: int = 300, rate: float = 100.0, streams: int = 100, hooks: int = 50
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="exchange-bench-fanout-") as tmp:
-        env = environment(Path(tmp) / "data", webhooks_allow_private="true", rate_limit="100000", rate_burst="100000")
-        server = Server(env)
-        server.env["EXCHANGE_ORIGIN"] = server.url
-        key = SigningKey.generate("GBR/bench")
-        (Path(tmp) / "key.jwk").write_text(json.dumps(key.public_jwk))
-        exchange(
-            "admin",
-            "--init",
-            "participant",
-            "add",
-            "GBR",
-            "--name",
-            "UK",
-            "--type",
-            "member_state",
-            env=server.env,
-            check=True,
-        )
-        exchange("admin", "key", "add", key.kid, "--public-key", str(Path(tmp) / "key.jwk"), env=server.env, check=True)
+        server, key = _registered(Path(tmp), webhooks_allow_private="true")
         token = exchange("admin", "token", "create", "--role", "subscriber", "--participant", "GBR",
                          env=server.env, check=True).stdout.strip()  # fmt: skip
         server.start()
@@ -155,11 +158,17 @@ def run(
             server.stop()
 
 
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+def _registered(tmp: Path, **settings: str) -> tuple[Server, SigningKey]:
+    """An ``exchange serve`` (not started yet) in ``tmp`` with GBR registered, and GBR's signing key."""
+    env = environment(tmp / "data", rate_limit="100000", rate_burst="100000", **settings)
+    server = Server(env)
+    server.env["EXCHANGE_ORIGIN"] = server.url
+    key = SigningKey.generate("GBR/bench")
+    (tmp / "key.jwk").write_text(json.dumps(key.public_jwk))
+    admin = ("admin", "--init", "participant", "add", "GBR", "--name", "UK", "--type", "member_state")
+    exchange(*admin, env=server.env, check=True)
+    exchange("admin", "key", "add", key.kid, "--public-key", str(tmp / "key.jwk"), env=server.env, check=True)
+    return server, key
 
 
 async def _held(server: Server, signer: Signer, record: dict[str, Any], streams: int, changes: int, rate: float,
@@ -170,37 +179,16 @@ async def _held(server: Server, signer: Signer, record: dict[str, Any], streams:
     timeout = aiohttp.ClientTimeout(total=None, sock_read=300)
     connector = aiohttp.TCPConnector(limit=0)
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as listening:
-
-        async def stream(ready: asyncio.Event) -> None:
-            params = {"feed": "eventsource", "since": "0"}
-            async with listening.get(f"{server.url}/v1/changes", params=params) as response:
-                ready.set()
-                seen = 0
-                async for line in response.content:
-                    if line.startswith(b"data: "):
-                        arrivals.arrived(json.loads(line[6:])["submission_id"])
-                        seen += 1
-                        if seen == changes:
-                            return
-
-        before = _rss_mb(pid)
+        before = _rss_mb(pid, "VmRSS")
         ready = [asyncio.Event() for _ in range(streams)]
-        clients = [asyncio.create_task(stream(e)) for e in ready]
+        clients = [asyncio.create_task(_sse_client(server.url, arrivals, changes, e, listening)) for e in ready]
         await asyncio.gather(*(e.wait() for e in ready))
-        opened = _rss_mb(pid)
-        start = time.perf_counter()
-        async with aiohttp.ClientSession() as session:
-            for i in range(changes):
-                payload = signer.payload(variant(record, i), record_id=f"held-{i % 50}")
-                arrivals.sent[payload["submission_id"]] = time.perf_counter()
-                async with session.post(f"{server.url}/v1/submissions", data=signer.sign_payload(payload),
-                                        headers={"Content-Type": FLATTENED_MEDIA_TYPE}) as r:  # fmt: skip
-                    assert r.status == 202
-                if i % max(1, int(rate)) == 0:
-                    samples.append((time.perf_counter() - start, _rss_mb(pid)))
-                await asyncio.sleep(max(0.0, start + (i + 1) / rate - time.perf_counter()))
+        opened = _rss_mb(pid, "VmRSS")
+        start = await _submit_at_rate(
+            server, signer, record, changes, rate, arrivals, lambda t: samples.append((t, _rss_mb(pid, "VmRSS")))
+        )
         await asyncio.wait_for(asyncio.gather(*clients), 300)
-        samples.append((time.perf_counter() - start, _rss_mb(pid)))
+        samples.append((time.perf_counter() - start, _rss_mb(pid, "VmRSS")))
     q = statistics.quantiles(arrivals.latencies, n=100)
     return {
         "sse_clients": streams,
@@ -220,14 +208,7 @@ def held_open(record: dict[str, Any], streams: int = 1000, changes: int = 300, r
     """``streams`` event streams held open while ``changes`` flow at ``rate`` a second: the server's
     resident memory before they open, once open, and every second after, and every event delivered."""
     with tempfile.TemporaryDirectory(prefix="exchange-bench-held-") as tmp:
-        env = environment(Path(tmp) / "data", rate_limit="100000", rate_burst="100000")
-        server = Server(env)
-        server.env["EXCHANGE_ORIGIN"] = server.url
-        key = SigningKey.generate("GBR/bench")
-        (Path(tmp) / "key.jwk").write_text(json.dumps(key.public_jwk))
-        admin = ("admin", "--init", "participant", "add", "GBR", "--name", "UK", "--type", "member_state")
-        exchange(*admin, env=server.env, check=True)
-        exchange("admin", "key", "add", key.kid, "--public-key", str(Path(tmp) / "key.jwk"), env=server.env, check=True)
+        server, key = _registered(Path(tmp))
         server.start()
         assert server.process is not None
         try:

@@ -120,7 +120,7 @@ def sign(
 ) -> list[Body]:
     """``count`` signed submissions, each with a new submission id, the participants taking turns;
     submission ``n`` upserts record ``bench-{n % record_ids}`` with content of its own (a citation naming
-    ``n``), so every one makes a new version. Over ``processes`` processes if more than one."""
+    ``n``), so every one makes a new version, and the record's own document identifier. Over ``processes`` processes if more than one."""
     pems = {participant: (key.kid, key.private_pem()) for participant, key in keys.items()}
     texts = {participant: json.dumps(_without(records[participant], "citation")) for participant in keys}
     created = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -177,7 +177,12 @@ def _sign_range(
         )
         # the same bytes as json.dumps of the whole payload, without serialising the record each time
         text = texts[participant]
-        payload = f'{head[:-1]}, "record": {{"citation": "bench {n}", {text[1:]}}}'.encode()
+        # a citation of its own (a new version each time) and an identifier of its record id (so that the
+        # gateway's and the sequencer's duplicate checks run as they do for real laws)
+        identifier = f'[{{"scheme": "national", "value": "bench-{n % record_ids}"}}]'
+        payload = (
+            f'{head[:-1]}, "record": {{"citation": "bench {n}", "identifiers": {identifier}, {text[1:]}}}'.encode()
+        )
         body = json.dumps(keys[participant].sign_jws(payload)).encode()
         bodies.append((participant, submission_id, body))
     return bodies

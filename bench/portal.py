@@ -18,7 +18,6 @@ import asyncio
 import copy
 import hashlib
 import json
-import statistics
 import tempfile
 import time
 import uuid
@@ -29,6 +28,7 @@ import aiohttp
 import orjson
 from aiohttp import web
 
+from bench.sections import measure, write_section
 from exchange import times
 from exchange.coverage import Coverage, instruments
 from exchange.demo import examples
@@ -78,25 +78,6 @@ def _decisions(count: int, catalogue: Catalogue, validator: Any) -> list[Decisio
             )
         )
     return decisions
-
-
-async def _measure(session: aiohttp.ClientSession, path: str, requests: int) -> dict[str, float]:
-    async with session.get(path) as response:  # warm
-        assert response.status == 200, (path, response.status, (await response.text())[:300])
-        await response.read()
-    samples = []
-    for _ in range(requests):
-        start = time.perf_counter()
-        async with session.get(path) as response:
-            await response.read()
-            assert response.status == 200, path
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 1),
-        "p95_ms": round(samples[int(len(samples) * 0.95) - 1], 1),
-        "max_ms": round(samples[-1], 1),
-    }
 
 
 def _apply_cost(catalogue: Catalogue) -> float:
@@ -154,7 +135,7 @@ async def run(records: int, requests: int) -> dict[str, Any]:
                 await response.read()
             first = (time.perf_counter() - began) * 1000
             for name, path in pages.items():
-                results[name] = await _measure(session, path, requests)
+                results[name] = await measure(session, path, requests)
                 print(f"{name:28} {results[name]}", flush=True)
         await runner.cleanup()
     return {
@@ -202,16 +183,7 @@ def main() -> None:
     result = asyncio.run(run(args.records, args.requests))
     (HERE / "portal.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     command = "python -m bench.portal" + (f" --records {args.records}" if args.records != 10_000 else "")
-    section = report(result, command)
-    path = HERE / "REPORT.md"
-    text = path.read_text(encoding="utf-8")
-    head, marker, tail = text.partition("## Portal and coverage")
-    if marker:
-        rest = tail.split("\n## ", 1)
-        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    write_section("Portal and coverage", report(result, command))
 
 
 if __name__ == "__main__":

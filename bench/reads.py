@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ import orjson
 from aiohttp import web
 
 from bench.portal import BATCH, _decisions, _states
+from bench.sections import measure, write_section
 from exchange.gateway.app import create_app
 from exchange.gateway.appkeys import SERVICES
 from exchange.settings import Settings
@@ -34,25 +33,6 @@ from exchange.validation.catalogue import Catalogue
 
 HERE = Path(__file__).resolve().parent
 GOALS_MS = {"search": 50.0, "record": 10.0, "changes": 50.0}
-
-
-async def _measure(session: aiohttp.ClientSession, path: str, requests: int) -> dict[str, float]:
-    async with session.get(path) as response:  # warm
-        assert response.status == 200, (path, response.status, (await response.text())[:300])
-        await response.read()
-    samples = []
-    for _ in range(requests):
-        start = time.perf_counter()
-        async with session.get(path) as response:
-            await response.read()
-            assert response.status == 200, path
-        samples.append((time.perf_counter() - start) * 1000)
-    samples.sort()
-    return {
-        "p50_ms": round(statistics.median(samples), 1),
-        "p99_ms": round(samples[max(0, int(len(samples) * 0.99) - 1)], 1),
-        "max_ms": round(samples[-1], 1),
-    }
 
 
 async def run(records: int, requests: int) -> dict[str, Any]:
@@ -96,7 +76,7 @@ async def run(records: int, requests: int) -> dict[str, Any]:
             async with session.get("/v1/coverage?instrument=inst.coe.ets185") as response:
                 await response.read()
             for name, (goal, path) in queries.items():
-                results[name] = {"goal": goal, "path": path, **await _measure(session, path, requests)}
+                results[name] = {"goal": goal, "path": path, **await measure(session, path, requests)}
                 print(f"{name:32} {results[name]}", flush=True)
         await runner.cleanup()
     return {"records": records, "requests": requests, "queries": results}
@@ -129,16 +109,7 @@ def main() -> None:
     result = asyncio.run(run(args.records, args.requests))
     (HERE / "reads.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
     command = "python -m bench.reads" + (f" --records {args.records}" if args.records != 100_000 else "")
-    section = report(result, command)
-    path = HERE / "REPORT.md"
-    text = path.read_text(encoding="utf-8")
-    head, marker, tail = text.partition("## Reads at scale")
-    if marker:
-        rest = tail.split("\n## ", 1)
-        text = head + section + ("\n## " + rest[1] if len(rest) > 1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    write_section("Reads at scale", report(result, command))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ MAX_SAFE = 2**53 - 1
 #: Record versions are stored as 32-bit integers (PostgreSQL ``integer``): a larger one is never issued.
 MAX_VERSION = 2**31 - 1
 #: C0 controls and DEL: no query value means them, and databases refuse NUL in text.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Characters no query value, path segment or search may carry (a database refuses NUL in text).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 #: The decimal digits of MAX_SAFE: a longer run of digits is out of range before it is converted.
 _MAX_DIGITS = len(str(MAX_SAFE))
 
@@ -41,7 +42,7 @@ def only(request: web.Request, allowed: Iterable[str]) -> None:
     if unknown:
         raise bad(unknown[0], f"unknown query parameter(s): {', '.join(unknown)}")
     for name, value in request.query.items():
-        if _CONTROL.search(value):
+        if CONTROL_CHARACTERS.search(value):
             raise bad(name, f"{name} must not contain control characters (such as NUL)")
 
 
@@ -105,11 +106,10 @@ async def control_characters_middleware(request: web.Request, handler: Handler) 
     if not request.path.startswith("/v1/"):  # the portal's pages answer in HTML, and check their own input
         return await handler(request)
     for name, value in request.query.items():
-        if _CONTROL.search(name) or _CONTROL.search(value):
-            raise bad(
-                _CONTROL.sub("?", name), f"{_CONTROL.sub('?', name)} must not contain control characters (such as NUL)"
-            )
+        if CONTROL_CHARACTERS.search(name) or CONTROL_CHARACTERS.search(value):
+            shown = CONTROL_CHARACTERS.sub("?", name)
+            raise bad(shown, f"{shown} must not contain control characters (such as NUL)")
     for name, value in request.match_info.items():
-        if _CONTROL.search(value):
+        if CONTROL_CHARACTERS.search(value):
             raise ExchangeError(Problems.NOT_FOUND, f"the {name} in the path contains control characters (such as NUL)")
     return await handler(request)

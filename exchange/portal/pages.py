@@ -50,7 +50,6 @@ ATOM_ENTRIES = 50
 _ISO3 = re.compile(r"^[A-Z]{3}$")
 _TERM = re.compile(r"^[a-z][a-z0-9_.]{0,127}$")
 _STATUS = re.compile(r"^[a-z_]{1,40}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _MAX_Q = 200
 
 
@@ -124,7 +123,8 @@ class Search:
     def from_request(cls, request: web.Request) -> Search:
         get = request.query.get
         search = cls(page=_page_number(request))
-        search.q = " ".join(_CONTROL.sub(" ", get("q", "")).split())[:_MAX_Q]  # words only: no NUL reaches a database
+        words = qs.CONTROL_CHARACTERS.sub(" ", get("q", "")).split()  # words only: no NUL reaches a database
+        search.q = " ".join(words)[:_MAX_Q]
         for name, pattern in (
             ("kind", None),
             ("country", _ISO3),

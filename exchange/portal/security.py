@@ -4,12 +4,12 @@ and HTML error pages where the API answers RFC 9457 problems."""
 from __future__ import annotations
 
 import logging
-import re
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from exchange.errors import ExchangeError, Unavailable
+from exchange.gateway.query import CONTROL_CHARACTERS
 from exchange.portal.render import render
 
 log = logging.getLogger("exchange.portal")
@@ -30,9 +30,6 @@ SECURITY_HEADERS = {
 }
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
 def is_page(path: str) -> bool:
     return not path.startswith(API_PREFIXES) and path != "/v1"
 
@@ -43,7 +40,7 @@ async def portal_middleware(request: web.Request, handler: Handler) -> web.Strea
     if not is_page(request.path):
         return await handler(request)
     try:
-        if any(_CONTROL.search(value) for value in request.match_info.values()):
+        if any(CONTROL_CHARACTERS.search(value) for value in request.match_info.values()):
             raise web.HTTPNotFound()  # no page has such an address, and a database refuses NUL
         response = await handler(request)
     except web.HTTPException as exc:
