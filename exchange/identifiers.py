@@ -174,13 +174,20 @@ def identifier_key(scheme: str, value: str) -> str:
     return f"{scheme} {value.rstrip('/')}"
 
 
+#: What a document identifier may not hold (the schema refuses it too): control characters, and more
+#: than 500 characters.
+_NOT_AN_IDENTIFIER = re.compile(r"[\x00-\x1f\x7f]|^.{501}", re.DOTALL)
+
+
 def _identifier(item: object) -> str | None:
     if not isinstance(item, dict):
         return None
     scheme, value = item.get("scheme"), item.get("value")
     if not isinstance(scheme, str) or not isinstance(value, str) or scheme in _NON_UNIQUE_SCHEMES:
         return None
-    return identifier_key(scheme, value) if value.strip() else None
+    if not value.strip() or _NOT_AN_IDENTIFIER.search(value) or _NOT_AN_IDENTIFIER.search(scheme):
+        return None
+    return identifier_key(scheme, value)
 
 
 def document_ids(record: object) -> tuple[str, ...]:

@@ -27,6 +27,8 @@ from exchange.validation.issues import escape_token
 _MAX_SAFE_INT = 2**53 - 1
 #: Only a \uD800-\uDFFF escape can produce an unpaired surrogate; texts without one skip that check.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+#: U+0000 can only come from this escape (a raw NUL is no JSON); texts without it skip that check.
+_NUL_ESCAPE = b"\\u0000"
 #: An escaped colon: it would make the colon count of the fast path unreliable.
 _COLON_ESCAPE = re.compile(rb"\\u003[aA]")
 
@@ -109,6 +111,8 @@ def _check(value: Any, max_depth: int, check_strings: bool) -> None:
 
 
 def _check_string(text: str, pointer: str) -> None:
+    if "\x00" in text:  # PostgreSQL cannot store it in text, and no record needs it
+        raise IJSONError("string holds U+0000 (NUL), which the repository does not store", pointer)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -126,6 +130,7 @@ def loads(data: bytes, *, max_depth: int = 32) -> Any:
         and _fine(value, max_depth)
         and data.count(b":") == orjson.dumps(value).count(b":")
         and _COLON_ESCAPE.search(data) is None
+        and _NUL_ESCAPE not in data
     ):
         return value
     return _strict(data, max_depth)
@@ -168,7 +173,7 @@ def _strict(data: bytes, max_depth: int) -> Any:
         raise IJSONError(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise IJSONError(f"nesting deeper than {max_depth} levels") from None
-    check_strings = _SURROGATE_ESCAPE.search(text) is not None
+    check_strings = _SURROGATE_ESCAPE.search(text) is not None or "\\u0000" in text
     if check_strings or not isinstance(value, dict | list) or not _fine(value, max_depth):
         _check(value, max_depth, check_strings)  # the slow walk finds and names the fault
     return value

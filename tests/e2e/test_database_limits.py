@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import Service
+from tests.support import example
 
 
 async def _get(service: Service, path: str) -> tuple[int, Any]:
@@ -52,3 +53,16 @@ async def test_a_nul_in_a_path_segment_is_not_found(service: Service) -> None:
     status, problem = await _get(service, "/v1/records/xx%00/law/penal-code")
     assert status == 404, problem
     assert problem["status"] == 404
+
+
+async def test_nul_or_control_characters_in_a_record_never_reach_the_database(service: Service) -> None:
+    _, record = example("law")
+    titled = {**record, "title": {"original": {"lang": "en", "text": "a\u0000b"}}}
+    status, problem = await service.post(service.signer.submission(titled, record_id="nul-title"))
+    assert status == 400 and problem["type"] == "urn:exchange:problem:invalid-json", problem  # as any I-JSON fault
+    assert "U+0000" in problem["detail"] and problem["errors"][0]["pointer"] == "/record/title/original/text"
+    identified = {**record, "identifiers": [{"scheme": "national", "value": "a\u0007b"}]}
+    status, ack = await service.post(service.signer.submission(identified, record_id="bell"))
+    assert status == 202, ack
+    verdict = await service.verdict(ack["participant"], ack["submission_id"])
+    assert verdict["status"] == "rejected" and verdict["errors"][0]["pointer"] == "/record/identifiers/0/value"

@@ -23,3 +23,12 @@ def test_brackets_inside_strings_do_not_count() -> None:
         "b": [[1]],
     }
     assert ijson.loads(b'["\\\\\\"[", 1]') == ['\\"[', 1]
+
+
+def test_a_nul_in_a_string_is_refused_with_its_pointer() -> None:
+    with pytest.raises(ijson.IJSONError) as caught:
+        ijson.loads(b'{"record": {"title": ["ok", "a\\u0000b"]}}')
+    assert caught.value.pointer == "/record/title/1" and "U+0000" in str(caught.value)
+    with pytest.raises(ijson.IJSONError):
+        ijson.loads(b'{"a\\u0000": 1}')
+    assert ijson.loads(b'{"a": "\\\\u0000 written out"}') == {"a": "\\u0000 written out"}  # an escaped backslash
