@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import hmac
 import logging
+import re
 import secrets
 import socket
 import time
@@ -111,11 +112,23 @@ class PublicOnlyResolver(AbstractResolver):
         await self._resolver.close()
 
 
+#: The characters of an RFC 3986 URI: anything else must be %-encoded (or, in a host name, IDNA-encoded).
+URI_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+
+
 def check_url(url: str, allow_private: bool) -> None:
     """Refuse a URL that is not http(s) or names a private address literally."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError as exc:  # an unclosed IPv6 bracket, a port that is not a number
+        raise ExchangeError(
+            Problems.INVALID_REQUEST, f"the URL is malformed: {exc}", errors=[ErrorItem("/url", "url", str(exc))]
+        ) from None
     problem = None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if not URI_CHARACTERS.fullmatch(url):
+        problem = "the URL must be written in URI characters (RFC 3986): a host name in its xn-- form, others %-encoded"
+    elif parts.scheme not in ("http", "https") or not parts.hostname:
         problem = "the URL must be an absolute http or https URL"
     elif parts.username or parts.password:
         problem = "the URL must not carry credentials"

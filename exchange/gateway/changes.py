@@ -14,7 +14,7 @@ from exchange.feeds import page, sse_comment, sse_event
 from exchange.gateway import query as qs
 from exchange.gateway.appkeys import SERVICES, STOPPING
 from exchange.gateway.problems import json_response
-from exchange.models import ChangeQuery
+from exchange.models import KINDS, ChangeQuery
 
 routes = web.RouteTableDef()
 MAX_LIMIT = 1000
@@ -27,20 +27,24 @@ def parse_query(request: web.Request) -> tuple[ChangeQuery, frozenset[str], str,
     include = frozenset(qs.values(request, "include"))
     if include - {"record", "jws"}:
         raise qs.bad("include", "include takes record and/or jws")
+    kinds = qs.values(request, "kind")
+    if set(kinds) - set(KINDS):
+        raise qs.bad("kind", f"kind takes {', '.join(KINDS)}")
     feed = request.query.get("feed", "normal")
     if feed not in ("normal", "longpoll", "eventsource"):
         raise qs.bad("feed", "feed is normal, longpoll or eventsource")
     since = qs.integer(request, "since", 0)
     last_event = request.headers.get("Last-Event-ID")
-    if feed == "eventsource" and last_event:
+    if last_event is not None:
         resumed = qs.parse_count(last_event)
         if resumed is None:
             raise qs.bad("Last-Event-ID", "Last-Event-ID must be a seq this feed sent")
-        since = resumed
+        if feed == "eventsource":
+            since = resumed
     query = ChangeQuery(
         since=since,
         limit=qs.integer(request, "limit", 100, 1, MAX_LIMIT),
-        kinds=qs.values(request, "kind"),
+        kinds=kinds,
         participants=qs.values(request, "participant"),
         jurisdictions=qs.values(request, "jurisdiction"),
         include_content="record" in include,

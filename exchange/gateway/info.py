@@ -8,7 +8,7 @@ from aiohttp import web
 
 from exchange import __version__
 from exchange.errors import ExchangeError, Problems
-from exchange.gateway.appkeys import SERVICES
+from exchange.gateway.appkeys import COVERAGE, SERVICES
 from exchange.gateway.openapi import openapi_document
 from exchange.gateway.problems import json_response
 from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
@@ -91,4 +91,6 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/v1/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
-    return json_response(openapi_document(request.app[SERVICES].settings.public_origin))
+    services = request.app[SERVICES]
+    catalogue = request.app[COVERAGE].coverage.catalogue
+    return json_response(openapi_document(services.settings.public_origin, services.validator, catalogue))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import date
 
 from aiohttp import web
 
@@ -44,6 +45,8 @@ def only(request: web.Request, allowed: Iterable[str]) -> None:
     for name, value in request.query.items():
         if CONTROL_CHARACTERS.search(value):
             raise bad(name, f"{name} must not contain control characters (such as NUL)")
+        if not value:
+            raise bad(name, f"{name} is empty: give it a value, or leave the parameter out")
 
 
 def integer(request: web.Request, name: str, default: int | None, low: int = 0, high: int = MAX_SAFE) -> int:
@@ -86,6 +89,19 @@ def number(request: web.Request, name: str, default: float, low: float, high: fl
     if not low <= value <= high:
         raise bad(name, f"{name} must lie between {low:g} and {high:g}")
     return value
+
+
+def day(request: web.Request, name: str) -> str | None:
+    """A calendar date written YYYY-MM-DD (``2026-02-30`` is refused); None when absent."""
+    raw = request.query.get(name) or None
+    if raw is None:
+        return None
+    try:
+        if len(raw) == 10:
+            return date.fromisoformat(raw).isoformat()
+    except ValueError:
+        pass
+    raise bad(name, f"{name} must be a calendar date YYYY-MM-DD")
 
 
 def values(request: web.Request, name: str) -> tuple[str, ...]:

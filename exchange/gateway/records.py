@@ -64,8 +64,8 @@ async def list_records(request: web.Request) -> web.Response:
         **filters,
         instrument=instrument,
         article=article,
-        date_from=params.get("from") or None,
-        date_to=params.get("to") or None,
+        date_from=qs.day(request, "from"),
+        date_to=qs.day(request, "to"),
         after=decode_cursor(params["cursor"]) if params.get("cursor") else None,
         limit=limit + 1,
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +11,7 @@ from aiohttp import web
 
 from exchange import admin, ijson, times
 from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.gateway import query as qs
 from exchange.gateway.appkeys import SERVICES
 from exchange.gateway.auth import authenticate
 from exchange.gateway.problems import json_response, read_body
@@ -16,7 +19,8 @@ from exchange.gateway.problems import json_response, read_body
 routes = web.RouteTableDef()
 
 
-async def json_body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request, members: Collection[str]) -> dict[str, Any]:
+    """The JSON object of a small request body; a member not among ``members`` is a 422 naming it."""
     if request.content_type != "application/json":
         raise ExchangeError(Problems.UNSUPPORTED_MEDIA_TYPE, "send application/json")
     try:
@@ -26,16 +30,35 @@ async def json_body(request: web.Request) -> dict[str, Any]:
         raise ExchangeError(Problems.BAD_REQUEST, f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise ExchangeError(Problems.BAD_REQUEST, "the body must be a JSON object")
+    refuse_unknown(body, members, "")
     return body
 
 
-def _field(body: dict[str, Any], name: str, kind: type, required: bool = True) -> Any:
+def refuse_unknown(body: dict[str, Any], members: Collection[str], pointer: str) -> None:
+    """A typo in a member name never passes silently: unknown members are a 422 naming the first."""
+    unknown = sorted(set(body) - set(members))
+    if unknown:
+        message = f"unknown member(s) {', '.join(repr(u[:40]) for u in unknown)}; allowed: {', '.join(members)}"
+        raise ExchangeError(
+            Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"{pointer}/{unknown[0][:40]}", "unknown", message)]
+        )
+
+
+#: Control characters other than tab and line breaks, which a PEM block holds.
+_NOT_IN_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _field(body: dict[str, Any], name: str, kind: type, required: bool = True, lines: bool = False) -> Any:
+    """A member of ``kind``; text holds no control characters (but tabs and line breaks with ``lines``)."""
     value = body.get(name)
     if value is None and not required:
         return None
     if not isinstance(value, kind):
         message = f"{name} is required and must be a {kind.__name__}"
         raise ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"/{name}", "type", message)])
+    if isinstance(value, str) and (_NOT_IN_LINES if lines else qs.CONTROL_CHARACTERS).search(value):
+        message = f"{name} must not contain control characters"
+        raise ExchangeError(Problems.INVALID_REQUEST, message, errors=[ErrorItem(f"/{name}", "pattern", message)])
     return value
 
 
@@ -61,6 +84,7 @@ async def participants(request: web.Request) -> web.Response:
 @routes.get("/v1/keys")
 async def key_directory(request: web.Request) -> web.Response:
     """A JWKS of every participant key ever registered, with status and validity times."""
+    qs.only(request, {"participant"})
     participant = request.query.get("participant")
     keys = await request.app[SERVICES].repository.list_keys(participant)
     return json_response({"keys": [k.to_jwk() for k in keys]})
@@ -69,7 +93,7 @@ async def key_directory(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/participants")
 async def add_participant(request: web.Request) -> web.Response:
     await authenticate(request, "admin")
-    body = await json_body(request)
+    body = await json_body(request, ("id", "name", "type", "jurisdictions"))
     services = request.app[SERVICES]
     jurisdictions = _field(body, "jurisdictions", list, required=False) or []
     participant = await admin.add_participant(
@@ -86,11 +110,11 @@ async def add_participant(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/keys")
 async def add_key(request: web.Request) -> web.Response:
     await authenticate(request, "admin")
-    body = await json_body(request)
+    body = await json_body(request, ("kid", "public_key", "jwk", "valid_from", "valid_until"))
     if isinstance(body.get("jwk"), dict):
         material = ijson.dumps(body["jwk"])
     else:
-        material = str(_field(body, "public_key", str)).encode()
+        material = str(_field(body, "public_key", str, lines=True)).encode()
     key, index = await admin.add_key(
         request.app[SERVICES].repository,
         _field(body, "kid", str),
@@ -104,7 +128,7 @@ async def add_key(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/keys/{participant}/{label}/revoke")
 async def revoke_key(request: web.Request) -> web.Response:
     await authenticate(request, "admin")
-    body = await json_body(request)
+    body = await json_body(request, ("reason",))
     kid = f"{request.match_info['participant']}/{request.match_info['label']}"
     key, index = await admin.revoke_key(request.app[SERVICES].repository, kid, _field(body, "reason", str))
     return json_response({**key.to_jwk(), "log_index": index})
@@ -120,7 +144,7 @@ async def list_tokens(request: web.Request) -> web.Response:
 @routes.post("/v1/admin/tokens")
 async def create_token(request: web.Request) -> web.Response:
     await authenticate(request, "admin")
-    body = await json_body(request)
+    body = await json_body(request, ("role", "participant", "label", "expires_at"))
     secret, info = await admin.create_token(
         request.app[SERVICES].repository,
         _field(body, "role", str),

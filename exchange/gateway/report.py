@@ -18,17 +18,13 @@ FORMATS = {"json": "application/json", "md": "text/markdown", "csv": "text/csv",
 
 def period(request: web.Request) -> tuple[date, date]:
     """``from`` and ``to`` as calendar dates, both required, ``from`` not after ``to``."""
-    found = []
+    found: list[date] = []
     for name in ("from", "to"):
-        raw = request.query.get(name, "")
-        try:
-            found.append(date.fromisoformat(raw) if len(raw) == 10 else None)
-        except ValueError:
-            found.append(None)
-        if found[-1] is None:
+        day = qs.day(request, name)
+        if day is None:
             raise qs.bad(name, f"{name} is required, a calendar date YYYY-MM-DD")
+        found.append(date.fromisoformat(day))
     start, end = found
-    assert start is not None and end is not None
     if start > end:
         raise qs.bad("to", "to must not come before from")
     return start, end

@@ -13,7 +13,8 @@ from exchange.errors import ErrorItem, ExchangeError, Problems
 from exchange.gateway.appkeys import SERVICES
 from exchange.gateway.auth import authenticate
 from exchange.gateway.problems import json_response
-from exchange.gateway.registry import json_body
+from exchange.gateway.query import CONTROL_CHARACTERS
+from exchange.gateway.registry import json_body, refuse_unknown
 from exchange.models import KINDS, Subscription, TokenInfo
 from exchange.repository.port import Subscriptions
 from exchange.webhooks import check_url, new_secret, session_for, verify_intent
@@ -30,6 +31,8 @@ def _strings(value: Any, pointer: str, allowed: tuple[str, ...] | None = None) -
         return ()
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise _invalid(pointer, f"{pointer} must be a list of strings")
+    if any(CONTROL_CHARACTERS.search(v) for v in value):
+        raise _invalid(pointer, f"{pointer} must not hold control characters")
     if allowed is not None and set(value) - set(allowed):
         raise _invalid(pointer, f"{pointer} takes {', '.join(allowed)}")
     return tuple(value)
@@ -56,14 +59,15 @@ async def _update(request: web.Request, subscription_id: str, fields: dict[str, 
 async def create(request: web.Request) -> web.Response:
     token = await authenticate(request, "subscriber")
     services = request.app[SERVICES]
-    body = await json_body(request)
+    body = await json_body(request, ("url", "filter", "since"))
     url = body.get("url")
-    if not isinstance(url, str):
-        raise _invalid("/url", "url is required")
+    if not isinstance(url, str) or CONTROL_CHARACTERS.search(url):
+        raise _invalid("/url", "url is required, a URL without control characters")
     check_url(url, services.settings.webhooks_allow_private)
-    filters = body.get("filter") or {}
+    filters = {} if body.get("filter") is None else body["filter"]
     if not isinstance(filters, dict):
         raise _invalid("/filter", "filter must be an object")
+    refuse_unknown(filters, ("kinds", "participants", "jurisdictions"), "/filter")
     since = body.get("since", await services.repository.last_seq())
     if not isinstance(since, int) or isinstance(since, bool) or since < 0:
         raise _invalid("/since", "since must be a non-negative integer (default: the current end of the feed)")
@@ -155,7 +159,7 @@ async def rotate(request: web.Request) -> web.Response:
 async def replay(request: web.Request) -> web.Response:
     """Deliver again from ``since`` (exclusive): the cursor moves back (or forward) to it."""
     sub, _ = await _owned(request)
-    body = await json_body(request)
+    body = await json_body(request, ("since",))
     since = body.get("since")
     if not isinstance(since, int) or isinstance(since, bool) or since < 0:
         raise _invalid("/since", "since must be a non-negative integer")

@@ -28,6 +28,7 @@ async def checkpoint(request: web.Request) -> web.Response:
 @routes.get("/v1/log/checkpoints")
 async def checkpoints(request: web.Request) -> web.Response:
     """Every signed checkpoint with size greater than ``after``, smallest first (for auditors)."""
+    qs.only(request, {"after"})
     rows = await _log_store(request).list_checkpoints(qs.integer(request, "after", 0), MAX_ENTRIES)
     notes = await request.app[SERVICES].log.served(rows)
     return json_response(
@@ -42,6 +43,7 @@ async def checkpoints(request: web.Request) -> web.Response:
 
 @routes.get("/v1/log/entries")
 async def entries(request: web.Request) -> web.Response:
+    qs.only(request, {"start", "end"})
     start = qs.integer(request, "start", None)
     end = min(qs.integer(request, "end", start + MAX_ENTRIES), start + MAX_ENTRIES)
     rows = await _log_store(request).log_entries(start, end)
@@ -51,6 +53,7 @@ async def entries(request: web.Request) -> web.Response:
 @routes.get("/v1/log/proof/inclusion")
 async def inclusion(request: web.Request) -> web.Response:
     log = request.app[SERVICES].log
+    qs.only(request, {"index", "size"})
     index, size = qs.integer(request, "index", None), qs.integer(request, "size", None)
     proof = await log.inclusion(index, size)
     root = await _log_store(request).log_root(size)
@@ -59,6 +62,7 @@ async def inclusion(request: web.Request) -> web.Response:
 
 @routes.get("/v1/log/proof/consistency")
 async def consistency(request: web.Request) -> web.Response:
+    qs.only(request, {"old", "new"})
     old, new = qs.integer(request, "old", None), qs.integer(request, "new", None)
     proof = await request.app[SERVICES].log.consistency(old, new)
     return json_response({"old": old, "new": new, "proof": [b64(h) for h in proof]})
