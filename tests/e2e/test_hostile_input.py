@@ -214,3 +214,36 @@ async def test_regions_are_named_in_any_of_the_six_languages(service: Service) -
     for name in ("Europe", "europa", "Европа", "欧洲", "أوروبا", "150"):
         response = await service.client.get("/v1/records", params={"region": name})
         assert response.status == 200, (name, await response.text())
+
+
+@pytest.mark.parametrize(
+    ("path", "pointer"),
+    [
+        ("/v1/records?kind=", "?kind"),
+        ("/v1/records?to=2026-02-30", "?to"),
+        ("/v1/changes?kind=banana", "?kind"),
+        ("/v1/keys?participant=GBR&typo=1", "?typo"),
+        ("/v1/log/entries?start=0&ende=3", "?ende"),
+    ],
+)
+async def test_empty_unknown_and_impossible_query_values_are_named(service: Service, path: str, pointer: str) -> None:
+    status, problem = await _status(service, path)
+    assert (status, problem["errors"][0]["pointer"]) == (422, pointer), problem
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "pointer"),
+    [
+        ("/v1/admin/tokens", {"role": "auditor", "rol": "admin"}, "/rol"),
+        ("/v1/admin/participants", {"id": "org:x", "name": "X\n", "type": "un_entity"}, "/name"),
+        ("/v1/subscriptions", {"url": "https://example.org/h", "filter": {"kind": ["law"]}}, "/filter/kind"),
+        ("/v1/subscriptions", {"url": "http://[L"}, "/url"),
+        ("/v1/subscriptions", {"url": "https://exämple.org/h"}, "/url"),
+    ],
+)
+async def test_bodies_name_unknown_members_and_malformed_values(
+    service: Service, path: str, body: dict[str, Any], pointer: str
+) -> None:
+    response = await service.client.post(path, json=body, headers={"Authorization": f"Bearer {service.admin_token}"})
+    problem = await response.json()
+    assert (response.status, problem["errors"][0]["pointer"]) == (422, pointer), problem
