@@ -155,7 +155,7 @@ def _trimmed(change: Change, query: ChangeQuery) -> Change:
         return change
     return dataclasses.replace(
         change,
-        content=change.content if query.include_content else None,
+        content_json=change.content_json if query.include_content else None,
         jws=change.jws if query.include_jws else None,
     )
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import orjson
+
 from exchange.identifiers import KINDS as KINDS
 from exchange.identifiers import Serialization, record_key
 from exchange.validation import IndexFields
@@ -299,8 +301,14 @@ class Change:
     kid: str
     received_at: str
     jurisdiction: str | None = None
-    content: Any = None
+    #: the record's JSON text as stored (None unless asked for): answers embed it as it is, unparsed
+    content_json: str | None = None
     jws: str | None = None
+
+    @property
+    def content(self) -> Any:
+        """The record, parsed (None unless its content was asked for)."""
+        return orjson.loads(self.content_json) if self.content_json is not None else None
 
     def as_dict(self, include: frozenset[str] = frozenset()) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -314,7 +322,9 @@ class Change:
             "received_at": self.received_at,
         }
         if "record" in include:
-            body["content"] = self.content
+            # the stored text, written into the answer as it is (orjson): a page of 1,000 changes does not
+            # parse and write 1,000 records again
+            body["content"] = orjson.Fragment(self.content_json) if self.content_json is not None else None
         if "jws" in include:
             body["jws"] = self.jws
         return body

@@ -222,7 +222,9 @@ def change_of(row: Row) -> Change:
         kid=row[8],
         received_at=row[9],
         jurisdiction=row[10],
-        content=orjson.loads(row[11]) if row[11] is not None else None,
+        content_json=(row[11] if isinstance(row[11], str) else bytes(row[11]).decode())
+        if row[11] is not None
+        else None,
         jws=bytes(row[12]).decode() if row[12] is not None else None,
     )
 
