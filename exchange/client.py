@@ -68,6 +68,38 @@ def build_payload(
     return payload
 
 
+def review_payload(
+    *,
+    participant: str,
+    audience: str,
+    action: str,
+    reviewed: dict[str, Any],
+    comments: str | None = None,
+    submission_id: str | None = None,
+) -> dict[str, Any]:
+    """An editor's signed decision (``approve`` or ``return``) on a submission held for review.
+
+    ``reviewed`` is the submission's status as the API shows it (participant, submission_id, kind,
+    jws_sha256): the decision names its exact bytes, so it cannot apply to other ones.
+    """
+    payload: dict[str, Any] = {
+        "submission_id": submission_id or str(uuid.uuid4()),
+        "participant": participant,
+        "audience": audience,
+        "created_at": times.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "action": action,
+        "kind": reviewed["kind"],
+        "review": {
+            "participant": reviewed["participant"],
+            "submission_id": reviewed["submission_id"],
+            "jws_sha256": reviewed["jws_sha256"],
+        },
+    }
+    if comments:
+        payload["comments"] = comments
+    return payload
+
+
 def sign(payload: dict[str, Any], key: SigningKey) -> Prepared:
     flattened = key.sign_jws(dumps(payload))
     return Prepared(payload["participant"], payload["submission_id"], dumps(flattened))

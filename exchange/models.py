@@ -18,13 +18,15 @@ ParticipantType = Literal[
     "intergovernmental_organization",
     "un_entity",
     "other_partner",
+    "secretariat",
 ]
 PARTICIPANT_TYPES: tuple[str, ...] = ParticipantType.__args__  # type: ignore[attr-defined]
 STATE_TYPES = frozenset({"member_state", "observer_state"})
-Role = Literal["participant", "subscriber", "auditor", "admin"]
+Role = Literal["participant", "subscriber", "auditor", "editor", "admin"]
 ROLES: tuple[str, ...] = Role.__args__  # type: ignore[attr-defined]
-SubmissionStatus = Literal["received", "accepted", "rejected"]
+SubmissionStatus = Literal["received", "accepted", "rejected", "pending_review", "returned"]
 Action = Literal["upsert", "withdraw"]
+ReviewAction = Literal["approve", "return"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +98,23 @@ class RecordKey:
 
 
 @dataclass(frozen=True, slots=True)
+class Review:
+    """An editor's decision on a submission held for review, as its signed payload names it."""
+
+    action: ReviewAction
+    participant: str  # of the reviewed submission
+    submission_id: str
+    jws_sha256: str
+    comments: str | None = None
+    #: approve: the reviewed submission judged again (it becomes a version, as if accepted now)
+    decision: Decision | None = None
+
+    @property
+    def reviewed(self) -> tuple[str, str]:
+        return (self.participant, self.submission_id)
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """A worker's verdict on one submission, before the sequencer gives it a place."""
 
@@ -114,6 +133,15 @@ class Decision:
     content_sha256: str | None = None
     #: the record keys and identifier keys the record names in its relations (it may share their identifiers)
     related: frozenset[str] = frozenset()
+    #: held for an editor's review (settings.review): if accepted, it waits as ``pending_review``
+    held: bool = False
+    #: an editor's review decision (the submission is then an approve or return, not a record change)
+    review: Review | None = None
+
+    @property
+    def applied(self) -> Decision:
+        """The decision whose record change applies: an approval's reviewed submission, else this one."""
+        return self.review.decision if self.review is not None and self.review.decision is not None else self
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +174,9 @@ class SubmissionState:
     payload_sha256: str | None = None
     #: accepted without a new version: the record equals its current version, named by ``version``/``seq``
     unchanged: bool = False
+    #: review: for a reviewed submission, the editor's decision on it (action, comments, by, submission_id,
+    #: log_index, decided_at); for an editor's decision, what it decided (action, participant, submission_id)
+    review: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -155,6 +186,8 @@ class SubmissionState:
             "received_at": self.received_at,
             "jws_sha256": self.jws_sha256,
         }
+        if self.kind:
+            body["kind"] = self.kind
         if self.kid:
             body["kid"] = self.kid
         if self.status != "received":
@@ -171,6 +204,10 @@ class SubmissionState:
                 body["unchanged"] = True
         elif self.status == "rejected":
             body.update(errors=self.errors, log_index=self.log_index, decided_at=self.decided_at)
+        elif self.status in ("pending_review", "returned"):
+            body.update(log_index=self.log_index, decided_at=self.decided_at)
+        if self.review is not None:
+            body["review"] = self.review
         return body
 
 
@@ -190,10 +227,12 @@ class RecordVersion:
     accepted_at: str
     log_index: int
     seq: int
+    #: published after an editor's review: {by, submission_id, log_index, decided_at, comments?}
+    review: dict[str, Any] | None = None
 
     def provenance(self) -> dict[str, Any]:
         base = f"/v1/submissions/{self.key.participant}/{self.submission_id}"
-        return {
+        found = {
             "submission_id": self.submission_id,
             "kid": self.kid,
             "jws_sha256": self.jws_sha256,
@@ -204,6 +243,9 @@ class RecordVersion:
             "jws": f"{base}/jws",
             "receipt": f"{base}/receipt",
         }
+        if self.review is not None:
+            found["review"] = self.review
+        return found
 
     def as_dict(self) -> dict[str, Any]:
         return {

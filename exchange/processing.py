@@ -19,6 +19,7 @@ costs the messages in hand one attempt and leaves the others waiting in the queu
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -32,11 +33,12 @@ from exchange.directory import Directory
 from exchange.envelope import sha256_hex
 from exchange.errors import Unavailable
 from exchange.handover import Handover
-from exchange.models import Action, Decision, QueuedSubmission, RecordKey, SubmissionState
+from exchange.models import Action, Decision, QueuedSubmission, RecordKey, Review, SubmissionState
 from exchange.queue.port import Delivery, SubmissionQueue
 from exchange.repository.port import Submissions
 from exchange.settings import Settings
 from exchange.validation import Validator
+from exchange.validation.scope import REVIEW_ACTIONS
 from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission_async
 
 log = logging.getLogger("exchange.worker")
@@ -100,7 +102,71 @@ class Processor:
         issues = self.validator.validate_payload(verified.document, scope)
         if issues:
             return Decision(message, verified.kid, payload_sha, errors=tuple(i.as_dict() for i in issues))
-        return _accepted(message, verified, payload_sha, self.validator)
+        if verified.action in REVIEW_ACTIONS:
+            return await self._review(message, verified, payload_sha)
+        decision = _accepted(message, verified, payload_sha, self.validator)
+        if self.settings.under_review(message.participant, message.kind):
+            decision = dataclasses.replace(decision, held=True)
+        return decision
+
+    async def _review(self, message: QueuedSubmission, verified: VerifiedSubmission, payload_sha: str) -> Decision:
+        """An editor's approve or return of a submission held for review.
+
+        An approval judges the reviewed submission again from its stored bytes (its signature with the
+        key as it stood when it was received, its record against the schemas now): the sequencer then
+        applies it as if it were accepted at the approval's place in the log. Whether the reviewed
+        submission is still pending is decided by the sequencer, inside its transaction.
+        """
+        named = verified.document["review"]
+        review = Review(
+            action="approve" if verified.action == "approve" else "return",
+            participant=named["participant"],
+            submission_id=str(named["submission_id"]).lower(),
+            jws_sha256=named["jws_sha256"],
+            comments=verified.document.get("comments"),
+        )
+        if review.action == "approve":
+            state = await self.repository.get_submission(review.participant, review.submission_id)
+            stored = await self.repository.get_submission_body(review.participant, review.submission_id)
+            if state is not None and stored is not None and state.jws_sha256 == review.jws_sha256 and state.kind:
+                body, serialization = stored
+                reviewed = QueuedSubmission(
+                    participant=state.participant,
+                    submission_id=state.submission_id,
+                    kind=state.kind,
+                    received_at=state.received_at,
+                    jws_sha256=state.jws_sha256,
+                    serialization="compact" if serialization == "compact" else "flattened",
+                    body=body,
+                )
+                try:
+                    judged = await self.judge(reviewed)
+                except PoisonMessage as exc:
+                    judged = Decision(
+                        reviewed,
+                        state.kid or "",
+                        state.payload_sha256 or "",
+                        errors=(
+                            _issue("/review", "review:unreadable", f"the reviewed submission cannot be read: {exc}"),
+                        ),
+                    )
+                if judged.errors:
+                    return Decision(message, verified.kid, payload_sha, errors=judged.errors)
+                if judged.record is not None and judged.record.kind != message.kind:
+                    return Decision(
+                        message,
+                        verified.kid,
+                        payload_sha,
+                        errors=(
+                            _issue(
+                                "/kind",
+                                "review:kind",
+                                f"the reviewed submission is a {judged.record.kind}, not a {message.kind}",
+                            ),
+                        ),
+                    )
+                review = dataclasses.replace(review, decision=dataclasses.replace(judged, held=False))
+        return Decision(message, verified.kid, payload_sha, review=review)
 
     async def process(self, deliveries: Sequence[Delivery]) -> list[SubmissionState]:
         """Decide, commit, then acknowledge one batch of deliveries (committing and acknowledging in one

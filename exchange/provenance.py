@@ -72,6 +72,7 @@ def version_line(version: RecordVersion) -> dict[str, Any]:
         "accepted_at": version.accepted_at,
         "log_index": version.log_index,
         "seq": version.seq,
+        **({"review": version.review} if version.review is not None else {}),
         "content": version.content,
     }
 
@@ -251,9 +252,9 @@ def _version_entity(v: RecordVersion) -> list[ProvItem]:
 
 def _decision(item: AuditedSubmission) -> list[ProvItem]:
     s = item.state
-    accepted = s.status == "accepted"
+    kind = {"accepted": "Acceptance", "rejected": "Rejection"}.get(s.status, "HeldForReview")
     attrs = _attrs(
-        prov_type=_qname("exchange:Acceptance" if accepted else "exchange:Rejection"),
+        prov_type=_qname(f"exchange:{kind}"),
         prov_startTime=s.received_at,
         prov_endTime=s.decided_at,
         exchange_outcome=s.status,

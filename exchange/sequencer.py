@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, replace
+from typing import Any
 
-from exchange.models import Decision, RecordKey, SubmissionState
-from exchange.transparency.entries import submission_entry
+from exchange.models import Decision, RecordKey, Review, SubmissionState
+from exchange.transparency.entries import Outcome, review_entry, submission_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,8 @@ class NewVersion:
     decision: Decision
     seq: int
     log_index: int
+    #: published by an editor's approval: {action, by, submission_id, log_index, decided_at, comments?}
+    review: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +54,8 @@ class Plan:
     decided: list[tuple[Decision, SubmissionState]] = field(default_factory=list)
     versions: list[NewVersion] = field(default_factory=list)
     entries: list[LogEntry] = field(default_factory=list)
+    #: reviewed submissions an editor's decision settled: their new status (their other columns stay)
+    reviewed: list[SubmissionState] = field(default_factory=list)
 
 
 def _reject(rule: str, pointer: str, message: str) -> tuple[dict[str, str], ...]:
@@ -76,6 +80,13 @@ def plan(
     identifier the upserts carry to the current (not withdrawn) records holding it: an upsert whose
     identifier another record of its participant and kind holds is rejected, unless it names that
     record or identifier in its relations.
+
+    Review: a submission ``held`` for review that would be accepted (and is not unchanged) is decided
+    ``pending_review``: logged, but no version and no change. An editor's ``approve`` of it (``existing``
+    holds the reviewed submission's state too) is checked as the reviewed submission would be now; it
+    gives that submission its version and the next seq, at the approval's own log entry (a ``review``
+    entry), and the reviewed submission becomes ``accepted``. A ``return`` makes it ``returned``. A
+    review of a submission that is not pending is rejected.
     """
     out = Plan()
     current = dict(current)
@@ -92,33 +103,43 @@ def plan(
             out.states.append(prior)
             continue
         errors = decision.errors
-        key = decision.record
+        review = decision.review
+        applied = decision.applied
+        reviewed: SubmissionState | None = None
+        if not errors and review is not None:
+            reviewed = seen.get(review.reviewed) or existing.get(review.reviewed)
+            errors = _review_errors(review, reviewed)
+        key = applied.record if review is None or review.action == "approve" else None
         version = None
         unchanged: Current | None = None
+        pending = False
         if not errors and key is not None:
             cur = current.get(key)
             cur_version = cur.version if cur else 0
-            if decision.base_version is not None and decision.base_version != cur_version:
+            if applied.base_version is not None and applied.base_version != cur_version:
                 errors = _reject(
                     "conflict:base-version",
                     "/base_version",
-                    f"base_version {decision.base_version} is not the current version {cur_version} of {key}",
+                    f"base_version {applied.base_version} is not the current version {cur_version} of {key}",
                 )
-            elif decision.action == "withdraw" and (cur is None or cur.withdrawn):
+            elif applied.action == "withdraw" and (cur is None or cur.withdrawn):
                 errors = _reject("record:not-found", "/record_id", f"there is no current record {key} to withdraw")
-            elif decision.action == "upsert" and (clash := _duplicate(decision, key, held)) is not None:
+            elif applied.action == "upsert" and (clash := _duplicate(applied, key, held)) is not None:
                 errors = _reject("conflict:duplicate-identifier", "/record/identifiers", clash.message)
-            elif _same(decision, cur):
+            elif _same(applied, cur):
                 unchanged = cur
                 version = cur_version
+            elif decision.held:
+                pending = True
             else:
                 version = cur_version + 1
-                current[key] = Current(version, decision.action == "withdraw", decision.content_sha256, next_seq)
-                _hold(held, key, decision)
-        accepted = not errors and key is not None
-        outcome: Literal["accepted", "rejected"] = "accepted" if accepted else "rejected"
+                current[key] = Current(version, applied.action == "withdraw", applied.content_sha256, next_seq)
+                _hold(held, key, applied)
+        accepted = not errors and (key is not None or review is not None)
+        outcome: Outcome = "pending_review" if accepted and pending else "accepted" if accepted else "rejected"
         index = next_index
         next_index += 1
+        published = outcome == "accepted" and key is not None
         state = SubmissionState(
             participant=sub.participant,
             submission_id=sub.submission_id,
@@ -128,39 +149,96 @@ def plan(
             kind=sub.kind,
             kid=decision.kid,
             errors=[] if accepted else [dict(e) for e in errors],
-            record=str(key) if accepted else None,
-            version=version if accepted else None,
+            record=str(key) if published else None,
+            version=version if published else None,
             log_index=index,
             decided_at=decided_at,
             payload_sha256=decision.payload_sha256 or None,
         )
+        by = None
+        if review is not None and accepted:
+            state.review = {
+                "action": review.action,
+                "participant": review.participant,
+                "submission_id": review.submission_id,
+            }
+            by = {
+                "action": review.action,
+                "by": decision.kid,
+                "submission_id": sub.submission_id,
+                "log_index": index,
+                "decided_at": decided_at,
+                **({"comments": review.comments} if review.comments else {}),
+            }
         if unchanged is not None:
             state.seq, state.unchanged = unchanged.seq, True
-        elif accepted and key is not None and version is not None:
+        elif published and key is not None and version is not None:
             state.seq = next_seq
-            out.versions.append(NewVersion(key, version, decision, next_seq, index))
+            out.versions.append(NewVersion(key, version, applied, next_seq, index, by))
             next_seq += 1
-        out.entries.append(
-            LogEntry(
-                index,
-                submission_entry(
-                    index=index,
-                    submission_id=sub.submission_id,
-                    participant=sub.participant,
-                    kid=decision.kid,
-                    jws_sha256=sub.jws_sha256,
-                    payload_sha256=decision.payload_sha256,
-                    received_at=sub.received_at,
-                    outcome=outcome,
-                    record=state.record,
-                    version=state.version,
-                ),
-            )
-        )
+        if reviewed is not None and review is not None and accepted:
+            after = _reviewed_state(reviewed, state, by or {}, review.action)
+            seen[review.reviewed] = after
+            out.reviewed.append(after)
+        out.entries.append(LogEntry(index, _entry(decision, state, outcome, reviewed if accepted else None)))
         seen[ident] = state
         out.states.append(state)
         out.decided.append((decision, state))
     return out
+
+
+def _review_errors(review: Review, reviewed: SubmissionState | None) -> tuple[dict[str, str], ...]:
+    """Why an editor's review cannot take effect (empty if it can)."""
+    name = f"{review.participant}/{review.submission_id}"
+    if reviewed is None or reviewed.jws_sha256 != review.jws_sha256:
+        return _reject(
+            "review:not-found", "/review", f"there is no submission {name} with jws_sha256 {review.jws_sha256}"
+        )
+    if reviewed.status != "pending_review":
+        return _reject("review:not-pending", "/review", f"submission {name} is {reviewed.status}, not pending_review")
+    if review.action == "approve" and review.decision is None:
+        return _reject("review:not-found", "/review", f"the stored submission {name} could not be read again")
+    return ()
+
+
+def _reviewed_state(
+    reviewed: SubmissionState, decided: SubmissionState, by: dict[str, Any], action: str
+) -> SubmissionState:
+    """The reviewed submission once the editor's decision took effect (its own log entry stays)."""
+    return replace(
+        reviewed,
+        status="accepted" if action == "approve" else "returned",
+        record=decided.record,
+        version=decided.version,
+        seq=decided.seq,
+        unchanged=decided.unchanged,
+        decided_at=decided.decided_at,
+        review=by,
+    )
+
+
+def _entry(decision: Decision, state: SubmissionState, outcome: Outcome, reviewed: SubmissionState | None) -> bytes:
+    sub = decision.submission
+    common: dict[str, Any] = {
+        "index": state.log_index,
+        "submission_id": sub.submission_id,
+        "participant": sub.participant,
+        "kid": decision.kid,
+        "jws_sha256": sub.jws_sha256,
+        "payload_sha256": decision.payload_sha256,
+        "received_at": sub.received_at,
+    }
+    if decision.review is not None and reviewed is not None:
+        return review_entry(
+            **common,
+            action=decision.review.action,
+            reviewed_participant=reviewed.participant,
+            reviewed_submission_id=reviewed.submission_id,
+            reviewed_jws_sha256=reviewed.jws_sha256,
+            record=state.record,
+            version=state.version,
+        )
+    return submission_entry(**common, outcome=outcome, record=state.record, version=state.version)
 
 
 def _same(decision: Decision, cur: Current | None) -> bool:

@@ -230,10 +230,19 @@ class Settings(BaseModel):
     witness_max_backoff: float = Field(
         300.0, gt=0, description="Longest delay (seconds) between two attempts to reach a witness that is down."
     )
+    review: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Whose submissions wait for an editor's review before they are published: entries "
+            "`<participant>` (all its kinds) or `<participant>/<kind>`, `*` standing for any participant "
+            "or kind (`ZAF`, `KEN/lesson`, `*/need`). In the environment, separated by commas or spaces. "
+            "Empty: every accepted submission is published at once."
+        ),
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["json", "text"] = Field("json", description="Log line format.")
 
-    @field_validator("witness_logs", mode="before")
+    @field_validator("witness_logs", "review", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         return value.replace(",", " ").split() if isinstance(value, str) else value
@@ -254,6 +263,24 @@ class Settings(BaseModel):
             except NoteError as exc:
                 raise ValueError(f"{key!r}: {exc}") from None
         return value
+
+    @field_validator("review")
+    @classmethod
+    def _check_review(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from exchange.identifiers import KINDS, PARTICIPANT_ID
+
+        for entry in value:
+            who, _, kind = entry.partition("/")
+            if not (who == "*" or PARTICIPANT_ID.fullmatch(who)) or (kind and kind != "*" and kind not in KINDS):
+                raise ValueError(f"{entry!r}: expected <participant>[/<kind>], with * for any")
+        return value
+
+    def under_review(self, participant: str, kind: str) -> bool:
+        """Whether a submission of ``kind`` by ``participant`` waits for an editor's review."""
+        return any(
+            who in ("*", participant) and kind_ in ("", "*", kind)
+            for who, _, kind_ in (entry.partition("/") for entry in self.review)
+        )
 
     @field_validator("witnesses")
     @classmethod

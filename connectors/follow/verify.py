@@ -212,19 +212,27 @@ def verify_entry(change: dict[str, Any], entry: bytes | None, signed: VerifiedSu
         raise Inconsistency(f"log entry {index} is not JSON: {exc}") from None
     if not isinstance(fields, dict):
         raise Inconsistency(f"log entry {index} is not a JSON object")
-    if fields.get("type") != "submission":
+    expected: dict[str, Any] = {"index": index, "record": change["record"], "version": change["version"]}
+    if fields.get("type") == "review":
+        # published by an editor's approval: the entry names the reviewed submission by its exact bytes,
+        # and records the editor's own signed decision (which `exchange verify` checks in full)
+        expected |= {
+            "action": "approve",
+            "reviewed_submission_id": change["submission_id"],
+            "reviewed_participant": parse_record_key(change["record"])[0],
+            "reviewed_jws_sha256": signed.jws_sha256,
+        }
+    elif fields.get("type") == "submission":
+        expected |= {
+            "submission_id": change["submission_id"],
+            "participant": parse_record_key(change["record"])[0],
+            "kid": change["kid"],
+            "outcome": "accepted",
+            "jws_sha256": signed.jws_sha256,
+            "payload_sha256": signed.payload_sha256,
+        }
+    else:
         raise Inconsistency(f"log entry {index} is a {fields.get('type')!r} entry, not a submission's")
-    expected: dict[str, Any] = {
-        "index": index,
-        "submission_id": change["submission_id"],
-        "participant": parse_record_key(change["record"])[0],
-        "kid": change["kid"],
-        "outcome": "accepted",
-        "record": change["record"],
-        "version": change["version"],
-        "jws_sha256": signed.jws_sha256,
-        "payload_sha256": signed.payload_sha256,
-    }
     for name, value in expected.items():
         if fields.get(name) != value:
             what = "the served JWS hashes to" if name.endswith("sha256") else "the change has"
@@ -233,7 +241,7 @@ def verify_entry(change: dict[str, Any], entry: bytes | None, signed: VerifiedSu
         same_time = times.parse(fields.get("received_at", "")) == times.parse(change["received_at"])
     except ValueError:
         same_time = False
-    if not same_time:
+    if not same_time and fields.get("type") == "submission":
         raise Inconsistency(
             f"log entry {index} records received_at {fields.get('received_at')!r}, the change {change['received_at']!r}"
         )

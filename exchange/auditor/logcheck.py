@@ -24,6 +24,14 @@ from exchange.transparency.verify import ProofError, verify_consistency, verify_
 
 _SUBMISSION_FIELDS = ("submission_id", "participant", "kid", "jws_sha256", "payload_sha256", "received_at", "outcome")
 _KEY_FIELDS = ("action", "kid", "participant", "jwk_thumbprint", "at")
+_REVIEW_FIELDS = (
+    *_SUBMISSION_FIELDS[:-1],
+    "action",
+    "reviewed_participant",
+    "reviewed_submission_id",
+    "reviewed_jws_sha256",
+)
+_FIELDS = {"submission": _SUBMISSION_FIELDS, "key": _KEY_FIELDS, "review": _REVIEW_FIELDS}
 _BATCH = 1024
 
 
@@ -65,7 +73,7 @@ def parse_entry(index: int, entry: bytes, report: Report) -> dict[str, Any] | No
     if fields.get("v") != 1:
         report.fail(where, f"unknown entry version {fields.get('v')!r}")
     kind = fields.get("type")
-    required = _SUBMISSION_FIELDS if kind == "submission" else _KEY_FIELDS if kind == "key" else None
+    required = _FIELDS.get(kind) if isinstance(kind, str) else None
     if required is None:
         report.fail(where, f"unknown entry type {kind!r}")
         return None

@@ -48,8 +48,13 @@ class Report:
             f"{c['roots_recomputed']} root(s) recomputed from the entries",
             f"  keys:        {c['keys']} in the directory; {c['key_added']} addition(s) and "
             f"{c['key_revoked']} revocation(s) in the log",
-            f"  submissions: {c['submissions']} ({c['accepted']} accepted, {c['rejected']} rejected), "
-            f"{c['signatures_verified']} signature(s) verified",
+            f"  submissions: {c['submissions']} ({c['accepted']} accepted, {c['rejected']} rejected"
+            + (
+                f", {c['pending_review']} held for review, {c['reviews']} review decision(s)"
+                if c["reviews"] or c["pending_review"]
+                else ""
+            )
+            + f"), {c['signatures_verified']} signature(s) verified",
             f"  versions:    {c['versions']} record version(s) matched to their signed payloads"
             + (
                 f"; {c['unchanged']} unchanged submission(s) matched to the version they name" if c["unchanged"] else ""

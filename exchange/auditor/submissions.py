@@ -53,6 +53,16 @@ class Accepted:
     compared: str | None = None  # :func:`exchange.content.content_sha256` of its schema and record
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A submission logged ``pending_review``: its entry, its export line and its verified payload."""
+
+    index: int
+    entry: dict[str, Any]
+    line: dict[str, Any]
+    verified: VerifiedSubmission | None
+
+
 def _same_time(a: Any, b: Any) -> bool:
     try:
         return times.parse(a) == times.parse(b)
@@ -70,6 +80,8 @@ class SubmissionCheck:
         self._lines = self._ordered(lines)
         self._held: dict[str, Any] | None = None
         self.accepted: dict[int, Accepted] = {}
+        #: submissions logged pending_review and not yet decided by a review entry
+        self.pending: dict[tuple[str, str], Pending] = {}
 
     def _ordered(self, lines: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         last = -1
@@ -105,8 +117,8 @@ class SubmissionCheck:
         if line is None or line["log_index"] != index:
             self.report.fail(
                 f"log entry {index}",
-                f"records the {fields['outcome']} submission {fields['participant']}/{fields['submission_id']}, "
-                "which is missing from the export",
+                f"records the {fields.get('outcome', 'review')} submission "
+                f"{fields['participant']}/{fields['submission_id']}, which is missing from the export",
             )
             return
         self._held = None
@@ -123,15 +135,24 @@ class SubmissionCheck:
                 self._unmatched(line, f"log entry {line['log_index']} is not a submission entry")
         if later:
             self.report.note(f"{later} submission(s) decided after the newest signed checkpoint were not checked")
+        for (participant, submission_id), pending in sorted(self.pending.items()):
+            status, review = pending.line.get("status"), pending.line.get("review") or {}
+            if status != "pending_review" and review.get("log_index", signed_size) < signed_size:
+                self.report.fail(
+                    f"submission {participant}/{submission_id} (log index {pending.index})",
+                    f"the export says {status!r} after a review at log index {review.get('log_index')}, "
+                    "but no review entry of the log decides it",
+                )
 
     # ---- one submission ---------------------------------------------------------------------------
 
     def _check(self, index: int, entry: dict[str, Any], line: dict[str, Any]) -> None:
         where = f"submission {entry['participant']}/{entry['submission_id']} (log index {index})"
         fail = self.report.fail
-        outcome = entry["outcome"]
+        review = entry["type"] == "review"
+        outcome = "accepted" if review else entry["outcome"]
         self.report.count("submissions")
-        self.report.count("accepted" if outcome == "accepted" else "rejected")
+        self.report.count("reviews" if review else "rejected" if outcome == "rejected" else str(outcome))
         for name in ("submission_id", "participant", "kid", "jws_sha256", "payload_sha256"):
             if line.get(name) != entry.get(name):
                 fail(where, f"{name} is {line.get(name)!r} in the export but {entry.get(name)!r} in the log entry")
@@ -139,16 +160,20 @@ class SubmissionCheck:
             fail(
                 where, f"received_at is {line.get('received_at')!r} in the export, {entry['received_at']!r} in the log"
             )
-        if line.get("status") != outcome:
+        if outcome == "pending_review":
+            # decided later (approved or returned) by a review entry, which checks the status then
+            if line.get("status") not in ("pending_review", "accepted", "returned"):
+                fail(where, f"the export says {line.get('status')!r} but the log entry records {outcome!r}")
+        elif line.get("status") != outcome:
             fail(where, f"the export says {line.get('status')!r} but the log entry records {outcome!r}")
         if outcome == "accepted":
             for name in ("record", "version"):
                 if line.get(name) != entry.get(name):
                     fail(where, f"{name} is {line.get(name)!r} in the export but {entry.get(name)!r} in the log entry")
-        elif outcome != "rejected":
+        elif outcome not in ("rejected", "pending_review"):
             fail(where, f"unknown outcome {outcome!r}")
         elif "record" in entry or "version" in entry:
-            fail(where, "a rejected submission's entry names a record version")
+            fail(where, f"a {outcome} submission's entry names a record version")
         try:
             body = b64decode(line.get("jws"))
         except ValueError:
@@ -160,8 +185,46 @@ class SubmissionCheck:
             isinstance(e, dict) and e.get("rule") in KEY_RULES for e in line.get("errors") or []
         )
         verified = self._payload(where, index, entry, line, body, tolerant) if body is not None else None
-        if outcome == "accepted" and isinstance(entry.get("record"), str) and isinstance(entry.get("version"), int):
+        if review:
+            self._review(where, index, entry, verified)
+        elif outcome == "pending_review":
+            self.pending[(entry["participant"], entry["submission_id"])] = Pending(index, entry, line, verified)
+        elif outcome == "accepted" and isinstance(entry.get("record"), str) and isinstance(entry.get("version"), int):
             self.accepted[index] = self._accepted(where, entry, verified)
+
+    def _review(self, where: str, index: int, entry: dict[str, Any], verified: VerifiedSubmission | None) -> None:
+        """An editor's decision: it must sign what the entry records, and decide a submission pending then."""
+        fail = self.report.fail
+        action, named = entry["action"], (entry["reviewed_participant"], entry["reviewed_submission_id"])
+        if verified is not None:
+            signed = verified.document.get("review") or {}
+            if verified.action != action:
+                fail(where, f"the editor signed {verified.action!r}, the log entry records {action!r}")
+            if (signed.get("participant"), signed.get("submission_id"), signed.get("jws_sha256")) != (
+                *named,
+                entry["reviewed_jws_sha256"],
+            ):
+                fail(where, "the editor signed a decision on another submission than the log entry names")
+        pending = self.pending.pop(named, None)
+        if pending is None:
+            fail(where, f"decides submission {'/'.join(named)}, which is not pending review at that point of the log")
+            return
+        if pending.entry["jws_sha256"] != entry["reviewed_jws_sha256"]:
+            fail(where, f"names other bytes of submission {'/'.join(named)} than the log recorded as pending")
+        status = "accepted" if action == "approve" else "returned"
+        decided = pending.line.get("review") or {}
+        if pending.line.get("status") != status or decided.get("log_index") != index:
+            fail(
+                f"submission {'/'.join(named)} (log index {pending.index})",
+                f"the export says {pending.line.get('status')!r} decided at log index {decided.get('log_index')!r}, "
+                f"but the log's review entry {index} {action}s it",
+            )
+        if action == "approve":
+            if not (isinstance(entry.get("record"), str) and isinstance(entry.get("version"), int)):
+                fail(where, "an approval's entry names no record version")
+                return
+            approved = {**pending.entry, "record": entry["record"], "version": entry["version"]}
+            self.accepted[index] = self._accepted(where, approved, pending.verified)
 
     def _problem(self, where: str, what: str, tolerant: bool) -> None:
         if tolerant:

@@ -17,6 +17,7 @@ from exchange.cli.admin import admin
 from exchange.cli.common import config_option, run, settings_from
 from exchange.cli.connect import connect_group, import_group, outbox_group
 from exchange.cli.follow import follow
+from exchange.cli.review import review
 from exchange.cli.submitter import keys, submit
 from exchange.cli.verify import audit, verify
 from exchange.errors import ExchangeError
@@ -324,6 +325,7 @@ cli.add_command(connect_group)
 cli.add_command(verify)
 cli.add_command(audit)
 cli.add_command(follow)
+cli.add_command(review)
 
 
 def main() -> None:

@@ -134,7 +134,7 @@ async def _submit_one(
         return Outcome(path, "received", f"received {label}; status unavailable (HTTP {status}: {detail})")
     verdict = state.get("status")
     note = ""
-    if receipts and verdict in ("accepted", "rejected"):
+    if receipts and verdict in ("accepted", "rejected", "pending_review"):
         note = await _save_receipt(client, path, prepared.participant, prepared.submission_id)
     if verdict == "accepted":
         if state.get("unchanged") is True:
@@ -144,6 +144,9 @@ async def _submit_one(
         return Outcome(path, "accepted", summary + note)
     if verdict == "rejected":
         return Outcome(path, "rejected", f"rejected {label}{note}", list(state.get("errors") or []))
+    if verdict == "pending_review":
+        summary = f"held for review {label} (log index {state['log_index']}): published once an editor approves it"
+        return Outcome(path, "accepted", summary + note)
     return Outcome(path, "received", f"received {label}; no verdict within {wait:g}s")
 
 

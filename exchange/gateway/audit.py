@@ -43,8 +43,8 @@ async def submissions(request: web.Request) -> web.Response:
     params = request.query
     qs.only(request, _SUBMISSION_PARAMS)
     outcome = params.get("outcome") or None
-    if outcome not in (None, "accepted", "rejected"):
-        raise qs.bad("outcome", "outcome must be accepted or rejected")
+    if outcome not in (None, "accepted", "rejected", "pending_review", "returned"):
+        raise qs.bad("outcome", "outcome must be accepted, rejected, pending_review or returned")
     query = AuditQuery(
         participant=params.get("participant") or None,
         kid=params.get("kid") or None,

@@ -55,5 +55,8 @@ async def authenticate(request: web.Request, *roles: str) -> TokenInfo:
             headers={"Retry-After": RateLimiter.retry_after(wait)},
         )
     if info.role != "admin" and info.role not in roles:
-        raise ExchangeError(Problems.FORBIDDEN, f"a {info.role} token cannot do this; it needs {' or '.join(roles)}")
+        article = "an" if info.role[0] in "aeiou" else "a"
+        raise ExchangeError(
+            Problems.FORBIDDEN, f"{article} {info.role} token cannot do this; it needs {' or '.join(roles)}"
+        )
     return info

@@ -303,7 +303,7 @@ def openapi_document(origin: str, validator: Validator, coverage_instruments: It
             "parameters": _path("participant", "submission_id"),
             "get": _op(
                 "A submission's status: received, accepted or rejected with every error",
-                security="participant (its own), auditor or admin",
+                security="participant (its own), auditor, editor or admin",
                 errors=(404,),
             ),
         },
@@ -319,7 +319,7 @@ def openapi_document(origin: str, validator: Validator, coverage_instruments: It
             "parameters": _path("participant", "submission_id"),
             "get": _op(
                 "Receipt: {log_index, entry, inclusion_proof, checkpoint}, verifiable offline",
-                security="participant (its own), auditor or admin, unless the submission was accepted (public)",
+                security="participant (its own), auditor, editor or admin, unless the submission was accepted (public)",
                 optional_auth=True,
                 errors=(404,),
             ),
@@ -553,13 +553,42 @@ def openapi_document(origin: str, validator: Validator, coverage_instruments: It
                 params=[
                     _query("participant", _NONEMPTY, "Only this participant's submissions"),
                     _query("kid", _NONEMPTY, "Only those signed with this key id"),
-                    _query("outcome", {"enum": ["accepted", "rejected"]}, "Only this outcome"),
+                    _query(
+                        "outcome",
+                        {"enum": ["accepted", "rejected", "pending_review", "returned"]},
+                        "Only submissions with this status now",
+                    ),
                     _query("from", _DATE_TIME, "Received at or after this instant"),
                     _query("to", _DATE_TIME, "Received at or before this instant"),
                     _query("after", {"type": "integer", "minimum": -1, "maximum": MAX_SAFE}, "After this log index"),
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "Per page (default 100)"),
                 ],
             )
+        },
+        "/v1/reviews": {
+            "get": _op(
+                "Submissions held for review (or returned), oldest first, each with the record it would publish "
+                "and the record's current version; next is the after of the next page",
+                security="editor or admin",
+                params=[
+                    _query("status", {"enum": ["pending_review", "returned"]}, "pending_review (default) or returned"),
+                    _query("participant", _NONEMPTY, "Only this participant's submissions"),
+                    _query("after", {"type": "integer", "minimum": -1, "maximum": MAX_SAFE}, "After this log index"),
+                    _query("limit", {"type": "integer", "minimum": 1, "maximum": 200}, "Per page (default 50)"),
+                ],
+                description=(
+                    "An editor decides with a signed approve or return submitted to POST /v1/submissions "
+                    "(exchange review approve|return)."
+                ),
+            )
+        },
+        "/v1/reviews/{participant}/{submission_id}": {
+            "parameters": _path("participant", "submission_id"),
+            "get": _op(
+                "One submission held for review (or decided by a review), with the record it would publish",
+                security="editor or admin",
+                errors=(404,),
+            ),
         },
         "/v1/audit/records/{participant}/{kind}/{record_id}/versions/{version}": {
             "parameters": _path("participant", "kind", "record_id", "version"),

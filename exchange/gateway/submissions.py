@@ -86,7 +86,7 @@ def _wants_one_document(request: web.Request) -> bool:
 @routes.get("/v1/submissions/{participant}/{submission_id}")
 async def status(request: web.Request) -> web.Response:
     participant = request.match_info["participant"]
-    token = await authenticate(request, "participant", "auditor")
+    token = await authenticate(request, "participant", "auditor", "editor")
     if token.role == "participant" and token.participant != participant:
         raise ExchangeError(Problems.FORBIDDEN, f"this token may read only {token.participant}'s submissions")
     state = await request.app[SERVICES].repository.get_submission(
@@ -121,7 +121,7 @@ async def receipt(request: web.Request) -> web.Response:
     participant, sid = request.match_info["participant"], request.match_info["submission_id"].lower()
     state = await services.repository.get_submission(participant, sid)
     if state is not None and state.status != "accepted":
-        token = await authenticate(request, "participant", "auditor")
+        token = await authenticate(request, "participant", "auditor", "editor")
         if token.role == "participant" and token.participant != participant:
             raise ExchangeError(Problems.FORBIDDEN, f"this token may read only {token.participant}'s submissions")
     if state is None:

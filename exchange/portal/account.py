@@ -17,6 +17,7 @@ from aiohttp import web
 from exchange import admin, times
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway.appkeys import SERVICES
+from exchange.gateway.reviews import held_item
 from exchange.models import PARTICIPANT_TYPES, ROLES, AuditedSubmission, AuditQuery
 from exchange.portal.render import render
 from exchange.portal.session import (
@@ -35,6 +36,8 @@ routes = web.RouteTableDef()
 MAX_FORM_BYTES = 64 * 1024
 #: Rejections shown on /me, newest first.
 REJECTIONS_SHOWN = 50
+#: Submissions under review shown on /me and /review, oldest first.
+REVIEWS_SHOWN = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +132,42 @@ async def _rejections(request: web.Request, participant: str) -> list[AuditedSub
     return list(reversed(found))
 
 
+async def _held(request: web.Request, participant: str | None, status: str) -> list[dict[str, Any]]:
+    """Submissions with a review ``status`` (oldest first), each with the record it would publish."""
+    repository = request.app[SERVICES].repository
+    found = await repository.audit_submissions(AuditQuery(participant=participant, outcome=status, limit=REVIEWS_SHOWN))
+    return [await held_item(repository, s.state, s.body, s.serialization) for s in found]
+
+
 @routes.get("/me")
 async def me(request: web.Request) -> web.Response:
     session = await _session(request)
     participant = session.token.participant
     repository = request.app[SERVICES].repository
-    context: dict[str, Any] = {"session": session, "participant": None, "keys": [], "rejections": []}
+    context: dict[str, Any] = {"session": session, "participant": None, "keys": [], "rejections": [], "held": []}
     if participant is not None:
         context["participant"] = await repository.get_participant(participant)
         context["keys"] = await repository.list_keys(participant)
         context["rejections"] = await _rejections(request, participant)
+        context["held"] = [
+            *await _held(request, participant, "pending_review"),
+            *await _held(request, participant, "returned"),
+        ]
     return render(request, "me.html", **context)
+
+
+@routes.get("/review")
+async def review_queue(request: web.Request) -> web.Response:
+    """The editors' queue: what waits for review, with the record and the command that decides it."""
+    session = await _session(request, "editor", "admin")
+    return render(
+        request,
+        "review.html",
+        session=session,
+        pending=await _held(request, None, "pending_review"),
+        returned=await _held(request, None, "returned"),
+        origin=request.app[SERVICES].settings.public_origin,
+    )
 
 
 async def _admin_page(request: web.Request, session: Session, status: int = 200, **extra: Any) -> web.Response:

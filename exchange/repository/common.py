@@ -4,7 +4,7 @@ this is the one place that holds them (adapters import them from here)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -14,6 +14,7 @@ from exchange import times
 from exchange.models import (
     TERM_FACETS,
     Change,
+    Decision,
     DeliveryAttempt,
     Participant,
     RecordCounts,
@@ -51,11 +52,11 @@ SUBSCRIPTION_COLUMNS = (
 )
 SUBMISSION_COLUMNS = (
     "participant, submission_id, jws_sha256, received_at, status, kind, kid, errors, record, version, "
-    "seq, log_index, decided_at, payload_sha256, unchanged"
+    "seq, log_index, decided_at, payload_sha256, unchanged, review"
 )
 VERSION_COLUMNS = (
     "participant, kind, record_id, version, action, schema, content, submission_id, kid, jws_sha256, "
-    "received_at, accepted_at, log_index, seq"
+    "received_at, accepted_at, log_index, seq, review"
 )
 KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
 TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at, expires_at"  # noqa: S105 (column names)
@@ -147,6 +148,21 @@ def subscription_from_row(row: Row) -> Subscription:
     )  # fmt: skip
 
 
+def involved(decision: Decision) -> tuple[tuple[str, str], ...]:
+    """The submissions a decision reads the state of: its own, and the one an editor's review decides."""
+    own = (decision.submission.participant, decision.submission.submission_id)
+    return (own, decision.review.reviewed) if decision.review is not None else (own,)
+
+
+def identifiers_of(decisions: Sequence[Decision]) -> list[str]:
+    """The document identifiers the record changes of ``decisions`` carry (an approval: its reviewed one's)."""
+    return [i for d in decisions if (index := d.applied.index) is not None for i in index.identifiers]
+
+
+def json_or_none(value: Any) -> str | None:
+    return orjson.dumps(value).decode() if value is not None else None
+
+
 def state_of(row: Row) -> SubmissionState:
     return SubmissionState(
         participant=row[0],
@@ -164,6 +180,7 @@ def state_of(row: Row) -> SubmissionState:
         decided_at=row[12],
         payload_sha256=row[13],
         unchanged=bool(row[14]),
+        review=orjson.loads(row[15]) if row[15] else None,
     )
 
 
@@ -181,6 +198,7 @@ def version_of(row: Row) -> RecordVersion:
         accepted_at=row[11],
         log_index=row[12],
         seq=row[13],
+        review=orjson.loads(row[14]) if row[14] else None,
     )
 
 

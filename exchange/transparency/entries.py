@@ -5,7 +5,16 @@ Two kinds of entry share the log (DESIGN §7):
 * a submission outcome ``{"v":1, "type":"submission", "index", "submission_id", "participant", "kid",
   "jws_sha256", "payload_sha256", "received_at", "outcome", "record", "version"}``, where ``record`` and
   ``version`` appear only when the outcome is ``accepted``;
-* a key event ``{"v":1, "type":"key", "index", "action", "kid", "participant", "jwk_thumbprint", "at"}``.
+* a key event ``{"v":1, "type":"key", "index", "action", "kid", "participant", "jwk_thumbprint", "at"}``;
+* an editor's review decision ``{"v":1, "type":"review", "index", "submission_id", "participant", "kid",
+  "jws_sha256", "payload_sha256", "received_at", "action", "reviewed_participant",
+  "reviewed_submission_id", "reviewed_jws_sha256", "record", "version"}``: the first fields are the
+  editor's own signed decision as for a submission, ``action`` is ``approve`` or ``return``, the
+  ``reviewed_*`` fields name the submission decided, and ``record`` and ``version`` (approve only) the
+  version it became.
+
+A submission held for review is logged with the outcome ``pending_review`` (no record or version); its
+approval is the ``review`` entry that gives it its version.
 
 The builders check every field and return the canonical bytes; the stored and published entry is
 exactly these bytes, so anyone can recompute its leaf hash.
@@ -28,13 +37,15 @@ __all__ = [
     "Outcome",
     "canonical",
     "key_entry",
+    "review_entry",
     "submission_entry",
 ]
 
 ENTRY_VERSION = 1
 _SAFE_INTEGER = 2**53 - 1
 
-Outcome = Literal["accepted", "rejected"]
+Outcome = Literal["accepted", "rejected", "pending_review"]
+ReviewAction = Literal["approve", "return"]
 KeyAction = Literal["added", "revoked"]
 
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
@@ -136,7 +147,7 @@ def submission_entry(
     """The log entry for a submission's outcome.
 
     ``record`` (``<participant>/<kind>/<record_id>``) and ``version`` are required when ``outcome`` is
-    ``"accepted"`` and must be left out when it is ``"rejected"``.
+    ``"accepted"`` and must be left out when it is ``"rejected"`` or ``"pending_review"``.
     """
     entry: dict[str, object] = {
         "v": ENTRY_VERSION,
@@ -155,11 +166,60 @@ def submission_entry(
             raise EntryError("an accepted submission's entry needs record and version")
         entry["record"] = _text("record", record)
         entry["version"] = _count("version", version, 1)
-    elif outcome == "rejected":
+    elif outcome in ("rejected", "pending_review"):
         if record is not None or version is not None:
-            raise EntryError("a rejected submission's entry carries no record or version")
+            raise EntryError(f"a {outcome} submission's entry carries no record or version")
     else:
-        raise EntryError(f"outcome must be 'accepted' or 'rejected', not {outcome!r}")
+        raise EntryError(f"outcome must be 'accepted', 'rejected' or 'pending_review', not {outcome!r}")
+    return _canonical_flat(entry)
+
+
+def review_entry(
+    *,
+    index: int,
+    submission_id: str,
+    participant: str,
+    kid: str,
+    jws_sha256: str,
+    payload_sha256: str,
+    received_at: str,
+    action: ReviewAction,
+    reviewed_participant: str,
+    reviewed_submission_id: str,
+    reviewed_jws_sha256: str,
+    record: str | None = None,
+    version: int | None = None,
+) -> bytes:
+    """The log entry for an editor's review decision that took effect.
+
+    ``record`` and ``version`` (the version the reviewed submission became) are required to ``approve``
+    and must be left out to ``return``.
+    """
+    entry: dict[str, object] = {
+        "v": ENTRY_VERSION,
+        "type": "review",
+        "index": _count("index", index, 0),
+        "submission_id": _text("submission_id", submission_id),
+        "participant": _text("participant", participant),
+        "kid": _text("kid", kid),
+        "jws_sha256": _sha256_hex("jws_sha256", jws_sha256),
+        "payload_sha256": _sha256_hex("payload_sha256", payload_sha256),
+        "received_at": _utc_time("received_at", received_at),
+        "action": action,
+        "reviewed_participant": _text("reviewed_participant", reviewed_participant),
+        "reviewed_submission_id": _text("reviewed_submission_id", reviewed_submission_id),
+        "reviewed_jws_sha256": _sha256_hex("reviewed_jws_sha256", reviewed_jws_sha256),
+    }
+    if action == "approve":
+        if record is None or version is None:
+            raise EntryError("an approval's entry needs the record and version the submission became")
+        entry["record"] = _text("record", record)
+        entry["version"] = _count("version", version, 1)
+    elif action == "return":
+        if record is not None or version is not None:
+            raise EntryError("a return's entry carries no record or version")
+    else:
+        raise EntryError(f"action must be 'approve' or 'return', not {action!r}")
     return _canonical_flat(entry)
 
 

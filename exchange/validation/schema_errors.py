@@ -69,6 +69,8 @@ def _message(kind: ValidationErrorKind, value: Any, hints: Mapping[str, str]) ->
             return f"{shown} is greater than the maximum {limit}."
         case ValidationErrorKind.UniqueItems():
             return f"The list {shown} contains the same item more than once."
+        case ValidationErrorKind.FalseSchema():
+            return "This member is not allowed here (see the action's description)."
         case ValidationErrorKind.AnyOf(context=branches):
             needed = _alternative_members(branches)
             if needed:

@@ -7,6 +7,13 @@ from dataclasses import dataclass
 #: Participant types that are States: they submit every kind of record about their own jurisdiction.
 STATE_TYPES = frozenset({"member_state", "observer_state"})
 
+#: The participant type of the repository's own staff: its keys sign review decisions (its people hold
+#: ``editor`` tokens).
+EDITOR_TYPE = "secretariat"
+
+#: Payload actions that are an editor's decision on a submission under review, not a record change.
+REVIEW_ACTIONS = frozenset({"approve", "return"})
+
 #: Kinds of record an organisation may submit (about the jurisdictions an administrator granted it;
 #: the activities it provides are about any beneficiary, see :data:`PROVIDER_KINDS`).
 ORGANIZATION_KINDS = frozenset({"case", "lesson", "need", "assistance"})

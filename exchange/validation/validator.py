@@ -12,7 +12,7 @@ from exchange.validation.index import IndexFields, extract
 from exchange.validation.issues import Issue
 from exchange.validation.ownership import jurisdiction_issue, kind_issue, participant_issue, provider_issue
 from exchange.validation.rules import RecordRules
-from exchange.validation.scope import PROVIDER_KINDS, ParticipantScope
+from exchange.validation.scope import EDITOR_TYPE, PROVIDER_KINDS, REVIEW_ACTIONS, ParticipantScope
 from exchange.validation.terms import CountryIndex, TermIndex
 
 RECORD_POINTER = "/record"
@@ -75,6 +75,15 @@ class Validator:
         issues = self._compiled.issues(envelope, payload, "")
         failed = {issue.pointer for issue in issues}
         action, kind, schema = (_checked(payload, name, failed) for name in ("action", "kind", "schema"))
+        if action in REVIEW_ACTIONS:  # an editor's decision on another participant's submission of that kind
+            issue = participant_issue(scope, _checked(payload, "participant", failed))
+            if scope.type != EDITOR_TYPE:
+                issue = Issue(
+                    "/action",
+                    "review:not-editor",
+                    f"only a {EDITOR_TYPE}'s key may sign a review decision; {scope.id} is a {scope.type}",
+                )
+            return [*issues, issue] if issue is not None else issues
         for issue in (
             participant_issue(scope, _checked(payload, "participant", failed)),
             kind_issue(scope, kind) if kind is not None else None,

@@ -11,11 +11,14 @@ import pytest
 from aiohttp import ClientResponse
 
 from exchange import admin
+from exchange.client import review_payload
 from exchange.envelope import SigningKey
 from exchange.gateway.appkeys import SERVICES
 from exchange.portal import session
 from exchange.tokens import hash_token
+from tests.e2e.conftest import Service, register
 from tests.portal.conftest import Loaded
+from tests.support import example
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -167,3 +170,31 @@ async def test_over_https_the_cookies_are_secure_and_host_bound(loaded: Loaded) 
     for attribute in ("Secure", "HttpOnly", "SameSite=Strict", "Path=/", "Max-Age=28800"):
         assert attribute in cookie
     assert "Domain" not in cookie
+
+
+@pytest.mark.settings(origin="http://repository.test", review=("GBR/law",))
+async def test_editors_see_the_review_queue_and_the_submitter_the_comments(service: Service) -> None:
+    editor = await register(service.services, "org:secretariat", "secretariat")
+    token, _ = await admin.create_token(service.services.repository, "editor", "org:secretariat")
+    record_id, law = example("law", "gbr-computer-misuse-act-1990")
+    held = await service.submit_and_wait(service.signer.submission(law, record_id=record_id))
+    loaded = Loaded(service, {})
+    assert (await sign_in(loaded, token)).status == 303
+    queue = await (await service.client.get("/review")).text()
+    assert f"GBR/law/{record_id}" in queue and f"exchange review approve GBR/{held['submission_id']}" in queue
+    decision = review_payload(
+        participant="org:secretariat",
+        audience=editor.audience,
+        action="return",
+        reviewed=held,
+        comments="cite the gazette",
+    )
+    assert (await service.submit_and_wait(editor.sign_payload(decision)))["status"] == "accepted"
+    assert "No submission is waiting for review." in await (await service.client.get("/review")).text()
+
+    service.client.session.cookie_jar.clear()
+    assert (await sign_in(loaded, service.token)).status == 303
+    me = await (await service.client.get("/me")).text()
+    assert "returned by an editor" in me and "cite the gazette" in me
+    refused = await service.client.get("/review")
+    assert refused.status == 403

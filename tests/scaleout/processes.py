@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -252,7 +253,7 @@ class Stack:
             return await queue.list_dead_letters(limit=1000)
 
     @contextlib.asynccontextmanager
-    async def _queue(self) -> Any:
+    async def _queue(self) -> AsyncIterator[RabbitQueue]:
         queue = RabbitQueue(AMQP_URL, self.settings)
         await queue.open()
         try:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from exchange.models import Decision, RecordKey, Reindexed, SubmissionState
-from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, index_terms, state_of
+from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, index_terms, json_or_none, state_of
 from exchange.repository.postgresql.locks import Connection
 from exchange.repository.postgresql.rows import as_columns
 from exchange.sequencer import Current, NewVersion
@@ -69,13 +69,13 @@ async def fetch_holders(conn: Connection, identifiers: Sequence[str]) -> dict[st
 
 _UPSERT_SUBMISSION = (
     "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
-    "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at, unchanged) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17) "
+    "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at, unchanged, "
+    "review) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) "
     "ON CONFLICT (participant, submission_id) DO UPDATE SET kind = excluded.kind, "
     "status = excluded.status, kid = excluded.kid, payload_sha256 = excluded.payload_sha256, "
     "errors = excluded.errors, record = excluded.record, version = excluded.version, "
     "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at, "
-    "unchanged = excluded.unchanged"
+    "unchanged = excluded.unchanged, review = excluded.review"
 )
 
 
@@ -103,8 +103,23 @@ async def write_decided(conn: Connection, decided: Sequence[tuple[Decision, Subm
                 s.log_index,
                 s.decided_at,
                 s.unchanged,
+                json_or_none(s.review),
             )
             for d, s in decided
+        ],
+    )
+
+
+async def write_reviewed(conn: Connection, reviewed: Sequence[SubmissionState]) -> None:
+    """The new status of submissions an editor's review settled (their receipt and log entry stay)."""
+    if not reviewed:
+        return
+    await conn.executemany(
+        "UPDATE submissions SET status = $3, record = $4, version = $5, seq = $6, unchanged = $7, review = $8 "
+        "WHERE participant = $1 AND submission_id = $2",
+        [
+            (s.participant, s.submission_id, s.status, s.record, s.version, s.seq, s.unchanged, json_or_none(s.review))
+            for s in reviewed
         ],
     )
 
@@ -196,6 +211,7 @@ async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: 
                 now,
                 v.log_index,
                 v.seq,
+                json_or_none(v.review),
             )
             for v in versions
         ],

@@ -179,4 +179,9 @@ UPDATE records r SET seq = v.seq FROM record_versions v WHERE v.participant = r.
     AND v.kind = r.kind AND v.record_id = r.record_id AND v.version = r.version;
 ALTER TABLE submissions ADD COLUMN unchanged boolean NOT NULL DEFAULT false
 """,
+    # review before publication: an editor's decision on a held submission, and on the version it made
+    """
+ALTER TABLE submissions ADD COLUMN review text;
+ALTER TABLE record_versions ADD COLUMN review text
+""",
 ]

@@ -7,12 +7,20 @@ from typing import Any
 
 from exchange import times
 from exchange.models import AuditedSubmission, AuditQuery, Decision, QueuedSubmission, RecordVersion, SubmissionState
-from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, state_of, version_of
+from exchange.repository.common import (
+    SUBMISSION_COLUMNS,
+    VERSION_COLUMNS,
+    identifiers_of,
+    involved,
+    state_of,
+    version_of,
+)
 from exchange.repository.postgresql.decisions import (
     fetch_current,
     fetch_holders,
     fetch_states,
     write_decided,
+    write_reviewed,
     write_versions,
 )
 from exchange.repository.postgresql.log import append_log, lock_sequencer
@@ -80,18 +88,17 @@ class SubmissionStore(PostgresPool):
         async with self._transaction() as conn:
             await lock_sequencer(conn)
             now = times.iso(times.now())
-            existing = await fetch_states(
-                conn, ((d.submission.participant, d.submission.submission_id) for d in decisions)
-            )
-            current = await fetch_current(conn, (d.record for d in decisions if d.record is not None))
+            existing = await fetch_states(conn, (ident for d in decisions for ident in involved(d)))
+            current = await fetch_current(conn, (d.applied.record for d in decisions if d.applied.record is not None))
             counters = await conn.fetchrow(
                 "SELECT (SELECT coalesce(max(idx) + 1, 0) FROM log_entries), "
                 "(SELECT coalesce(max(seq), 0) + 1 FROM changes)"
             )
             assert counters is not None  # a SELECT without FROM returns one row
-            held = await fetch_holders(conn, [i for d in decisions if d.index is not None for i in d.index.identifiers])
+            held = await fetch_holders(conn, identifiers_of(decisions))
             result = plan(decisions, existing, current, int(counters[0]), int(counters[1]), now, held)
             await write_decided(conn, result.decided)
+            await write_reviewed(conn, result.reviewed)
             await write_versions(conn, result.versions, now)
             await append_log(conn, result.entries)
         return result.states

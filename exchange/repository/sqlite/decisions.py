@@ -14,7 +14,15 @@ import orjson
 
 from exchange import times
 from exchange.models import Decision, QueuedSubmission, RecordKey, Reindexed, SubmissionState
-from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, index_terms, state_of
+from exchange.repository.common import (
+    SUBMISSION_COLUMNS,
+    VERSION_COLUMNS,
+    identifiers_of,
+    index_terms,
+    involved,
+    json_or_none,
+    state_of,
+)
 from exchange.repository.sqlite.log import append_log, log_size
 from exchange.sequencer import Current, plan
 from exchange.validation import IndexFields
@@ -73,14 +81,13 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
     existing: dict[tuple[str, str], SubmissionState] = {}
     current: dict[RecordKey, Current] = {}
     for decision in decisions:
-        sub = decision.submission
-        row = conn.execute(
-            f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?",
-            (sub.participant, sub.submission_id),
-        ).fetchone()
-        if row is not None:
-            existing[(sub.participant, sub.submission_id)] = state_of(row)
-        key = decision.record
+        for ident in involved(decision):
+            row = conn.execute(
+                f"SELECT {SUBMISSION_COLUMNS} FROM submissions WHERE participant = ? AND submission_id = ?", ident
+            ).fetchone()
+            if row is not None:
+                existing[ident] = state_of(row)
+        key = decision.applied.record
         if key is not None and key not in current:
             rec = conn.execute(
                 "SELECT version, withdrawn, content_sha256, seq FROM records "
@@ -90,19 +97,19 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
             if rec is not None:
                 current[key] = Current(rec[0], bool(rec[1]), rec[2], rec[3])
     seq_row = conn.execute("SELECT max(seq) FROM changes").fetchone()
-    held = holders_of(conn, [i for d in decisions if d.index is not None for i in d.index.identifiers])
+    held = holders_of(conn, identifiers_of(decisions))
     result = plan(decisions, existing, current, log_size(conn), (seq_row[0] or 0) + 1, now, held)
     for decision, state in result.decided:
         sub = decision.submission
         conn.execute(
             "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
             "received_at, status, kid, payload_sha256, errors, record, version, seq, log_index, decided_at, "
-            "unchanged) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "unchanged, review) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (participant, submission_id) DO UPDATE SET kind = excluded.kind, "
             "status = excluded.status, kid = excluded.kid, payload_sha256 = excluded.payload_sha256, "
             "errors = excluded.errors, record = excluded.record, version = excluded.version, "
             "seq = excluded.seq, log_index = excluded.log_index, decided_at = excluded.decided_at, "
-            "unchanged = excluded.unchanged",
+            "unchanged = excluded.unchanged, review = excluded.review",
             (
                 *_receipt_values(sub),
                 state.status,
@@ -115,10 +122,26 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
                 state.log_index,
                 state.decided_at,
                 int(state.unchanged),
+                json_or_none(state.review),
+            ),
+        )
+    for state in result.reviewed:
+        conn.execute(
+            "UPDATE submissions SET status = ?, record = ?, version = ?, seq = ?, unchanged = ?, review = ? "
+            "WHERE participant = ? AND submission_id = ?",
+            (
+                state.status,
+                state.record,
+                state.version,
+                state.seq,
+                int(state.unchanged),
+                json_or_none(state.review),
+                state.participant,
+                state.submission_id,
             ),
         )
     for new in result.versions:
-        _apply_version(conn, new.key, new.version, new.decision, new.seq, new.log_index, now)
+        _apply_version(conn, new.key, new.version, new.decision, new.seq, new.log_index, now, new.review)
     append_log(conn, result.entries)
     return result.states
 
@@ -131,11 +154,12 @@ def _apply_version(
     seq: int,
     log_index: int,
     now: str,
+    review: dict[str, Any] | None,
 ) -> None:
     sub = decision.submission
     content = decision.content.decode() if decision.content is not None else None
     conn.execute(
-        f"INSERT INTO record_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO record_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             key.participant,
             key.kind,
@@ -151,6 +175,7 @@ def _apply_version(
             now,
             log_index,
             seq,
+            json_or_none(review),
         ),
     )
     if decision.index is not None and decision.index.jurisdictions:

@@ -167,4 +167,9 @@ UPDATE records SET seq = (SELECT v.seq FROM record_versions v WHERE v.participan
     AND v.kind = records.kind AND v.record_id = records.record_id AND v.version = records.version);
 ALTER TABLE submissions ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0
 """,
+    # review before publication: an editor's decision on a held submission, and on the version it made
+    """
+ALTER TABLE submissions ADD COLUMN review TEXT;
+ALTER TABLE record_versions ADD COLUMN review TEXT
+""",
 ]
