@@ -100,6 +100,23 @@ def review_payload(
     return payload
 
 
+def endorse_payload(
+    *, participant: str, audience: str, kind: str, record_id: str, version: int, jws_sha256: str
+) -> dict[str, Any]:
+    """A participant's own signature on a version of its record that an editor entered on its behalf;
+    ``jws_sha256`` is that version's ``provenance.jws_sha256``, so the endorsement cannot apply to other bytes."""
+    return {
+        "submission_id": str(uuid.uuid4()),
+        "participant": participant,
+        "audience": audience,
+        "created_at": times.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "action": "endorse",
+        "kind": kind,
+        "record_id": record_id,
+        "endorse": {"version": version, "jws_sha256": jws_sha256},
+    }
+
+
 def sign(payload: dict[str, Any], key: SigningKey) -> Prepared:
     flattened = key.sign_jws(dumps(payload))
     return Prepared(payload["participant"], payload["submission_id"], dumps(flattened))

@@ -152,7 +152,7 @@ class Intake:
         base, record_id = verified.base_version, verified.record_id
         if base is None or record_id is None or not identifiers.is_record_id(record_id):
             return
-        key = RecordKey(message.participant, message.kind, record_id)
+        key = RecordKey(verified.owner, message.kind, record_id)
         try:
             current = await self.repository.current_version(key)
         except Unavailable:
@@ -177,7 +177,7 @@ class Intake:
             held = await self.repository.identifier_holders(ids)
         except Unavailable:
             return  # the worker checks it when the database is back
-        key = RecordKey(message.participant, message.kind, record_id)
+        key = RecordKey(verified.owner, message.kind, record_id)
         clash = duplicate(ids, identifiers.related_to(verified.record), key, held)
         if clash is not None:
             raise ExchangeError(

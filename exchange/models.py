@@ -8,7 +8,7 @@ from typing import Any, Literal
 import orjson
 
 from exchange.identifiers import KINDS as KINDS
-from exchange.identifiers import Serialization, record_key
+from exchange.identifiers import Serialization, participant_of_kid, record_key
 from exchange.validation import IndexFields
 
 ParticipantType = Literal[
@@ -115,6 +115,14 @@ class Review:
 
 
 @dataclass(frozen=True, slots=True)
+class Endorsement:
+    """A participant's own signature on a version of its record (entered on its behalf by an editor)."""
+
+    version: int
+    jws_sha256: str  # of the JWS the version was published from
+
+
+@dataclass(frozen=True, slots=True)
 class Decision:
     """A worker's verdict on one submission, before the sequencer gives it a place."""
 
@@ -137,6 +145,8 @@ class Decision:
     held: bool = False
     #: an editor's review decision (the submission is then an approve or return, not a record change)
     review: Review | None = None
+    #: an endorsement of ``record``'s version (not a record change either)
+    endorse: Endorsement | None = None
 
     @property
     def applied(self) -> Decision:
@@ -229,10 +239,17 @@ class RecordVersion:
     seq: int
     #: published after an editor's review: {by, submission_id, log_index, decided_at, comments?}
     review: dict[str, Any] | None = None
+    #: the owner's endorsements of a version an editor entered on its behalf: {by, submission_id, log_index, at}
+    endorsements: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def submitter(self) -> str:
+        """The participant whose key signed it: the record's own, or an editor's entry on its behalf."""
+        return participant_of_kid(self.kid)
 
     def provenance(self) -> dict[str, Any]:
-        base = f"/v1/submissions/{self.key.participant}/{self.submission_id}"
-        found = {
+        base = f"/v1/submissions/{self.submitter}/{self.submission_id}"
+        found: dict[str, Any] = {
             "submission_id": self.submission_id,
             "kid": self.kid,
             "jws_sha256": self.jws_sha256,
@@ -243,8 +260,12 @@ class RecordVersion:
             "jws": f"{base}/jws",
             "receipt": f"{base}/receipt",
         }
+        if self.submitter != self.key.participant:
+            found["entered_by"], found["on_behalf_of"] = self.submitter, self.key.participant
         if self.review is not None:
             found["review"] = self.review
+        if self.endorsements:
+            found["endorsements"] = list(self.endorsements)
         return found
 
     def as_dict(self) -> dict[str, Any]:

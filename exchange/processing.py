@@ -33,9 +33,9 @@ from exchange.directory import Directory
 from exchange.envelope import sha256_hex
 from exchange.errors import Unavailable
 from exchange.handover import Handover
-from exchange.models import Action, Decision, QueuedSubmission, RecordKey, Review, SubmissionState
+from exchange.models import Action, Decision, Endorsement, QueuedSubmission, RecordKey, Review, SubmissionState
 from exchange.queue.port import Delivery, SubmissionQueue
-from exchange.repository.port import Submissions
+from exchange.repository.port import Repository
 from exchange.settings import Settings
 from exchange.validation import Validator
 from exchange.validation.scope import REVIEW_ACTIONS
@@ -55,7 +55,7 @@ def _issue(pointer: str, rule: str, message: str) -> dict[str, str]:
 @dataclass
 class Processor:
     settings: Settings
-    repository: Submissions
+    repository: Repository  # submissions, and the versions an endorsement names
     queue: SubmissionQueue
     directory: Directory
     validator: Validator
@@ -99,15 +99,36 @@ class Processor:
                     ),
                 ),
             )
-        issues = self.validator.validate_payload(verified.document, scope)
+        owner = await self.directory.scope(verified.on_behalf_of) if verified.on_behalf_of else None
+        issues = self.validator.validate_payload(verified.document, scope, owner)
         if issues:
             return Decision(message, verified.kid, payload_sha, errors=tuple(i.as_dict() for i in issues))
         if verified.action in REVIEW_ACTIONS:
             return await self._review(message, verified, payload_sha)
+        if verified.action == "endorse":
+            return await self._endorse(message, verified, payload_sha)
         decision = _accepted(message, verified, payload_sha, self.validator)
         if self.settings.under_review(message.participant, message.kind):
             decision = dataclasses.replace(decision, held=True)
         return decision
+
+    async def _endorse(self, message: QueuedSubmission, verified: VerifiedSubmission, payload_sha: str) -> Decision:
+        """A participant's endorsement of a version of its own record: the version must exist and have
+        been published from the JWS it names (versions never change, so this holds at commit too)."""
+        named = verified.document["endorse"]
+        key = RecordKey(message.participant, message.kind, str(verified.record_id))
+        version = await self.repository.get_version(key, named["version"])
+        if version is None or version.jws_sha256 != named["jws_sha256"]:
+            what = "has no such version" if version is None else "was published from other bytes"
+            return Decision(
+                message,
+                verified.kid,
+                payload_sha,
+                errors=(_issue("/endorse", "endorse:not-found", f"{key} version {named['version']}: {what}"),),
+            )
+        return Decision(
+            message, verified.kid, payload_sha, record=key, endorse=Endorsement(version.version, version.jws_sha256)
+        )
 
     async def _review(self, message: QueuedSubmission, verified: VerifiedSubmission, payload_sha: str) -> Decision:
         """An editor's approve or return of a submission held for review.
@@ -282,7 +303,7 @@ def _accepted(
         submission=message,
         kid=verified.kid,
         payload_sha256=payload_sha,
-        record=RecordKey(message.participant, message.kind, str(verified.record_id)),
+        record=RecordKey(verified.owner, message.kind, str(verified.record_id)),
         action=action,
         schema=str(verified.schema),
         content=orjson.dumps(record) if action == "upsert" else None,

@@ -73,6 +73,7 @@ def version_line(version: RecordVersion) -> dict[str, Any]:
         "log_index": version.log_index,
         "seq": version.seq,
         **({"review": version.review} if version.review is not None else {}),
+        **({"endorsements": list(version.endorsements)} if version.endorsements else {}),
         "content": version.content,
     }
 
@@ -93,7 +94,7 @@ async def provenance(
     version = await repository.get_version(key, number)
     if version is None:
         return None
-    participant, sid = key.participant, version.submission_id
+    participant, sid = version.submitter, version.submission_id
     state = await repository.get_submission(participant, sid)
     stored = await repository.get_submission_body(participant, sid)
     public_key = await repository.get_key(version.kid)
@@ -315,7 +316,7 @@ def _submission_attribution(item: AuditedSubmission) -> list[ProvItem]:
 def _generation(v: RecordVersion) -> list[ProvItem]:
     attrs = _attrs(
         prov_entity=_version_id(v.key, v.version),
-        prov_activity=f"sub:{v.key.participant}/{v.submission_id}",
+        prov_activity=f"sub:{v.submitter}/{v.submission_id}",
         prov_time=v.accepted_at,
     )
     return [(f"_:generated{v.seq}", attrs)]
@@ -329,7 +330,7 @@ def _derivations(v: RecordVersion) -> list[ProvItem]:
             _attrs(
                 prov_generatedEntity=this,
                 prov_usedEntity=_signed_id(v.key.participant, v.submission_id),
-                prov_activity=f"sub:{v.key.participant}/{v.submission_id}",
+                prov_activity=f"sub:{v.submitter}/{v.submission_id}",
             ),
         )
     ]

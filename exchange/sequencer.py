@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exchange.models import Decision, RecordKey, Review, SubmissionState
-from exchange.transparency.entries import Outcome, review_entry, submission_entry
+from exchange.transparency.entries import Outcome, endorsement_entry, review_entry, submission_entry
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,8 @@ class Plan:
     entries: list[LogEntry] = field(default_factory=list)
     #: reviewed submissions an editor's decision settled: their new status (their other columns stay)
     reviewed: list[SubmissionState] = field(default_factory=list)
+    #: endorsements to add to the versions they endorse: (record, version, {by, submission_id, log_index, at})
+    endorsed: list[tuple[RecordKey, int, dict[str, Any]]] = field(default_factory=list)
 
 
 def _reject(rule: str, pointer: str, message: str) -> tuple[dict[str, str], ...]:
@@ -101,6 +103,13 @@ def plan(
             # could not see while the database was unreachable): nothing to write; the caller compares
             # the state's jws_sha256 with its own to tell the two apart.
             out.states.append(prior)
+            continue
+        if decision.endorse is not None:
+            state = _endorsement(decision, next_index, decided_at, out)
+            next_index += 1
+            seen[ident] = state
+            out.states.append(state)
+            out.decided.append((decision, state))
             continue
         errors = decision.errors
         review = decision.review
@@ -187,6 +196,54 @@ def plan(
     return out
 
 
+def _signed(decision: Decision, index: int | None) -> dict[str, Any]:
+    """The fields of the log entry that name the decided submission itself."""
+    sub = decision.submission
+    return {
+        "index": index,
+        "submission_id": sub.submission_id,
+        "participant": sub.participant,
+        "kid": decision.kid,
+        "jws_sha256": sub.jws_sha256,
+        "payload_sha256": decision.payload_sha256,
+        "received_at": sub.received_at,
+    }
+
+
+def _endorsement(decision: Decision, index: int, decided_at: str, out: Plan) -> SubmissionState:
+    """A participant's endorsement of a version of its record: logged, and added to the version's
+    provenance (the worker checked that the version exists with the JWS it names: versions never change)."""
+    sub, endorse, key = decision.submission, decision.endorse, decision.record
+    assert endorse is not None
+    accepted = not decision.errors and key is not None
+    state = SubmissionState(
+        participant=sub.participant,
+        submission_id=sub.submission_id,
+        jws_sha256=sub.jws_sha256,
+        received_at=sub.received_at,
+        status="accepted" if accepted else "rejected",
+        kind=sub.kind,
+        kid=decision.kid,
+        errors=[] if accepted else [dict(e) for e in decision.errors],
+        record=str(key) if accepted else None,
+        version=endorse.version if accepted else None,
+        log_index=index,
+        decided_at=decided_at,
+        payload_sha256=decision.payload_sha256 or None,
+    )
+    common = _signed(decision, index)
+    if accepted and key is not None:
+        entry = endorsement_entry(
+            **common, record=str(key), version=endorse.version, endorsed_jws_sha256=endorse.jws_sha256
+        )
+        by = {"by": decision.kid, "submission_id": sub.submission_id, "log_index": index, "at": decided_at}
+        out.endorsed.append((key, endorse.version, by))
+    else:
+        entry = submission_entry(**common, outcome="rejected")
+    out.entries.append(LogEntry(index, entry))
+    return state
+
+
 def _review_errors(review: Review, reviewed: SubmissionState | None) -> tuple[dict[str, str], ...]:
     """Why an editor's review cannot take effect (empty if it can)."""
     name = f"{review.participant}/{review.submission_id}"
@@ -218,16 +275,7 @@ def _reviewed_state(
 
 
 def _entry(decision: Decision, state: SubmissionState, outcome: Outcome, reviewed: SubmissionState | None) -> bytes:
-    sub = decision.submission
-    common: dict[str, Any] = {
-        "index": state.log_index,
-        "submission_id": sub.submission_id,
-        "participant": sub.participant,
-        "kid": decision.kid,
-        "jws_sha256": sub.jws_sha256,
-        "payload_sha256": decision.payload_sha256,
-        "received_at": sub.received_at,
-    }
+    common = _signed(decision, state.log_index)
     if decision.review is not None and reviewed is not None:
         return review_entry(
             **common,

@@ -142,6 +142,13 @@ class VerifiedSubmission:
     document: dict[str, Any]
     #: False only on the fast path for bytes the gateway verified on receipt.
     signature_checked: bool
+    #: An editor's entry for this participant (who then owns the record), as signed; None otherwise.
+    on_behalf_of: str | None = None
+
+    @property
+    def owner(self) -> str:
+        """The participant whose record this is: the one named ``on_behalf_of``, else the signer."""
+        return self.on_behalf_of or self.participant
 
     @property
     def jws_sha256(self) -> str:
@@ -154,8 +161,8 @@ class VerifiedSubmission:
 
     @property
     def record_key(self) -> str:
-        """``<participant>/<kind>/<record_id>`` as signed."""
-        return record_key(self.participant, self.kind, str(self.record_id))
+        """``<owner>/<kind>/<record_id>`` as signed."""
+        return record_key(self.owner, self.kind, str(self.record_id))
 
 
 def verify_submission(
@@ -322,6 +329,7 @@ def _verify(
         payload_bytes=payload_bytes,
         document=payload,
         signature_checked=not (verified_on_receipt and key.accepts(jws.alg)),
+        on_behalf_of=_text(payload.get("on_behalf_of")),
     )
 
 

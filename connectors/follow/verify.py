@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from exchange import ijson, times
-from exchange.identifiers import parse_record_key, sniff_serialization
+from exchange.identifiers import parse_record_key, participant_of_kid, sniff_serialization
 from exchange.publickeys import PublicKey, from_directory_entry
 from exchange.transparency.merkle import leaf_hash
 from exchange.transparency.note import NoteError, parse_checkpoint, verify_note
@@ -166,7 +166,7 @@ def verify_jws(change: dict[str, Any], keys: KeyLookup, origin: str | None) -> V
         raise Inconsistency(str(exc)) from None
     expected = Expected(
         kid=change["kid"],
-        participant=participant,
+        participant=participant_of_kid(str(change["kid"])),  # an editor's, for an entry on a State's behalf
         submission_id=change["submission_id"],
         audience=origin,
         kind=kind,
@@ -178,6 +178,8 @@ def verify_jws(change: dict[str, Any], keys: KeyLookup, origin: str | None) -> V
         verified = verify_submission(body, sniff_serialization(body), keys, received_at=received_at, expected=expected)
     except VerificationError as exc:
         raise Inconsistency(_inconsistency(exc, change)) from None
+    if verified.owner != participant:
+        raise Inconsistency(f"the JWS signs a record of {verified.owner}, the change is {change['record']}")
     if not same_json(verified.record, change["content"]):
         raise Inconsistency("the content served differs from the record in the signed JWS")
     return verified
@@ -225,7 +227,7 @@ def verify_entry(change: dict[str, Any], entry: bytes | None, signed: VerifiedSu
     elif fields.get("type") == "submission":
         expected |= {
             "submission_id": change["submission_id"],
-            "participant": parse_record_key(change["record"])[0],
+            "participant": participant_of_kid(str(change["kid"])),
             "kid": change["kid"],
             "outcome": "accepted",
             "jws_sha256": signed.jws_sha256,

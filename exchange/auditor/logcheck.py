@@ -31,7 +31,13 @@ _REVIEW_FIELDS = (
     "reviewed_submission_id",
     "reviewed_jws_sha256",
 )
-_FIELDS = {"submission": _SUBMISSION_FIELDS, "key": _KEY_FIELDS, "review": _REVIEW_FIELDS}
+_ENDORSEMENT_FIELDS = (*_SUBMISSION_FIELDS[:-1], "record", "endorsed_jws_sha256")
+_FIELDS = {
+    "submission": _SUBMISSION_FIELDS,
+    "key": _KEY_FIELDS,
+    "review": _REVIEW_FIELDS,
+    "endorsement": _ENDORSEMENT_FIELDS,
+}
 _BATCH = 1024
 
 

@@ -56,6 +56,7 @@ class Report:
             )
             + f"), {c['signatures_verified']} signature(s) verified",
             f"  versions:    {c['versions']} record version(s) matched to their signed payloads"
+            + (f"; {c['endorsements']} endorsement(s) by their owners" if c["endorsements"] else "")
             + (
                 f"; {c['unchanged']} unchanged submission(s) matched to the version they name" if c["unchanged"] else ""
             ),

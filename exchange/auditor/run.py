@@ -107,7 +107,7 @@ def verify_directory(path: Path, *, progress: bool = False, witnesses: Sequence[
     submissions.finish(log.signed_size)
     keys.finish(report)
     versions = _progress(export.versions(), progress, None, "version", "record versions")
-    VersionCheck(submissions.accepted, log.signed_size, report).run(versions)
+    VersionCheck(submissions.accepted, log.signed_size, report, submissions.endorsements).run(versions)
     if log.complete and source.signed_size is not None and source.signed_size != log.listed:
         report.fail(
             "audit directory", f"the manifest pins size {source.signed_size}, the checkpoints list {log.listed}"

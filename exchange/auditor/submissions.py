@@ -82,6 +82,8 @@ class SubmissionCheck:
         self.accepted: dict[int, Accepted] = {}
         #: submissions logged pending_review and not yet decided by a review entry
         self.pending: dict[tuple[str, str], Pending] = {}
+        #: endorsements the log records: log index → (record, version, the JWS hash of that version)
+        self.endorsements: dict[int, tuple[str, int, str]] = {}
 
     def _ordered(self, lines: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
         last = -1
@@ -150,7 +152,7 @@ class SubmissionCheck:
         where = f"submission {entry['participant']}/{entry['submission_id']} (log index {index})"
         fail = self.report.fail
         review = entry["type"] == "review"
-        outcome = "accepted" if review else entry["outcome"]
+        outcome = "accepted" if entry["type"] in ("review", "endorsement") else entry["outcome"]
         self.report.count("submissions")
         self.report.count("reviews" if review else "rejected" if outcome == "rejected" else str(outcome))
         for name in ("submission_id", "participant", "kid", "jws_sha256", "payload_sha256"):
@@ -187,10 +189,26 @@ class SubmissionCheck:
         verified = self._payload(where, index, entry, line, body, tolerant) if body is not None else None
         if review:
             self._review(where, index, entry, verified)
+        elif entry["type"] == "endorsement":
+            self._endorsement(where, index, entry, verified)
         elif outcome == "pending_review":
             self.pending[(entry["participant"], entry["submission_id"])] = Pending(index, entry, line, verified)
         elif outcome == "accepted" and isinstance(entry.get("record"), str) and isinstance(entry.get("version"), int):
             self.accepted[index] = self._accepted(where, entry, verified)
+
+    def _endorsement(self, where: str, index: int, entry: dict[str, Any], verified: VerifiedSubmission | None) -> None:
+        """A participant's endorsement: signed by the record's owner, for exactly the version it names."""
+        record, version, endorsed = entry["record"], entry.get("version"), entry["endorsed_jws_sha256"]
+        if record.partition("/")[0] != entry["participant"]:
+            self.report.fail(where, f"{entry['participant']} endorses {record}, which is not its record")
+        if verified is not None:
+            signed = verified.document.get("endorse") or {}
+            if verified.action != "endorse" or verified.record_key != record:
+                self.report.fail(where, f"the signed payload is not an endorsement of {record}")
+            if (signed.get("version"), signed.get("jws_sha256")) != (version, endorsed):
+                self.report.fail(where, "the signed endorsement names another version than the log entry")
+        if isinstance(version, int) and not isinstance(version, bool):
+            self.endorsements[index] = (record, version, endorsed)
 
     def _review(self, where: str, index: int, entry: dict[str, Any], verified: VerifiedSubmission | None) -> None:
         """An editor's decision: it must sign what the entry records, and decide a submission pending then."""

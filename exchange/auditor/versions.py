@@ -17,10 +17,19 @@ from exchange.content import content_sha256
 class VersionCheck:
     """Matches the export's version lines with the accepted entries kept by the submission check."""
 
-    def __init__(self, accepted: dict[int, Accepted], signed_size: int, report: Report) -> None:
+    def __init__(
+        self,
+        accepted: dict[int, Accepted],
+        signed_size: int,
+        report: Report,
+        endorsements: dict[int, tuple[str, int, str]] | None = None,
+    ) -> None:
         self.accepted = accepted
         self.signed_size = signed_size
         self.report = report
+        #: the log's endorsements (log index → record, version, JWS hash), matched with the versions' lists
+        self.endorsements = dict(endorsements or {})
+        self.published: dict[tuple[str, int], tuple[str | None, set[int]]] = {}
         #: (record, version) → content_sha256 of each upsert version checked, for the unchanged entries
         self.made: dict[tuple[str, int], str | None] = {}
 
@@ -47,11 +56,37 @@ class VersionCheck:
             if number != previous + 1:
                 self.report.fail(where, f"version {number} follows version {previous}")
             latest[record] = max(previous, number)
+            listed = {e.get("log_index") for e in line.get("endorsements") or [] if isinstance(e, dict)}
+            self.published[(record, number)] = (line.get("jws_sha256"), {i for i in listed if isinstance(i, int)})
             self._check(where, record, number, line, self.accepted.pop(index, None))
         if later:
             self.report.note(f"{later} record version(s) after the newest signed checkpoint were not checked")
         for index, accepted in sorted(self.accepted.items()):
             self._unchanged(index, accepted)
+        self._endorsements()
+
+    def _endorsements(self) -> None:
+        """Each endorsement of the log names a version published from the JWS it names, and that
+        version's provenance lists it; a version lists no endorsement the log does not record."""
+        for index, (record, number, jws) in sorted(self.endorsements.items()):
+            where = f"log entry {index}"
+            if index >= self.signed_size:
+                continue
+            found = self.published.get((record, number))
+            if found is None:
+                self.report.fail(where, f"endorses {record} v{number}, which the export does not hold")
+                continue
+            self.report.count("endorsements")
+            if found[0] != jws:
+                self.report.fail(where, f"endorses {record} v{number} as published from other bytes ({jws})")
+            if index not in found[1]:
+                self.report.fail(where, f"endorses {record} v{number}, whose provenance does not list it")
+            found[1].discard(index)
+        for (record, number), (_, listed) in sorted(self.published.items()):
+            for index in sorted(i for i in listed if i < self.signed_size):
+                self.report.fail(
+                    f"record version {record} v{number}", f"lists an endorsement at log index {index} the log lacks"
+                )
 
     def _unchanged(self, index: int, accepted: Accepted) -> None:
         where = f"log entry {index}"

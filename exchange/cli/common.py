@@ -92,3 +92,28 @@ def run(main: Callable[[], Awaitable[T]]) -> T:
 
 async def _call(main: Callable[[], Awaitable[T]]) -> T:
     return await main()
+
+
+def signing_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--url``, ``--kid`` and ``--key``: the repository and the key a command signs with."""
+    for option in (
+        click.option(
+            "--key",
+            "key_file",
+            required=True,
+            envvar="EXCHANGE_CLIENT_KEY",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            help="Your private key, PEM ($EXCHANGE_CLIENT_KEY).",
+        ),
+        click.option(
+            "--kid",
+            required=True,
+            envvar="EXCHANGE_CLIENT_KID",
+            help="Your key id, e.g. EST/2026-01 ($EXCHANGE_CLIENT_KID).",
+        ),
+        click.option(
+            "--url", required=True, envvar="EXCHANGE_CLIENT_URL", help="Repository URL ($EXCHANGE_CLIENT_URL)."
+        ),
+    ):
+        command = option(command)
+    return command

@@ -18,7 +18,7 @@ from exchange.cli.common import config_option, run, settings_from
 from exchange.cli.connect import connect_group, import_group, outbox_group
 from exchange.cli.follow import follow
 from exchange.cli.review import review
-from exchange.cli.submitter import keys, submit
+from exchange.cli.submitter import endorse, keys, submit
 from exchange.cli.verify import audit, verify
 from exchange.errors import ExchangeError
 from exchange.gateway.app import Background
@@ -319,6 +319,7 @@ def show_settings(markdown: bool, config_file: Path | None) -> None:
 cli.add_command(admin)
 cli.add_command(keys)
 cli.add_command(submit)
+cli.add_command(endorse)
 cli.add_command(import_group)
 cli.add_command(outbox_group)
 cli.add_command(connect_group)

@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import click
 
+from exchange.cli.common import signing_options
 from exchange.client import ClientError, SubmissionClient, review_payload, sign
 from exchange.envelope import SigningKey
 from exchange.identifiers import participant_of_kid
@@ -154,30 +155,10 @@ def _decide(action: str, submission: str, url: str, token: str, kid: str, key_fi
     sys.exit(EXIT_REFUSED)
 
 
-_signing = [
-    click.option("--kid", required=True, envvar="EXCHANGE_CLIENT_KID", help="Your key id ($EXCHANGE_CLIENT_KID)."),
-    click.option(
-        "--key",
-        "key_file",
-        required=True,
-        envvar="EXCHANGE_CLIENT_KEY",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Your private key, PEM ($EXCHANGE_CLIENT_KEY).",
-    ),
-]
-
-
-def _with_signing(command: Any) -> Any:
-    for option in reversed(_signing):
-        command = option(command)
-    return command
-
-
 @review.command("approve")
 @click.argument("submission")
-@_url
+@signing_options
 @_token
-@_with_signing
 @click.option("--comment", help="A note to the submitter, kept with the decision.")
 def approve(submission: str, url: str, token: str, kid: str, key_file: Path, comment: str | None) -> None:
     """Publish SUBMISSION as its record's next version: sign the approval with your key and submit it.
@@ -189,9 +170,8 @@ def approve(submission: str, url: str, token: str, kid: str, key_file: Path, com
 
 @review.command("return")
 @click.argument("submission")
-@_url
+@signing_options
 @_token
-@_with_signing
 @click.option("--comment", required=True, help="What the submitter should correct (required).")
 def return_(submission: str, url: str, token: str, kid: str, key_file: Path, comment: str) -> None:
     """Send SUBMISSION back with COMMENT: it is not published; a corrected submission can follow."""

@@ -14,9 +14,18 @@ import aiohttp
 import click
 from tqdm import tqdm
 
-from exchange.client import ClientError, SubmissionClient, SubmissionFileError, build_payload, payload_from_file, sign
+from exchange.cli.common import signing_options
+from exchange.client import (
+    ClientError,
+    SubmissionClient,
+    SubmissionFileError,
+    build_payload,
+    endorse_payload,
+    payload_from_file,
+    sign,
+)
 from exchange.envelope import SigningKey
-from exchange.identifiers import is_kid, participant_of_kid, record_key
+from exchange.identifiers import is_kid, parse_record_key, participant_of_kid, record_key
 from exchange.models import KINDS
 from exchange.transport import TransportError
 
@@ -152,15 +161,7 @@ async def _submit_one(
 
 @click.command()
 @click.argument("files", nargs=-1, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--url", required=True, envvar="EXCHANGE_CLIENT_URL", help="Repository URL ($EXCHANGE_CLIENT_URL).")
-@click.option("--kid", required=True, help="Your key id, e.g. EST/2026-01.")
-@click.option(
-    "--key",
-    "key_file",
-    required=True,
-    type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="Your private key (PEM).",
-)
+@signing_options
 @click.option("--kind", type=click.Choice(KINDS), help="Record kind (default: from the file or its folder).")
 @click.option("--record-id", help="Record id (default: from the file, or the file name). One file only.")
 @click.option("--action", type=click.Choice(["upsert", "withdraw"]), help="Default: upsert.")
@@ -263,3 +264,64 @@ def submit(
             click.echo(f"    {error.get('pointer') or '/'}: {error.get('message')} [{error.get('rule')}]")
     verdicts = {o.verdict for o in outcomes}
     sys.exit(EXIT_FAILED if "failed" in verdicts else EXIT_REJECTED if "rejected" in verdicts else 0)
+
+
+@click.command()
+@click.argument("record")
+@click.option("--version", "number", type=int, required=True, help="The version to endorse.")
+@signing_options
+@click.option("--token", envvar="EXCHANGE_CLIENT_TOKEN", help="Participant API token, to wait for the verdict.")
+def endorse(record: str, number: int, url: str, kid: str, key_file: Path, token: str | None) -> None:
+    """Sign your endorsement of RECORD (<participant>/<kind>/<record_id>) at --version: a version an
+    editor entered on your behalf becomes one you signed too (shown in its provenance, logged).
+
+    Exit status: 0 endorsed (or sent, without --token), 1 refused, 3 not delivered.
+    """
+    try:
+        participant, kind, record_id = parse_record_key(record)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="RECORD") from None
+    if participant != participant_of_kid(kid):
+        raise click.BadParameter(f"{kid} is not a key of {participant}, whose record it is", param_hint="--kid")
+    try:
+        key = SigningKey.from_file(kid, key_file)
+    except (ValueError, TypeError) as exc:
+        raise click.ClickException(f"cannot read the private key {key_file}: {exc}") from None
+
+    async def main() -> tuple[int, Any]:
+        async with SubmissionClient(url, token) as client:
+            status, version = await client.get_json(f"/v1/records/{record}/versions/{number}")
+            if status != 200:
+                return status, version
+            payload = endorse_payload(
+                participant=participant,
+                audience=(await client.info())["origin"],
+                kind=kind,
+                record_id=record_id,
+                version=number,
+                jws_sha256=version["provenance"]["jws_sha256"],
+            )
+            prepared = sign(payload, key)
+            status, ack = await client.submit(prepared)
+            if status != 202 or not token:
+                return status, ack
+            return await client.wait(prepared.participant, prepared.submission_id)
+
+    try:
+        status, body = asyncio.run(main())
+    except (TransportError, aiohttp.ClientError, ClientError, TimeoutError) as exc:
+        click.echo(f"error: cannot use the repository at {url}: {exc}", err=True)
+        sys.exit(EXIT_FAILED)
+    if status == 202:
+        click.echo(f"sent the endorsement of {record} version {number}; give --token to wait for the verdict")
+        return
+    if status == 200 and body.get("status") == "accepted":
+        click.echo(f"endorsed {record} version {number}; logged at index {body['log_index']}")
+        return
+    detail, errors = (
+        _problem(body) if status != 200 else (f"the endorsement was {body.get('status')}", body.get("errors") or [])
+    )
+    click.echo(f"error: {detail}", err=True)
+    for error in errors:
+        click.echo(f"    {error.get('pointer') or '/'}: {error.get('message')} [{error.get('rule')}]", err=True)
+    sys.exit(EXIT_REJECTED if status < 500 else EXIT_FAILED)

@@ -56,7 +56,7 @@ SUBMISSION_COLUMNS = (
 )
 VERSION_COLUMNS = (
     "participant, kind, record_id, version, action, schema, content, submission_id, kid, jws_sha256, "
-    "received_at, accepted_at, log_index, seq, review"
+    "received_at, accepted_at, log_index, seq, review, endorsements"
 )
 KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
 TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at, expires_at"  # noqa: S105 (column names)
@@ -159,6 +159,11 @@ def identifiers_of(decisions: Sequence[Decision]) -> list[str]:
     return [i for d in decisions if (index := d.applied.index) is not None for i in index.identifiers]
 
 
+def with_endorsement(stored: str | None, endorsement: dict[str, Any]) -> str:
+    """A version's endorsements (stored as a JSON list) with one more."""
+    return orjson.dumps([*(orjson.loads(stored) if stored else []), endorsement]).decode()
+
+
 def json_or_none(value: Any) -> str | None:
     return orjson.dumps(value).decode() if value is not None else None
 
@@ -199,6 +204,7 @@ def version_of(row: Row) -> RecordVersion:
         log_index=row[12],
         seq=row[13],
         review=orjson.loads(row[14]) if row[14] else None,
+        endorsements=tuple(orjson.loads(row[15])) if row[15] else (),
     )
 
 

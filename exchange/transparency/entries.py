@@ -13,6 +13,11 @@ Two kinds of entry share the log (DESIGN §7):
   ``reviewed_*`` fields name the submission decided, and ``record`` and ``version`` (approve only) the
   version it became.
 
+* a participant's endorsement of a version entered on its behalf ``{"v":1, "type":"endorsement",
+  "index", "submission_id", "participant", "kid", "jws_sha256", "payload_sha256", "received_at",
+  "record", "version", "endorsed_jws_sha256"}``: its own signed submission, and the version it endorses
+  named by its number and the SHA-256 of the JWS bytes it was published from.
+
 A submission held for review is logged with the outcome ``pending_review`` (no record or version); its
 approval is the ``review`` entry that gives it its version.
 
@@ -36,6 +41,7 @@ __all__ = [
     "KeyAction",
     "Outcome",
     "canonical",
+    "endorsement_entry",
     "key_entry",
     "review_entry",
     "submission_entry",
@@ -131,6 +137,30 @@ def _utc_time(name: str, value: str) -> str:
 # ---- builders ---------------------------------------------------------------------------------------
 
 
+def _signed(
+    kind: str,
+    index: int,
+    submission_id: str,
+    participant: str,
+    kid: str,
+    jws_sha256: str,
+    payload_sha256: str,
+    received_at: str,
+) -> dict[str, object]:
+    """The fields every entry of a signed submission starts with, checked."""
+    return {
+        "v": ENTRY_VERSION,
+        "type": kind,
+        "index": _count("index", index, 0),
+        "submission_id": _text("submission_id", submission_id),
+        "participant": _text("participant", participant),
+        "kid": _text("kid", kid),
+        "jws_sha256": _sha256_hex("jws_sha256", jws_sha256),
+        "payload_sha256": _sha256_hex("payload_sha256", payload_sha256),
+        "received_at": _utc_time("received_at", received_at),
+    }
+
+
 def submission_entry(
     *,
     index: int,
@@ -149,18 +179,8 @@ def submission_entry(
     ``record`` (``<participant>/<kind>/<record_id>``) and ``version`` are required when ``outcome`` is
     ``"accepted"`` and must be left out when it is ``"rejected"`` or ``"pending_review"``.
     """
-    entry: dict[str, object] = {
-        "v": ENTRY_VERSION,
-        "type": "submission",
-        "index": _count("index", index, 0),
-        "submission_id": _text("submission_id", submission_id),
-        "participant": _text("participant", participant),
-        "kid": _text("kid", kid),
-        "jws_sha256": _sha256_hex("jws_sha256", jws_sha256),
-        "payload_sha256": _sha256_hex("payload_sha256", payload_sha256),
-        "received_at": _utc_time("received_at", received_at),
-        "outcome": outcome,
-    }
+    entry = _signed("submission", index, submission_id, participant, kid, jws_sha256, payload_sha256, received_at)
+    entry["outcome"] = outcome
     if outcome == "accepted":
         if record is None or version is None:
             raise EntryError("an accepted submission's entry needs record and version")
@@ -195,16 +215,8 @@ def review_entry(
     ``record`` and ``version`` (the version the reviewed submission became) are required to ``approve``
     and must be left out to ``return``.
     """
-    entry: dict[str, object] = {
-        "v": ENTRY_VERSION,
-        "type": "review",
-        "index": _count("index", index, 0),
-        "submission_id": _text("submission_id", submission_id),
-        "participant": _text("participant", participant),
-        "kid": _text("kid", kid),
-        "jws_sha256": _sha256_hex("jws_sha256", jws_sha256),
-        "payload_sha256": _sha256_hex("payload_sha256", payload_sha256),
-        "received_at": _utc_time("received_at", received_at),
+    entry = _signed("review", index, submission_id, participant, kid, jws_sha256, payload_sha256, received_at)
+    entry |= {
         "action": action,
         "reviewed_participant": _text("reviewed_participant", reviewed_participant),
         "reviewed_submission_id": _text("reviewed_submission_id", reviewed_submission_id),
@@ -220,6 +232,29 @@ def review_entry(
             raise EntryError("a return's entry carries no record or version")
     else:
         raise EntryError(f"action must be 'approve' or 'return', not {action!r}")
+    return _canonical_flat(entry)
+
+
+def endorsement_entry(
+    *,
+    index: int,
+    submission_id: str,
+    participant: str,
+    kid: str,
+    jws_sha256: str,
+    payload_sha256: str,
+    received_at: str,
+    record: str,
+    version: int,
+    endorsed_jws_sha256: str,
+) -> bytes:
+    """The log entry for a participant's endorsement of a version of its record."""
+    entry = _signed("endorsement", index, submission_id, participant, kid, jws_sha256, payload_sha256, received_at)
+    entry |= {
+        "record": _text("record", record),
+        "version": _count("version", version, 1),
+        "endorsed_jws_sha256": _sha256_hex("endorsed_jws_sha256", endorsed_jws_sha256),
+    }
     return _canonical_flat(entry)
 
 

@@ -65,8 +65,14 @@ class Validator:
         """Dated signature and ratification facts by instrument (shared: do not modify it)."""
         return self._catalogue.treaty_status
 
-    def validate_payload(self, payload: Mapping[str, Any], scope: ParticipantScope) -> list[Issue]:
-        """Every problem of a submission payload submitted by the participant of ``scope``; empty if valid."""
+    def validate_payload(
+        self, payload: Mapping[str, Any], scope: ParticipantScope, owner: ParticipantScope | None = None
+    ) -> list[Issue]:
+        """Every problem of a submission payload submitted by the participant of ``scope``; empty if valid.
+
+        ``owner``: for an editor's entry ``on_behalf_of`` another participant, that participant's scope
+        (None when it is not registered): the record's rules are judged in it.
+        """
         envelope = self._compiled.envelope
         if not isinstance(payload, Mapping):
             return self._compiled.issues(envelope, payload, "")
@@ -84,9 +90,30 @@ class Validator:
                     f"only a {EDITOR_TYPE}'s key may sign a review decision; {scope.id} is a {scope.type}",
                 )
             return [*issues, issue] if issue is not None else issues
+        record_scope = scope
+        if "on_behalf_of" in payload:
+            if scope.type != EDITOR_TYPE:
+                issues.append(
+                    Issue(
+                        "/on_behalf_of",
+                        "on-behalf:not-editor",
+                        f"only a {EDITOR_TYPE}'s key may enter a record on behalf of another participant; "
+                        f"{scope.id} is a {scope.type}",
+                    )
+                )
+            elif owner is None:
+                issues.append(
+                    Issue(
+                        "/on_behalf_of",
+                        "participant:unknown",
+                        f"participant {str(payload['on_behalf_of'])[:80]} is not registered",
+                    )
+                )
+            else:
+                record_scope = owner
         for issue in (
             participant_issue(scope, _checked(payload, "participant", failed)),
-            kind_issue(scope, kind) if kind is not None else None,
+            kind_issue(record_scope, kind) if kind is not None else None,
             self._schema_issue(schema, kind),
         ):
             if issue is not None:
@@ -97,7 +124,7 @@ class Validator:
         elif action == "withdraw" and has_record:
             issues.append(Issue(RECORD_POINTER, "record:unexpected", "A withdraw must not carry a record."))
         elif has_record and schema is not None and schema in self._compiled.records and RECORD_POINTER not in failed:
-            issues.extend(self._record_issues(schema, payload["record"], scope))
+            issues.extend(self._record_issues(schema, payload["record"], record_scope))
         return issues
 
     def validate_record(self, schema: str, record: Any, scope: ParticipantScope | None = None) -> list[Issue]:

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
 from exchange.models import Decision, RecordKey, Reindexed, SubmissionState
-from exchange.repository.common import SUBMISSION_COLUMNS, VERSION_COLUMNS, index_terms, json_or_none, state_of
+from exchange.repository.common import (
+    SUBMISSION_COLUMNS,
+    VERSION_COLUMNS,
+    index_terms,
+    json_or_none,
+    state_of,
+    with_endorsement,
+)
 from exchange.repository.postgresql.locks import Connection
 from exchange.repository.postgresql.rows import as_columns
 from exchange.sequencer import Current, NewVersion
@@ -108,6 +116,28 @@ async def write_decided(conn: Connection, decided: Sequence[tuple[Decision, Subm
             for d, s in decided
         ],
     )
+
+
+async def write_endorsed(conn: Connection, endorsed: Sequence[tuple[RecordKey, int, dict[str, Any]]]) -> None:
+    """Add each endorsement to the version it endorses (in order: two may endorse one version)."""
+    for key, number, endorsement in endorsed:
+        row = await conn.fetchrow(
+            "SELECT endorsements FROM record_versions WHERE participant = $1 AND kind = $2 AND record_id = $3 "
+            "AND version = $4",
+            key.participant,
+            key.kind,
+            key.record_id,
+            number,
+        )
+        await conn.execute(
+            "UPDATE record_versions SET endorsements = $5 WHERE participant = $1 AND kind = $2 AND record_id = $3 "
+            "AND version = $4",
+            key.participant,
+            key.kind,
+            key.record_id,
+            number,
+            with_endorsement(row[0] if row else None, endorsement),
+        )
 
 
 async def write_reviewed(conn: Connection, reviewed: Sequence[SubmissionState]) -> None:
@@ -212,6 +242,7 @@ async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: 
                 v.log_index,
                 v.seq,
                 json_or_none(v.review),
+                None,  # endorsements: added later, by the owner's own signature
             )
             for v in versions
         ],

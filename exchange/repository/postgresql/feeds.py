@@ -39,7 +39,10 @@ def changes_query(query: ChangeQuery) -> tuple[str, list[Any]]:
             "AND v.record_id = c.record_id AND v.version = c.version "
         )
     if query.include_jws:
-        joins += "JOIN submissions s ON s.participant = c.participant AND s.submission_id = c.submission_id "
+        # the submitter is the participant of the key (an editor's, for an entry on a State's behalf)
+        joins += (
+            "JOIN submissions s ON s.participant = split_part(c.kid, '/', 1) AND s.submission_id = c.submission_id "
+        )
     content = "v.content" if query.include_content else "NULL"
     jws = "s.body" if query.include_jws else "NULL::bytea"
     args.append(query.limit)

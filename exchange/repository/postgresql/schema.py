@@ -182,6 +182,6 @@ ALTER TABLE submissions ADD COLUMN unchanged boolean NOT NULL DEFAULT false
     # review before publication: an editor's decision on a held submission, and on the version it made
     """
 ALTER TABLE submissions ADD COLUMN review text;
-ALTER TABLE record_versions ADD COLUMN review text
+ALTER TABLE record_versions ADD COLUMN review text, ADD COLUMN endorsements text
 """,
 ]

@@ -20,6 +20,7 @@ from exchange.repository.postgresql.decisions import (
     fetch_holders,
     fetch_states,
     write_decided,
+    write_endorsed,
     write_reviewed,
     write_versions,
 )
@@ -99,6 +100,7 @@ class SubmissionStore(PostgresPool):
             result = plan(decisions, existing, current, int(counters[0]), int(counters[1]), now, held)
             await write_decided(conn, result.decided)
             await write_reviewed(conn, result.reviewed)
+            await write_endorsed(conn, result.endorsed)
             await write_versions(conn, result.versions, now)
             await append_log(conn, result.entries)
         return result.states

@@ -22,6 +22,7 @@ from exchange.repository.common import (
     involved,
     json_or_none,
     state_of,
+    with_endorsement,
 )
 from exchange.repository.sqlite.log import append_log, log_size
 from exchange.sequencer import Current, plan
@@ -142,6 +143,17 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
         )
     for new in result.versions:
         _apply_version(conn, new.key, new.version, new.decision, new.seq, new.log_index, now, new.review)
+    for key, number, endorsement in result.endorsed:
+        row = conn.execute(
+            "SELECT endorsements FROM record_versions WHERE participant = ? AND kind = ? AND record_id = ? "
+            "AND version = ?",
+            (key.participant, key.kind, key.record_id, number),
+        ).fetchone()
+        conn.execute(
+            "UPDATE record_versions SET endorsements = ? WHERE participant = ? AND kind = ? AND record_id = ? "
+            "AND version = ?",
+            (with_endorsement(row[0], endorsement), key.participant, key.kind, key.record_id, number),
+        )
     append_log(conn, result.entries)
     return result.states
 
@@ -159,7 +171,7 @@ def _apply_version(
     sub = decision.submission
     content = decision.content.decode() if decision.content is not None else None
     conn.execute(
-        f"INSERT INTO record_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO record_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             key.participant,
             key.kind,
@@ -176,6 +188,7 @@ def _apply_version(
             log_index,
             seq,
             json_or_none(review),
+            None,  # endorsements: added later, by the owner's own signature
         ),
     )
     if decision.index is not None and decision.index.jurisdictions:

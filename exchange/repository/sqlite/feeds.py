@@ -50,7 +50,9 @@ class FeedStore(SqliteStore):
                 else ""
             )
             + (
-                "JOIN submissions s ON s.participant = c.participant AND s.submission_id = c.submission_id "
+                # the submitter is the participant of the key (an editor's, for an entry on a State's behalf)
+                "JOIN submissions s ON s.participant = substr(c.kid, 1, instr(c.kid, '/') - 1) "
+                "AND s.submission_id = c.submission_id "
                 if query.include_jws
                 else ""
             )

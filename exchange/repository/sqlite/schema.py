@@ -170,6 +170,7 @@ ALTER TABLE submissions ADD COLUMN unchanged INTEGER NOT NULL DEFAULT 0
     # review before publication: an editor's decision on a held submission, and on the version it made
     """
 ALTER TABLE submissions ADD COLUMN review TEXT;
-ALTER TABLE record_versions ADD COLUMN review TEXT
+ALTER TABLE record_versions ADD COLUMN review TEXT;
+ALTER TABLE record_versions ADD COLUMN endorsements TEXT
 """,
 ]
