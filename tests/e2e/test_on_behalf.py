@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import uuid
 from pathlib import Path
 from typing import Any
@@ -160,3 +161,35 @@ async def test_endorse_from_the_command_line_and_verify_it(service: Service, tmp
     code, out, err = await exchange("verify", url_of(service), "--token", auditor, "--quiet")
     assert code == 0, out + err
     assert "1 endorsement(s) by their owners" in out, out
+
+
+@pytest.mark.parametrize("stack", ["embedded"])
+@pytest.mark.settings(review=("GBR",))
+async def test_exchange_verify_finds_hidden_endorsements_and_unreviewed_publications(service: Service) -> None:
+    editor = await register(service.services, "org:secretariat", "secretariat")
+    kenya = await register(service.services, "KEN")
+    record_id, law = example("law", "ken-computer-misuse-and-cybercrimes-act-2018")
+    entered = await service.submit_and_wait(editor.submission(law, record_id=record_id, on_behalf_of="KEN"))
+    payload = endorse_payload(
+        participant="KEN",
+        audience=kenya.audience,
+        kind="law",
+        record_id=record_id,
+        version=1,
+        jws_sha256=entered["jws_sha256"],
+    )
+    assert (await service.submit_and_wait(kenya.sign_payload(payload)))["status"] == "accepted"
+    gbr_id, gbr_law = example("law", "gbr-computer-misuse-act-1990")
+    held = await service.submit_and_wait(service.signer.submission(gbr_law, record_id=gbr_id))
+    assert held["status"] == "pending_review"
+    await service.client.get("/v1/log/checkpoint")
+    path = service.services.settings.sqlite_path
+    assert path is not None
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE record_versions SET endorsements = NULL")  # the endorsement hidden
+        db.execute("UPDATE submissions SET status = 'accepted' WHERE status = 'pending_review'")  # never reviewed
+    auditor, _ = await admin.create_token(service.services.repository, "auditor", None)
+    code, out, err = await exchange("verify", url_of(service), "--token", auditor, "--quiet")
+    assert code == 1, out + err
+    assert f"endorses KEN/law/{record_id} v1, whose provenance does not list it" in out, out
+    assert f"submission GBR/{held['submission_id']}" in out and "no review entry of the log decides it" in out, out
