@@ -157,7 +157,7 @@ def report_flush(report: FlushReport, *, waited: bool, output: Output) -> int:
     """The outcome of ``exchange outbox flush``: counts, then each submission not accepted."""
     output.out(
         f"sent {report.sent}: received {report.received}, accepted {report.accepted} "
-        f"({report.unchanged} unchanged), "
+        f"({report.unchanged} unchanged), held for review {report.held}, returned {report.returned}, "
         f"rejected {report.rejected}, refused {report.refused}; {report.remaining} still waiting"
     )
     for entry in report.decided:

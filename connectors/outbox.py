@@ -32,8 +32,9 @@ from exchange import times
 from exchange.client import Prepared, build_payload
 from exchange.identifiers import record_key
 
-OPEN_STATES = ("pending", "received")
-DECIDED_STATES = ("accepted", "rejected", "refused")
+#: ``held``: accepted for an editor's review, not yet published; its verdict is read again until it comes
+OPEN_STATES = ("pending", "received", "held")
+DECIDED_STATES = ("accepted", "rejected", "refused", "returned")
 STATES = (*OPEN_STATES, *DECIDED_STATES)
 MAX_RESIGN = 3
 
@@ -166,6 +167,8 @@ class FlushReport:
     received: int = 0
     accepted: int = 0
     unchanged: int = 0  # of the accepted: equal to their record's current version, so no new version
+    held: int = 0  # newly held for an editor's review (published once approved)
+    returned: int = 0  # sent back by an editor, with comments
     rejected: int = 0
     refused: int = 0
     failed: int = 0
@@ -311,7 +314,8 @@ class Outbox:
 
     def _sendable(self, participant: str, strict: bool, limit: int) -> list[Entry]:
         """Pending entries with no earlier entry of the same record in the way, oldest first."""
-        blocking = ("pending", "received") if strict else ("pending",)
+        # a held submission blocks its record's later ones: approved later, it would become the newer version
+        blocking = ("pending", "received", "held") if strict else ("pending",)
         marks = ",".join("?" for _ in blocking)
         rows = self._db.execute(
             f"""SELECT * FROM entries AS e WHERE e.participant = ? AND e.state = 'pending'
@@ -393,13 +397,16 @@ class Outbox:
             report.unreachable = str(exc)
             report.remaining = self.open_count(participant)
             return report
+        if strict and any(e.state == "held" for e in self._received(participant)):
+            await self._collect(client, report)  # reviews decided since the last flush free what they held
         while True:
             sendable = self._sendable(participant, strict, batch)
             if sendable:
                 if not await self._send(client, audience, sendable, report):
                     break
                 continue
-            if not strict or not self._received(participant):
+            # held entries are looked at again on each flush, but no flush waits for a review
+            if not strict or not self._received(participant, held=False):
                 break
             progressed = await self._collect(client, report)
             if report.unreachable:
@@ -440,9 +447,11 @@ class Outbox:
                 delivered = True
         return delivered and report.unreachable is None
 
-    def _received(self, participant: str) -> list[Entry]:
+    def _received(self, participant: str, *, held: bool = True) -> list[Entry]:
+        """Entries whose verdict is still to be read: received ones, and (``held``) those held for review."""
+        states = "('received', 'held')" if held else "('received')"
         rows = self._db.execute(
-            "SELECT * FROM entries WHERE participant = ? AND state = 'received' ORDER BY seq", (participant,)
+            f"SELECT * FROM entries WHERE participant = ? AND state IN {states} ORDER BY seq", (participant,)
         ).fetchall()
         return [Entry.from_row(r) for r in rows]
 
@@ -468,13 +477,21 @@ class Outbox:
             answers = await asyncio.gather(*(one(e) for e in received[start : start + chunk]))
             waiting = False
             for entry, outcome in answers:
-                if outcome is None or outcome.status not in ("accepted", "rejected"):
+                if outcome is not None and outcome.status == "held":
+                    if entry.state != "held":  # its review may take days: the entries after it go on
+                        self._record(entry, "held", outcome, attempted=False)
+                        report.held += 1
+                        progressed = True
+                    continue
+                if outcome is None or outcome.status not in ("accepted", "rejected", "returned"):
                     waiting = True
                     continue
                 self._record(entry, outcome.status, outcome, attempted=False)
                 if outcome.status == "accepted":
                     report.accepted += 1
                     report.unchanged += outcome.unchanged
+                elif outcome.status == "returned":
+                    report.returned += 1
                 else:
                     report.rejected += 1
                 fresh = self.entry(entry.submission_id)

@@ -39,7 +39,7 @@ __all__ = ["ExchangeClient", "Outcome", "OutcomeStatus", "RepositoryError", "Ret
 
 NDJSON = "application/x-ndjson"
 BATCH_PATH = "/v1/submissions:batch"
-OutcomeStatus = Literal["received", "accepted", "rejected", "refused", "failed"]
+OutcomeStatus = Literal["received", "accepted", "rejected", "refused", "failed", "held", "returned"]
 
 
 #: The SDK's name for every failure of a request: a refusal it cannot use, an unreachable repository,
@@ -52,9 +52,10 @@ class Outcome:
     """Where one submission stands, as far as the client knows.
 
     ``received``: durable at the repository (202), no verdict read yet; ``accepted`` / ``rejected``:
-    the verdict; ``refused``: the gateway turned it away (4xx problem: signature, key, payload…), it
-    was never queued; ``failed``: it could not be delivered (network, 429 or 5xx after every retry) and
-    may be sent again, as the same bytes.
+    the verdict; ``held``: accepted for review, published once an editor approves it (``returned``: an
+    editor sent it back, with comments); ``refused``: the gateway turned it away (4xx problem:
+    signature, key, payload…), it was never queued; ``failed``: it could not be delivered (network, 429
+    or 5xx after every retry) and may be sent again, as the same bytes.
     """
 
     participant: str
@@ -129,6 +130,11 @@ def _outcome_from_state(participant: str, submission_id: str, state: Mapping[str
     if verdict == "rejected":
         errors = list(state.get("errors") or [])
         return Outcome(participant, submission_id, "rejected", 200, dict(state), errors, f"{len(errors)} error(s)")
+    if verdict == "pending_review":
+        return Outcome(participant, submission_id, "held", 200, dict(state), detail="held for review")
+    if verdict == "returned":
+        comments = (state.get("review") or {}).get("comments") or ""
+        return Outcome(participant, submission_id, "returned", 200, dict(state), detail=f"returned: {comments}")
     return Outcome(participant, submission_id, "received", 200, dict(state))
 
 

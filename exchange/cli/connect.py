@@ -360,7 +360,7 @@ def outbox_group() -> None:
 @click.option("--all", "show_all", is_flag=True, help="List decided entries too.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def outbox_status(outbox_path: Path, show_all: bool, as_json: bool) -> None:
-    """Count the outbox's entries by state and list those still waiting (pending, received)."""
+    """Count the outbox's entries by state and list those still waiting (pending, received, held)."""
     from connectors.outbox import OPEN_STATES, STATES, Outbox
     from connectors.watch_status import counts_line
 

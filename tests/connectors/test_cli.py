@@ -36,7 +36,10 @@ def run(*args: str) -> tuple[int, str, str]:
             "Import laws from a CSV file (one row per law, optional provision rows; see docs/csv-template.md).",
         ),
         (["outbox"], "The local outbox: submissions waiting for the repository."),
-        (["outbox", "status"], "Count the outbox's entries by state and list those still waiting (pending, received)."),
+        (
+            ["outbox", "status"],
+            "Count the outbox's entries by state and list those still waiting (pending, received, held).",
+        ),
         (
             ["outbox", "flush"],
             "Send what waits in the outbox, in order per record; with --token, wait for the verdicts.",
@@ -149,7 +152,10 @@ async def test_import_and_outbox_commands_against_the_app(
     assert code == 0, out + err
     assert "ZAF/law/zaf-act-a: accepted, unchanged: version 1 already holds it" in out
     code, out, _ = await asyncio.to_thread(run, "outbox", "status", "--outbox", str(outbox), "--all")
-    assert code == 0 and out.splitlines()[0] == "pending 0, received 0, accepted 5, rejected 0, refused 0"
+    assert (
+        code == 0
+        and out.splitlines()[0] == "pending 0, received 0, held 0, accepted 5, rejected 0, refused 0, returned 0"
+    )
     code, out, _ = await asyncio.to_thread(run, "outbox", "retry", "--outbox", str(outbox))
     assert code == 0 and "0 entr(ies)" in out
     code, _, err = run("outbox", "status", "--outbox", str(tmp_path / "none.sqlite3"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import sqlite3
@@ -11,8 +12,9 @@ from typing import Any
 
 from connectors.outbox import Outbox, Queued
 from connectors.sdk import ExchangeClient
-from exchange.client import build_payload
+from exchange.client import build_payload, review_payload
 from tests.connectors.conftest import FAST, Repository, Served, open_repository
+from tests.e2e.conftest import register
 from tests.support import shared_path
 
 
@@ -219,3 +221,46 @@ async def test_a_bulk_import_goes_through_the_batch_endpoint(
     assert (report.accepted, report.remaining) == (120, 0)
     assert [body.count(b"\n") for body in seen] == [50, 50, 20]  # three NDJSON requests, not 120
     # (through a proxy the body arrives in chunks: the gateway reads it whole, not just the first chunk)
+
+
+async def test_a_held_submission_waits_for_its_review_without_holding_the_others(
+    tmp_path: Path, example_law: dict[str, Any]
+) -> None:
+    repo = await open_repository(tmp_path / "repository", review=("ZAF/law",))
+    try:
+        editor = await register(repo.services, "org:secretariat", "secretariat")
+        with Outbox(tmp_path / "outbox.sqlite3") as outbox:
+            ids = outbox.enqueue(
+                "ZAF",
+                [
+                    Queued("law", "act", version(example_law, "v1")),
+                    Queued("law", "act", version(example_law, "v2")),  # waits behind the held v1
+                    Queued("law", "other", version(example_law, "o1")),
+                ],
+            )
+            async with repo.client() as client:
+                report = await outbox.flush(client, wait=5)
+                assert (report.held, report.accepted, report.remaining) == (2, 0, 1), report
+                assert [outbox.entry(i).state for i in ids] == ["held", "pending", "held"]  # type: ignore[union-attr]
+                held = await client.status("ZAF", ids[0])
+                decision = review_payload(
+                    participant="org:secretariat",
+                    audience=editor.audience,
+                    action="approve",
+                    reviewed=dict(held.body),
+                )
+                approval = await repo.http.post(
+                    "/v1/submissions",
+                    data=editor.sign_payload(decision),
+                    headers={"Content-Type": "application/jose+json"},
+                )
+                assert approval.status == 202
+                for _ in range(200):
+                    if (await client.status("ZAF", ids[0])).status == "accepted":
+                        break
+                    await asyncio.sleep(0.05)
+                again = await outbox.flush(client, wait=5)
+                assert (again.accepted, again.held, again.sent) == (1, 1, 1), again
+                assert [outbox.entry(i).state for i in ids] == ["accepted", "held", "held"]  # type: ignore[union-attr]
+    finally:
+        await repo.http.close()
