@@ -24,14 +24,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from connectors.follow.http import RETRY, Event, FeedClient, Refused, Transient, Unreachable, query
+from connectors.follow.http import RETRY, Event, FeedClient, Refused, Transient, Unreachable, loads, query
 from connectors.follow.journal import Journal, JournalError, RecordTree, record_path_parts
 from connectors.follow.state import FilterSet, State, StateError
 from connectors.follow.verify import (
@@ -50,6 +49,7 @@ from exchange.transparency.cosignature import check_quorum
 from exchange.transparency.note import NoteError
 from exchange.transparency.verify import ProofError, verify_consistency, verify_inclusion
 from exchange.transport import RetryPolicy, TransportError
+from exchange.verification import VerifiedSubmission
 
 __all__ = [
     "FollowOptions",
@@ -289,12 +289,31 @@ class Follower:
     ) -> tuple[list[dict[str, Any]], Inconsistency | None]:
         await self._keys(changes)
         assert self.directory is not None and self.state is not None
-        entries = await self._entries(sorted({c["log_index"] for c in changes}))
-        proofs = await self._proofs([c["log_index"] for c in changes], checkpoint.size)
+        directory, origin = self.directory, self.state.origin
+        # The proofs are fetched while the entries are and while the signatures are checked: the repository
+        # answers on its own core while this one verifies. Every check below still runs, in the same order.
+        proofs_fetched = asyncio.create_task(self._proofs([c["log_index"] for c in changes], checkpoint.size))
+        try:
+            entries = await self._entries(sorted({c["log_index"] for c in changes}))
+            signatures: list[VerifiedSubmission | Inconsistency] = []
+            for change in changes:
+                try:
+                    signatures.append(verify_jws(change, directory.get, origin))
+                except Inconsistency as exc:
+                    signatures.append(exc)
+                    break  # the changes after it are not kept, whatever their signatures
+                await asyncio.sleep(0)  # let the proofs' requests and answers through
+            proofs = await proofs_fetched
+        finally:
+            if not proofs_fetched.done():
+                proofs_fetched.cancel()
+            elif not proofs_fetched.cancelled():
+                proofs_fetched.exception()  # retrieved: a failure of the entries' fetch is the one raised
         verified: list[dict[str, Any]] = []
-        for change in changes:
+        for change, signed in zip(changes, signatures, strict=False):
             try:
-                signed = verify_jws(change, self.directory.get, self.state.origin)
+                if isinstance(signed, Inconsistency):
+                    raise signed
                 leaf = verify_entry(change, entries.get(change["log_index"]), signed)
                 proof = proofs[change["log_index"]]
                 if isinstance(proof, Inconsistency):
@@ -451,27 +470,44 @@ class Follower:
         """Page through the feed (long-polling once caught up), verifying each page as one batch."""
         cursor = self.last
         caught_up = False
+        ahead: asyncio.Task[Any] | None = None
         while True:
-            base = {"since": str(cursor), "limit": str(_PAGE), "include": "record,jws"}
-            if caught_up and not self.options.once:
-                base |= {"feed": "longpoll", "timeout": f"{self.options.longpoll_timeout:g}"}
-            page = await self.client.get_json("/v1/changes", self._params(**base), self.options.longpoll_timeout + 60)
+            if ahead is not None:
+                page, ahead = await ahead, None
+            else:
+                page = await self._page(cursor, caught_up)
             results = _list(page, "results")
             last_seq = page.get("last_seq") if isinstance(page, dict) else None
             if not isinstance(last_seq, int) or isinstance(last_seq, bool):
                 raise Inconsistency("a page of the feed has no last_seq").at(cursor + 1, None)
-            await self.process(results)
-            if self.dense and last_seq != self.last:
-                raise Inconsistency(
-                    f"gap in the feed: the page says it covered changes up to seq {last_seq}, "
-                    f"but served none after seq {self.last}"
-                ).at(self.last + 1, None)
-            if last_seq < self.last:
-                raise Inconsistency(f"the feed went backwards (last_seq {last_seq})").at(self.last, None)
+            if len(results) >= _PAGE:  # more to come: the next page is read while this one is verified
+                ahead = asyncio.create_task(self._page(last_seq, False))
+            try:
+                await self.process(results)
+                self._covered(last_seq)
+            except BaseException:
+                _drop(ahead)
+                raise
             cursor = last_seq
             caught_up = len(results) < _PAGE
             if caught_up and self.options.once:
                 return
+
+    def _covered(self, last_seq: int) -> None:
+        """The page's last_seq agrees with what it served."""
+        if self.dense and last_seq != self.last:
+            raise Inconsistency(
+                f"gap in the feed: the page says it covered changes up to seq {last_seq}, "
+                f"but served none after seq {self.last}"
+            ).at(self.last + 1, None)
+        if last_seq < self.last:
+            raise Inconsistency(f"the feed went backwards (last_seq {last_seq})").at(self.last, None)
+
+    async def _page(self, cursor: int, caught_up: bool) -> Any:
+        base = {"since": str(cursor), "limit": str(_PAGE), "include": "record,jws"}
+        if caught_up and not self.options.once:
+            base |= {"feed": "longpoll", "timeout": f"{self.options.longpoll_timeout:g}"}
+        return await self.client.get_json("/v1/changes", self._params(**base), self.options.longpoll_timeout + 60)
 
     async def stream(self) -> None:
         """Read the event stream, reconnecting with Last-Event-ID and growing back-off when it drops."""
@@ -538,7 +574,7 @@ class Follower:
 
     def _change_of(self, event: Event) -> Any:
         try:
-            change = json.loads(event.data)
+            change = loads(event.data)
         except ValueError:
             raise Inconsistency(f"event {event.id} is not JSON").at(self.last + 1, None) from None
         if isinstance(change, dict) and event.id is not None and event.id != str(change.get("seq")):
@@ -559,6 +595,16 @@ class Follower:
     def result(self) -> FollowResult:
         checkpoint = self.state.checkpoint if self.state else None
         return FollowResult(self.last, self.written, checkpoint.size if checkpoint else None)
+
+
+def _drop(task: asyncio.Task[Any] | None) -> None:
+    """Give up a page read ahead (its failure, if it failed, is not the one to report)."""
+    if task is None:
+        return
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _list(body: Any, name: str) -> list[Any]:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import orjson
 
 from exchange.transport import (
     RETRYABLE_STATUSES,
@@ -156,7 +157,7 @@ class FeedClient:
     async def get_json(self, path: str, params: Params = (), timeout: float = 60.0) -> Any:
         text = await self.get_text(path, params, timeout)
         try:
-            return json.loads(text)
+            return loads(text)
         except ValueError:
             raise ProblemError(parse_problem(200, None), f"GET {path} did not answer JSON") from None
 
@@ -206,3 +207,12 @@ class FeedClient:
 def query(base: Mapping[str, str], filters: Mapping[str, Sequence[str]]) -> list[tuple[str, str]]:
     """Query parameters: ``base`` then one ``name=value`` per filter value."""
     return [*base.items(), *((name, value) for name, values in filters.items() for value in values)]
+
+
+def loads(text: str) -> Any:
+    """``json.loads(text)``, decoded by orjson (several times faster) wherever orjson reads the same value;
+    what orjson refuses (NaN, integers past 64 bits, lone surrogates…) the standard library reads as before."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)

@@ -12,6 +12,7 @@ from tqdm import tqdm
 from exchange.auditor import layout
 from exchange.auditor.keydir import KeyDirectory
 from exchange.auditor.logcheck import LogCheck
+from exchange.auditor.parallel import Precheck
 from exchange.auditor.report import Report
 from exchange.auditor.source import AuditDirectory
 from exchange.auditor.submissions import SubmissionCheck
@@ -95,9 +96,11 @@ def verify_directory(path: Path, *, progress: bool = False, witnesses: Sequence[
         report.fail("info", "publishes no log verifier key")
     origin = info.get("origin") if isinstance(info.get("origin"), str) else None
     log_origin = info.get("log_origin") if isinstance(info.get("log_origin"), str) else None
-    keys = KeyDirectory.load(source.keys(report), report)
+    documents = source.keys(report)
+    keys = KeyDirectory.load(documents, report)
     export = ExportReader(source, report)
-    submissions = SubmissionCheck(keys, origin, report, export.submissions())
+    precheck = Precheck(documents, origin)
+    submissions = SubmissionCheck(keys, origin, report, precheck.lines(export.submissions()), precheck)
     log = LogCheck(verifier_keys, log_origin, report)
     entries = _progress(source.entries(report), progress, source.signed_size, "entry", "log entries")
     for index, fields in log.run(

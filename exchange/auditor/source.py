@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from exchange.auditor import layout
 from exchange.auditor.report import Report
 
@@ -26,6 +28,16 @@ def b64decode(text: Any) -> bytes:
         return base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
         raise ValueError("not standard base64") from None
+
+
+def _loads(raw: bytes) -> Any:
+    """``json.loads(raw)``, decoded by orjson wherever orjson reads the same value (several times faster);
+    what orjson refuses (NaN, integers past 64 bits, lone surrogates…) the standard library reads, or
+    refuses with its own message, as before."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def file_sha256(path: Path) -> str:
@@ -107,7 +119,7 @@ class AuditDirectory:
                 if not raw.strip():
                     continue
                 try:
-                    value = json.loads(raw)
+                    value = _loads(raw)
                 except ValueError as exc:
                     report.fail(f"{name} line {number}", f"not JSON ({exc})")
                     continue

@@ -14,16 +14,15 @@ from typing import Any
 
 from exchange import times
 from exchange.auditor.keydir import KeyDirectory
+from exchange.auditor.parallel import Precheck, Prechecked, Signed, inputs, serialization_of, signed
 from exchange.auditor.report import Report
 from exchange.auditor.source import b64decode
-from exchange.content import content_sha256, value_digest
-from exchange.identifiers import Serialization
+from exchange.content import value_digest
 from exchange.verification import (
     ENVELOPE_RULES,
     KEY_RULES,
     Expected,
     VerificationError,
-    VerifiedSubmission,
     verify_submission,
 )
 
@@ -60,7 +59,7 @@ class Pending:
     index: int
     entry: dict[str, Any]
     line: dict[str, Any]
-    verified: VerifiedSubmission | None
+    verified: Signed | None
 
 
 def _same_time(a: Any, b: Any) -> bool:
@@ -73,10 +72,18 @@ def _same_time(a: Any, b: Any) -> bool:
 class SubmissionCheck:
     """Matches each submission entry of the log with its export line and checks both and the JWS."""
 
-    def __init__(self, keys: KeyDirectory, origin: str | None, report: Report, lines: Iterator[dict[str, Any]]):
+    def __init__(
+        self,
+        keys: KeyDirectory,
+        origin: str | None,
+        report: Report,
+        lines: Iterator[dict[str, Any]],
+        precheck: Precheck | None = None,
+    ):
         self.keys = keys
         self.origin = origin
         self.report = report
+        self.precheck = precheck
         self._lines = self._ordered(lines)
         self._held: dict[str, Any] | None = None
         self.accepted: dict[int, Accepted] = {}
@@ -178,17 +185,22 @@ class SubmissionCheck:
             fail(where, f"unknown outcome {outcome!r}")
         elif "record" in entry or "version" in entry:
             fail(where, f"a {outcome} submission's entry names a record version")
-        try:
-            body = b64decode(line.get("jws"))
-        except ValueError:
-            fail(where, "the export carries no stored JWS (base64)")
-            body = None
         # Rejected for its key or signature: a signature that does not verify is then the recorded verdict,
         # not a fault of the repository.
         tolerant = outcome == "rejected" and any(
             isinstance(e, dict) and e.get("rule") in KEY_RULES for e in line.get("errors") or []
         )
-        verified = self._payload(where, index, entry, line, body, tolerant) if body is not None else None
+        verified: Signed | None
+        done = self._prechecked(index, entry, line)
+        if done is not None:
+            verified = self._agrees(where, index, entry, done.jws_sha256, done.signed)
+        else:
+            try:
+                body = b64decode(line.get("jws"))
+            except ValueError:
+                fail(where, "the export carries no stored JWS (base64)")
+                body = None
+            verified = self._payload(where, index, entry, line, body, tolerant) if body is not None else None
         if review:
             self._review(where, index, entry, verified)
         elif entry["type"] == "endorsement":
@@ -198,13 +210,13 @@ class SubmissionCheck:
         elif outcome == "accepted" and isinstance(entry.get("record"), str) and isinstance(entry.get("version"), int):
             self.accepted[index] = self._accepted(where, entry, verified)
 
-    def _endorsement(self, where: str, index: int, entry: dict[str, Any], verified: VerifiedSubmission | None) -> None:
+    def _endorsement(self, where: str, index: int, entry: dict[str, Any], verified: Signed | None) -> None:
         """A participant's endorsement: signed by the record's owner, for exactly the version it names."""
         record, version, endorsed = entry["record"], entry.get("version"), entry["endorsed_jws_sha256"]
         if record.partition("/")[0] != entry["participant"]:
             self.report.fail(where, f"{entry['participant']} endorses {record}, which is not its record")
         if verified is not None:
-            signed = verified.document.get("endorse") or {}
+            signed = verified.endorse or {}
             if verified.action != "endorse" or verified.record_key != record:
                 self.report.fail(where, f"the signed payload is not an endorsement of {record}")
             if (signed.get("version"), signed.get("jws_sha256")) != (version, endorsed):
@@ -212,12 +224,12 @@ class SubmissionCheck:
         if isinstance(version, int) and not isinstance(version, bool):
             self.endorsements[index] = (record, version, endorsed)
 
-    def _review(self, where: str, index: int, entry: dict[str, Any], verified: VerifiedSubmission | None) -> None:
+    def _review(self, where: str, index: int, entry: dict[str, Any], verified: Signed | None) -> None:
         """An editor's decision: it must sign what the entry records, and decide a submission pending then."""
         fail = self.report.fail
         action, named = entry["action"], (entry["reviewed_participant"], entry["reviewed_submission_id"])
         if verified is not None:
-            signed = verified.document.get("review") or {}
+            signed = verified.review or {}
             if verified.action != action:
                 fail(where, f"the editor signed {verified.action!r}, the log entry records {action!r}")
             if (signed.get("participant"), signed.get("submission_id"), signed.get("jws_sha256")) != (
@@ -246,6 +258,13 @@ class SubmissionCheck:
             approved = {**pending.entry, "record": entry["record"], "version": entry["version"]}
             self.accepted[index] = self._accepted(where, approved, pending.verified)
 
+    def _prechecked(self, index: int, entry: dict[str, Any], line: dict[str, Any]) -> Prechecked | None:
+        """A worker's result for this line, when it checked exactly what the log entry names."""
+        if self.precheck is None:
+            return None
+        given = inputs(line, entry["kid"], entry["participant"], entry["submission_id"], entry["received_at"])
+        return self.precheck.take(index, given)
+
     def _problem(self, where: str, what: str, tolerant: bool) -> None:
         if tolerant:
             self.report.note(f"{where}: {what} (the recorded reason for its rejection)")
@@ -254,7 +273,7 @@ class SubmissionCheck:
 
     def _payload(
         self, where: str, index: int, entry: dict[str, Any], line: dict[str, Any], body: bytes, tolerant: bool
-    ) -> VerifiedSubmission | None:
+    ) -> Signed | None:
         """The verified submission, or None after reporting why it cannot be had."""
         digest = hashlib.sha256(body).hexdigest()
         if digest != entry["jws_sha256"]:
@@ -273,12 +292,25 @@ class SubmissionCheck:
             submission_id=entry["submission_id"],
             audience=self.origin,
         )
-        serialization: Serialization = "compact" if line.get("serialization") == "compact" else "flattened"
         try:
-            verified = verify_submission(body, serialization, self.keys.get, received_at=received_at, expected=expected)
+            verified = verify_submission(
+                body, serialization_of(line), self.keys.get, received_at=received_at, expected=expected
+            )
         except VerificationError as exc:
             self._unverified(where, exc, entry["outcome"] == "rejected", tolerant)
             return None
+        return self._verified(where, index, entry, signed(verified))
+
+    def _agrees(self, where: str, index: int, entry: dict[str, Any], digest: str, verified: Signed) -> Signed:
+        """A worker verified the stored JWS for exactly this entry's inputs: the checks that follow it."""
+        if digest != entry["jws_sha256"]:
+            self.report.fail(
+                where,
+                f"the stored JWS bytes hash to {digest}, not to the jws_sha256 the log records ({entry['jws_sha256']})",
+            )
+        return self._verified(where, index, entry, verified)
+
+    def _verified(self, where: str, index: int, entry: dict[str, Any], verified: Signed) -> Signed:
         self.report.count("signatures_verified")
         added = self.keys.added.get(verified.kid)
         if added is None or added > index:
@@ -305,7 +337,7 @@ class SubmissionCheck:
             for issue in exc.issues:
                 self._problem(where, issue.message, rejected and issue.rule in _FIELD_RULES)
 
-    def _accepted(self, where: str, entry: dict[str, Any], verified: VerifiedSubmission | None) -> Accepted:
+    def _accepted(self, where: str, entry: dict[str, Any], verified: Signed | None) -> Accepted:
         base = Accepted(
             submission=f"{entry['participant']}/{entry['submission_id']}",
             submission_id=entry["submission_id"],
@@ -319,8 +351,6 @@ class SubmissionCheck:
         signed = verified.record_key
         if signed != entry["record"]:
             self.report.fail(where, f"the signed payload is about {signed}, the log entry accepts {entry['record']}")
-        action = verified.action
-        record = verified.record if action == "upsert" else None
         return Accepted(
             submission=base.submission,
             submission_id=base.submission_id,
@@ -328,8 +358,8 @@ class SubmissionCheck:
             version=base.version,
             kid=base.kid,
             jws_sha256=base.jws_sha256,
-            action=action,
+            action=verified.action,
             schema=verified.schema,
-            content=content_digest(record),
-            compared=content_sha256(verified.schema, record) if action == "upsert" else None,
+            content=verified.content,
+            compared=verified.compared,
         )

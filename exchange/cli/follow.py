@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from exchange import loops
 from exchange.cli.common import Quorum, quorum_options
 
 EXIT_OK = 0
@@ -127,7 +128,7 @@ def follow(
         return EXIT_OK
 
     try:
-        code = asyncio.run(main())
+        code = loops.run(main())
     except Inconsistency as exc:
         _say(f"inconsistency: {exc}")
         _say("stopped at the first inconsistency; nothing after it was written")

@@ -19,7 +19,7 @@ from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange import ijson, provenance, times
-from exchange.auditor import fetch, layout
+from exchange.auditor import fetch, layout, parallel
 from exchange.auditor.receipt import ReceiptError, verify_receipt
 from exchange.auditor.report import Report
 from exchange.auditor.run import verify_directory
@@ -518,3 +518,34 @@ async def test_an_endless_answer_stops_the_download_at_the_limit(
         with pytest.raises(ResponseTooLarge, match="longer than 1048576 bytes"):
             await fetch.download(url, tmp_path / "audit")
     assert not (tmp_path / "audit" / layout.MANIFEST).exists()
+
+
+def _everything(report: Report) -> tuple[str, list[str], dict[str, int]]:
+    return report.render("here"), list(report.notes), dict(report.counts)
+
+
+@pytest.mark.parametrize(
+    "change", [None, *(f for f, _ in FAULTS)], ids=["faithful", *(f.__name__.strip("_") for f, _ in FAULTS)]
+)
+def test_worker_processes_give_the_same_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: Callable[[Audit], None] | None
+) -> None:
+    built = build()
+    if change is not None:
+        change(built)
+    path = built.write(tmp_path / "audit")
+    alone = verify_directory(path)
+    monkeypatch.setattr(parallel, "MINIMUM", 1)
+    monkeypatch.setattr(parallel, "CHUNK", 2)
+    taken: list[parallel.Prechecked] = []
+    take = parallel.Precheck.take
+
+    def counted(self: parallel.Precheck, index: int, given: parallel.Inputs | None) -> parallel.Prechecked | None:
+        result = take(self, index, given)
+        taken.extend([result] if result is not None else [])
+        return result
+
+    monkeypatch.setattr(parallel.Precheck, "take", counted)
+    spread = verify_directory(path)
+    assert _everything(spread) == _everything(alone)
+    assert taken or not alone.counts["signatures_verified"], "the workers checked nothing"
