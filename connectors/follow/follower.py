@@ -148,6 +148,8 @@ class Follower:
         self.written = 0
         self.dense = not options.filtered
         self._opened = False
+        #: whether the repository answers GET /v1/log/proofs/inclusion (older ones answer 404)
+        self._batch_proofs = True
 
     # ---- set-up ----------------------------------------------------------------------------------
 
@@ -443,6 +445,23 @@ class Follower:
         return found
 
     async def _proofs(self, indexes: list[int], size: int) -> dict[int, list[bytes] | Inconsistency]:
+        """The inclusion proofs of ``indexes`` in the tree of ``size``: a request per 1,000 entries where the
+        repository answers ``GET /v1/log/proofs/inclusion``, one per entry where it does not."""
+        if self._batch_proofs:
+            found: dict[int, list[bytes] | Inconsistency] = {}
+            for start in range(0, len(indexes), _ENTRY_SPAN):
+                chunk = indexes[start : start + _ENTRY_SPAN]
+                try:
+                    body = await self.client.get_json(
+                        "/v1/log/proofs/inclusion", [("size", str(size)), ("index", ",".join(map(str, chunk)))]
+                    )
+                except Refused as exc:
+                    if exc.status == 404 and not found:
+                        self._batch_proofs = False  # an older repository: ask for each proof alone
+                        return await self._proofs(indexes, size)
+                    return {i: Inconsistency(f"no inclusion proofs in size {size}: {exc}") for i in indexes}
+                found.update(_batch(body, chunk))
+            return found
         gate = asyncio.Semaphore(_PROOF_CONCURRENCY)
 
         async def one(index: int) -> list[bytes] | Inconsistency:
@@ -605,6 +624,21 @@ def _drop(task: asyncio.Task[Any] | None) -> None:
         task.cancel()
     elif not task.cancelled():
         task.exception()
+
+
+def _batch(body: Any, indexes: list[int]) -> dict[int, list[bytes] | Inconsistency]:
+    """The proofs of a ``GET /v1/log/proofs/inclusion`` answer, by index; a missing one is an inconsistency."""
+    found: dict[int, list[bytes] | Inconsistency] = {
+        i: Inconsistency(f"the repository gave no inclusion proof of log entry {i}") for i in indexes
+    }
+    for item in _list(body, "proofs"):
+        index = item.get("index") if isinstance(item, dict) else None
+        if isinstance(index, int) and index in found:
+            try:
+                found[index] = [b64decode(h, "an inclusion proof hash") for h in _list(item, "proof")]
+            except Inconsistency as exc:
+                found[index] = exc
+    return found
 
 
 def _list(body: Any, name: str) -> list[Any]:

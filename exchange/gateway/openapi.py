@@ -367,6 +367,21 @@ def openapi_document(origin: str, validator: Validator, coverage_instruments: It
                 description="index must lie below size, and size within the log (a 422 otherwise).",
             )
         },
+        "/v1/log/proofs/inclusion": {
+            "get": _op(
+                "RFC 9162 inclusion proofs of up to 1000 entries in one tree: {size, root, proofs: [{index, proof}]}",
+                params=[
+                    _query(
+                        "index",
+                        {**_strings(_COUNT), "maxItems": 1000},
+                        "The entries' indexes, each below size (repeatable or comma-separated)",
+                        required=True,
+                    ),
+                    _query("size", _COUNT, "The tree size: at least 1, at most the log's size", required=True),
+                ],
+                description="Every index must lie below size, and size within the log (a 422 otherwise).",
+            )
+        },
         "/v1/log/proof/consistency": {
             "get": _op(
                 "RFC 9162 consistency proof between two sizes",

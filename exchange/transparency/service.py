@@ -81,6 +81,16 @@ class TransparencyLog:
         nodes = await self.repository.log_nodes(merkle.inclusion_nodes(index, size))
         return merkle.inclusion_proof(index, size, nodes)
 
+    async def inclusions(self, indexes: Sequence[int], size: int) -> list[list[bytes]]:
+        """The inclusion proofs of many entries in one tree, from one read of the stored nodes."""
+        for index in indexes:
+            if not 0 <= index < size:
+                raise _invalid("index", f"every index must lie in [0, size); got index {index}, size {size}")
+        await self._within(size, "size")
+        wanted = {key: None for index in indexes for key in merkle.inclusion_nodes(index, size)}
+        nodes = await self.repository.log_nodes(list(wanted))
+        return [merkle.inclusion_proof(index, size, nodes) for index in indexes]
+
     async def consistency(self, old: int, new: int) -> list[bytes]:
         if not 0 < old <= new:
             raise _invalid("old", f"consistency needs 0 < old <= new; got old {old}, new {new}")

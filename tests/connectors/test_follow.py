@@ -486,3 +486,36 @@ def test_an_event_of_many_data_lines_is_bounded_too() -> None:
         assert parser.feed("data: " + "x" * 10 + "\n") is None
     with pytest.raises(ResponseTooLarge):
         parser.feed("data: " + "x" * 10 + "\n")
+
+
+def counting_proxy(upstream: str, seen: list[str], *, batch: bool) -> web.Application:
+    """Forwards every GET to ``upstream``, noting each path; without ``batch`` it answers the batch
+    inclusion-proof route 404, as a repository that does not serve it would."""
+
+    async def forward(request: web.Request) -> web.StreamResponse:
+        seen.append(request.path)
+        if request.path == "/v1/log/proofs/inclusion" and not batch:
+            return web.json_response({"type": "about:blank", "title": "Not found", "status": 404}, status=404)
+        async with aiohttp.ClientSession() as session, session.get(upstream + request.path_qs) as answer:
+            body = await answer.read()
+            return web.Response(body=body, status=answer.status, content_type=answer.content_type)
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", forward)
+    return app
+
+
+@pytest.mark.parametrize("batch", [True, False])
+async def test_inclusion_proofs_come_a_page_at_a_time_or_one_by_one(upstream: Upstream, batch: bool) -> None:
+    await upstream.submit(5)
+    seen: list[str] = []
+    proxy = TestServer(counting_proxy(upstream.url, seen, batch=batch))
+    await proxy.start_server()
+    try:
+        out = upstream.data_dir.parent / f"proofs-{batch}.ndjson"
+        result, _ = await run(str(proxy.make_url("")).rstrip("/"), out)
+        assert [c["seq"] for c in lines(out)] == [1, 2, 3, 4, 5], result
+        singles = seen.count("/v1/log/proof/inclusion")
+        assert (seen.count("/v1/log/proofs/inclusion"), singles) == ((1, 0) if batch else (1, 5)), seen
+    finally:
+        await proxy.close()

@@ -141,6 +141,18 @@ async def test_proofs_and_checkpoints_are_consistent(service: Service) -> None:
     beyond = await service.client.get("/v1/log/proof/consistency", params={"old": 1, "new": new + 5})
     assert beyond.status == 422
 
+    # every proof of a page in one request, the same as one by one
+    wanted = ",".join(str(e["index"]) for e in reversed(entries["entries"]))
+    many = await (await service.client.get("/v1/log/proofs/inclusion", params={"index": wanted, "size": new})).json()
+    assert (many["size"], base64.b64decode(many["root"])) == (new, new_root)
+    assert [p["index"] for p in many["proofs"]] == list(reversed(range(new)))
+    for item in many["proofs"]:
+        entry = base64.b64decode(entries["entries"][item["index"]]["entry"])
+        verify_inclusion(item["index"], new, leaf(entry), [base64.b64decode(h) for h in item["proof"]], new_root)
+    for params in ({"index": f"0,{new}", "size": new}, {"index": ",".join(["0"] * 1001), "size": new}, {"size": new}):
+        refused = await service.client.get("/v1/log/proofs/inclusion", params=params)
+        assert refused.status == 422, params
+
 
 async def test_rejected_submission_has_a_receipt_for_its_owner(service: Service) -> None:
     record_id, record = example_for("law", "GBR")
