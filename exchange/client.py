@@ -50,7 +50,9 @@ def build_payload(
     base_version: int | None = None,
     submission_id: str | None = None,
     created_at: str | None = None,
+    on_behalf_of: str | None = None,
 ) -> dict[str, Any]:
+    """A submission payload (DESIGN §4); ``on_behalf_of``: an editor's entry for that participant."""
     payload: dict[str, Any] = {
         "submission_id": submission_id or str(uuid.uuid4()),
         "participant": participant,
@@ -63,6 +65,8 @@ def build_payload(
     }
     if base_version is not None:
         payload["base_version"] = base_version
+    if on_behalf_of is not None:
+        payload["on_behalf_of"] = on_behalf_of
     if action == "upsert":
         payload["record"] = record
     return payload
@@ -132,6 +136,7 @@ def payload_from_file(
     action: str | None = None,
     schema: str | None = None,
     base_version: int | None = None,
+    on_behalf_of: str | None = None,
 ) -> dict[str, Any]:
     """A payload from a JSON file holding either a bare record or {kind, record_id, action, record}.
 
@@ -157,6 +162,7 @@ def payload_from_file(
         record=record,
         schema=schema or meta.get("schema"),
         base_version=base_version if base_version is not None else meta.get("base_version"),
+        on_behalf_of=on_behalf_of,
     )
 
 

@@ -132,7 +132,8 @@ async def _submit_one(
                 f"HTTP {status}: {detail}",
                 errors,
             )
-        label = f"{payload['participant']}/{payload['kind']}/{payload['record_id']}"
+        owner = payload.get("on_behalf_of") or payload["participant"]
+        label = f"{owner}/{payload['kind']}/{payload['record_id']}"
         if wait is None:
             return Outcome(path, "received", f"received {label} as {prepared.submission_id}")
         status, state = await client.wait(prepared.participant, prepared.submission_id, wait)
@@ -176,6 +177,10 @@ async def _submit_one(
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for a verdict.")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Submissions in flight at once.")
 @click.option("--receipts", is_flag=True, help="Save each verdict's log receipt beside its file as FILE.receipt.json.")
+@click.option(
+    "--on-behalf-of",
+    help="An editor's entry: the participant (e.g. KEN) whose records these are, signed with your secretariat key.",
+)
 def submit(
     files: tuple[Path, ...],
     url: str,
@@ -191,10 +196,12 @@ def submit(
     timeout: float,
     concurrency: int,
     receipts: bool,
+    on_behalf_of: str | None,
 ) -> None:
     """Sign FILES (JSON records) and submit them; print each verdict.
 
-    A withdrawal needs no file: `--action withdraw --kind law --record-id ID`.
+    A withdrawal needs no file: `--action withdraw --kind law --record-id ID`. An editor (a
+    secretariat's key) enters records for a participant with no signing system with `--on-behalf-of`.
 
     Exit status: 0 all accepted (or received, without waiting), 1 some rejected, 3 some failed to
     be delivered or decided.
@@ -205,7 +212,7 @@ def submit(
             raise click.UsageError("give FILES to submit, or --action withdraw with --kind and --record-id")
         if receipts:
             raise click.UsageError("--receipts saves beside each file; a withdrawal without a file has none")
-        withdrawal = Path(record_key(participant_of_kid(kid), kind, record_id))
+        withdrawal = Path(record_key(on_behalf_of or participant_of_kid(kid), kind, record_id))
     if record_id and len(files) > 1:
         raise click.BadParameter("--record-id names one record; give one file", param_hint="--record-id")
     try:
@@ -218,6 +225,7 @@ def submit(
         "action": action,
         "schema": schema,
         "base_version": base_version,
+        "on_behalf_of": on_behalf_of,
     }
     if wait and not token:
         click.echo("note: without --token the verdict cannot be read; submitting without waiting", err=True)
@@ -245,6 +253,7 @@ def submit(
                     record_id=str(record_id),
                     action="withdraw",
                     base_version=base_version,
+                    on_behalf_of=on_behalf_of,
                 )
                 return [await _submit_one(client, withdrawal, key, audience, options, waiting, payload=payload)]
 

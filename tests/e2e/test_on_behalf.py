@@ -193,3 +193,23 @@ async def test_exchange_verify_finds_hidden_endorsements_and_unreviewed_publicat
     assert code == 1, out + err
     assert f"endorses KEN/law/{record_id} v1, whose provenance does not list it" in out, out
     assert f"submission GBR/{held['submission_id']}" in out and "no review entry of the log decides it" in out, out
+
+
+@pytest.mark.parametrize("stack", ["embedded"])
+async def test_an_editor_enters_a_file_on_behalf_from_the_command_line(service: Service, tmp_path: Path) -> None:
+    editor = await register(service.services, "org:secretariat", "secretariat")
+    await admin.add_participant(
+        service.services.repository, service.services.validator, "KEN", "Kenya", "member_state", []
+    )
+    token, _ = await admin.create_token(service.services.repository, "editor", "org:secretariat")
+    key_file = tmp_path / "editor.pem"
+    key_file.write_bytes(editor.key.private_pem())
+    record_id, law = example("law", "ken-computer-misuse-and-cybercrimes-act-2018")
+    law_file = tmp_path / f"{record_id}.json"
+    law_file.write_text(json.dumps(law), encoding="utf-8")
+    code, out, err = await exchange(
+        "submit", str(law_file), "--kind", "law", "--on-behalf-of", "KEN",
+        "--url", url_of(service), "--kid", editor.key.kid, "--key", str(key_file), "--token", token,
+    )  # fmt: skip
+    assert code == 0, out + err
+    assert f"accepted KEN/law/{record_id} version 1" in out, out
