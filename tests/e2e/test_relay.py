@@ -214,3 +214,19 @@ async def test_the_hub_refuses_what_it_cannot_relay(federation: Federation) -> N
     stale = signer.submission(record, record_id=record_id, created_at="2020-01-01T00:00:00Z")
     code, problem, _ = await _post(hub.url, stale)
     assert code == 422 and problem["errors"][0]["pointer"] == "/created_at", problem
+
+
+def test_exchange_submit_signs_for_the_upstream_and_reports_the_relay(federation: Federation) -> None:
+    record_id, record = example_for("law", "GBR")
+    (federation.tmp / "law.json").write_text(json.dumps(record))
+    (federation.tmp / "key.pem").write_bytes(federation.signer.key.private_pem())
+    hub, central = federation.hub, federation.central
+    common = ("--kid", "GBR/2026-01", "--key", str(federation.tmp / "key.pem"), "--kind", "law")
+    result = exchange(
+        "submit", str(federation.tmp / "law.json"), "--url", hub.url, *common, "--record-id", record_id,
+        "--audience", central.url, "--token", federation.hub_token, env=hub.env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"forwarded GBR/law/{record_id} to {central.url}; its status: {central.url}/v1/submissions/GBR/" in (
+        result.stdout
+    )
