@@ -6,11 +6,13 @@ stored bytes, unchanged and with the media type they came with, to ``<upstream>/
 records the answer:
 
 * ``202``: ``forwarded``, with the upstream's body (its signed acknowledgment) and ``Location``;
-* ``408``, ``429``, ``5xx``, no answer, or an answer too long to read: still ``relaying``; the upstream
-  is tried again after a back-off that doubles up to ``EXCHANGE_RELAY_MAX_BACKOFF`` (a ``Retry-After``
-  is honoured within it);
-* any other status: ``refused``, with the upstream's problem; sending the same bytes again would get
-  the same answer, and the hub cannot sign new ones.
+* a status the intake gives a submission it will not take (``400``, ``401``, ``403``, ``409``, ``413``,
+  ``415``, ``422``): ``refused``, with the upstream's problem; sending the same bytes again would get
+  the same answer, and the hub cannot sign new ones;
+* anything else (``408``, ``429``, ``5xx``, a redirect or a ``404`` from a misconfigured URL), no answer,
+  or an answer too long to read: still ``relaying``; the upstream is tried again after a back-off that
+  doubles up to ``EXCHANGE_RELAY_MAX_BACKOFF`` (a ``Retry-After`` is honoured within it), so an
+  operator's mistake in ``EXCHANGE_RELAY_UPSTREAMS`` never turns into refusals.
 
 The single endpoint is used, not ``:batch``: a flattened JWS may span several lines, and the exact bytes
 are what is forwarded. A re-send after a lost answer, a crash or a lease that ran out is harmless: the
@@ -37,8 +39,9 @@ MAX_ANSWER_BYTES = 256 * 1024
 #: Seconds between two looks at the outbox when nothing wakes the forwarder (entries stored by
 #: another process, leases that ran out).
 POLL_SECONDS = 1.0
-#: Statuses after which the same bytes may be answered otherwise later.
-TRANSIENT = frozenset({408, 429, 500, 502, 503, 504})
+#: The statuses of the upstream's intake that refuse a submission for what it is: the same bytes would
+#: be refused again. Any other answer is taken as transient.
+REFUSALS = frozenset({400, 401, 403, 409, 413, 415, 422})
 
 
 class Forwarder:
@@ -81,15 +84,15 @@ class Forwarder:
             await outbox.settle(entry, "forwarded", 202, answer.headers.get("Location"), answer.body)
             log.info("forwarded", extra={"upstream": self.upstream.origin, "submission_id": entry.submission_id})
             return None
-        if answer.status in TRANSIENT:
-            await outbox.settle(entry, "relaying", answer.status, None, answer.body)
-            return parse_retry_after(answer.headers.get("Retry-After")) or 0.0
-        await outbox.settle(entry, "refused", answer.status, None, answer.body)
-        log.warning(
-            "the upstream refused a relayed submission",
-            extra={"upstream": self.upstream.origin, "submission_id": entry.submission_id, "status": answer.status},
-        )
-        return None
+        if answer.status in REFUSALS:
+            await outbox.settle(entry, "refused", answer.status, None, answer.body)
+            log.warning(
+                "the upstream refused a relayed submission",
+                extra={"upstream": self.upstream.origin, "submission_id": entry.submission_id, "status": answer.status},
+            )
+            return None
+        await outbox.settle(entry, "relaying", answer.status, None, answer.body)
+        return parse_retry_after(answer.headers.get("Retry-After")) or 0.0
 
     async def run(self, stop: asyncio.Event) -> None:
         """Forward until ``stop`` is set."""

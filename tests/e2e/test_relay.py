@@ -209,6 +209,13 @@ async def test_the_hub_refuses_what_it_cannot_relay(federation: Federation) -> N
     code, problem, _ = await _post(hub.url, signer.sign_payload({**taken, "record_id": f"{record_id}-other"}))
     assert code == 409 and problem["type"].endswith("submission-conflict"), problem
 
+    # What only the upstream can check (here a stale base_version) comes back as its problem.
+    code, answer, _ = await _post(hub.url, signer.submission(record, record_id=f"{record_id}-new", base_version=7))
+    assert code == 202, answer
+    refused = await _status(hub, federation.hub_token, signer.sent[-1], {"refused"})
+    assert refused["relay"]["upstream_status"] == 409, refused
+    assert refused["relay"]["problem"]["type"].endswith("version-conflict") and "acknowledgment" not in refused
+
     code, problem, _ = await _post(hub.url, b"{not json")
     assert code == 400 and problem["type"].endswith("malformed-jws"), problem
     stale = signer.submission(record, record_id=record_id, created_at="2020-01-01T00:00:00Z")
