@@ -198,6 +198,19 @@ class Settings(BaseModel):
         "FULL",
         description="SQLite `synchronous` mode: FULL survives power loss, NORMAL only process crashes.",
     )
+    relay_upstreams: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Upstream repositories this node relays submissions to, each `<origin>=<URL>`: a submission signed "
+            "for audience `<origin>` is checked, kept in the relay outbox (`relay-outbox.sqlite3` in the data "
+            "directory) and forwarded unchanged to `<URL>/v1/submissions`. In the environment, entries "
+            "separated by commas. Empty: this node refuses submissions for any audience but its own origin."
+        ),
+    )
+    relay_timeout: float = Field(30.0, gt=0, le=300, description="Seconds an upstream has to answer the relay.")
+    relay_max_backoff: float = Field(
+        60.0, gt=0, description="Longest delay (seconds) between two attempts to reach an upstream that is down."
+    )
     witness_logs: tuple[str, ...] = Field(
         (),
         description=(
@@ -229,19 +242,6 @@ class Settings(BaseModel):
     witness_timeout: float = Field(10.0, gt=0, le=120, description="Seconds a witness has to answer.")
     witness_max_backoff: float = Field(
         300.0, gt=0, description="Longest delay (seconds) between two attempts to reach a witness that is down."
-    )
-    relay_upstreams: tuple[str, ...] = Field(
-        (),
-        description=(
-            "Upstream repositories this node relays submissions to, each `<origin>=<URL>`: a submission signed "
-            "for audience `<origin>` is checked, kept in the relay outbox (`relay-outbox.sqlite3` in the data "
-            "directory) and forwarded unchanged to `<URL>/v1/submissions`. In the environment, entries "
-            "separated by commas. Empty: this node refuses submissions for any audience but its own origin."
-        ),
-    )
-    relay_timeout: float = Field(30.0, gt=0, le=300, description="Seconds an upstream has to answer the relay.")
-    relay_max_backoff: float = Field(
-        60.0, gt=0, description="Longest delay (seconds) between two attempts to reach an upstream that is down."
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["json", "text"] = Field("json", description="Log line format.")

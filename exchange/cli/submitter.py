@@ -133,6 +133,13 @@ async def _submit_one(
         detail, _ = _problem(state)
         return Outcome(path, "received", f"received {label}; status unavailable (HTTP {status}: {detail})")
     verdict = state.get("status")
+    relay = state.get("relay") if isinstance(state.get("relay"), dict) else {}
+    if verdict == "forwarded":  # a relay hub's answer: the upstream received it and decides it
+        where = (state.get("links") or {}).get("upstream_status") or relay.get("upstream")
+        return Outcome(path, "received", f"forwarded {label} to {relay.get('upstream')}; its status: {where}")
+    if verdict == "refused":
+        detail, errors = _problem(relay.get("problem"))
+        return Outcome(path, "rejected", f"refused by {relay.get('upstream')}: {label}: {detail}", errors)
     note = ""
     if receipts and verdict in ("accepted", "rejected"):
         note = await _save_receipt(client, path, prepared.participant, prepared.submission_id)
@@ -144,13 +151,6 @@ async def _submit_one(
         return Outcome(path, "accepted", summary + note)
     if verdict == "rejected":
         return Outcome(path, "rejected", f"rejected {label}{note}", list(state.get("errors") or []))
-    relay = state.get("relay") if isinstance(state.get("relay"), dict) else {}
-    if verdict == "forwarded":  # a relay hub's answer: the upstream received it and decides it
-        where = (state.get("links") or {}).get("upstream_status") or relay.get("upstream")
-        return Outcome(path, "received", f"forwarded {label} to {relay.get('upstream')}; its status: {where}")
-    if verdict == "refused":
-        detail, errors = _problem(relay.get("problem"))
-        return Outcome(path, "rejected", f"refused by {relay.get('upstream')}: {label}: {detail}", errors)
     return Outcome(path, "received", f"received {label}; no verdict within {wait:g}s")
 
 
