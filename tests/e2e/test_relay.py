@@ -237,3 +237,24 @@ def test_exchange_submit_signs_for_the_upstream_and_reports_the_relay(federation
     assert f"forwarded GBR/law/{record_id} to {central.url}; its status: {central.url}/v1/submissions/GBR/" in (
         result.stdout
     )
+
+
+async def test_the_batch_endpoint_relays_each_line_as_the_single_one_does(federation: Federation) -> None:
+    hub, signer = federation.hub, federation.signer
+    record_id, record = example_for("law", "GBR")
+    lines = [signer.submission(variant(record, n), record_id=f"{record_id}-batch{n}") for n in range(2)]
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            hub.url + "/v1/submissions:batch",
+            data=b"\n".join(lines) + b"\n",
+            headers={"Content-Type": "application/x-ndjson", "Accept": "application/json"},
+        ) as response,
+    ):
+        assert response.status == 207
+        results = (await response.json())["results"]
+    assert [r["status"] for r in results] == [202, 202], results
+    assert all(r["body"]["relay"]["upstream"] == federation.central.url for r in results)
+    for sid, line in zip(signer.sent, lines, strict=True):
+        await _status(federation.central, federation.central_token, sid, {"accepted"})
+        assert (await _get(f"{federation.central.url}/v1/submissions/GBR/{sid}/jws"))[1] == line
