@@ -166,6 +166,10 @@ def payload_from_file(
     )
 
 
+#: The statuses of a submission still on its way: received by the repository, or kept by a relay hub.
+WAITING = frozenset({"received", "relaying"})
+
+
 class SubmissionClient:
     """A small async client of the repository's API, on the shared :class:`~exchange.transport.Transport`.
 
@@ -215,12 +219,13 @@ class SubmissionClient:
         return await self.get_json(f"/v1/submissions/{participant}/{submission_id}/receipt")
 
     async def wait(self, participant: str, submission_id: str, timeout: float = 60.0) -> tuple[int, Any]:
-        """Poll the status until it is no longer ``received`` (or ``timeout`` passes)."""
+        """Poll the status until it is no longer ``received`` (or, on a relay hub, ``relaying``), or
+        ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         delay = 0.05
         while True:
             status, body = await self.status(participant, submission_id)
-            if status != 200 or body.get("status") != "received" or time.monotonic() > deadline:
+            if status != 200 or body.get("status") not in WAITING or time.monotonic() > deadline:
                 return status, body
             await asyncio.sleep(delay)
             delay = min(delay * 1.5, 1.0)

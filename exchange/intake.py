@@ -15,6 +15,10 @@ the database are then left to the worker, which makes them again in any case: a 
 ``base_version`` becomes a rejection, and an id already used with other bytes a dead letter with the
 reason (instead of the gateway's 409). While the queue cannot be reached, the gateway answers 503
 with ``Retry-After``; the client re-sends the same bytes, which is harmless.
+
+A submission signed for an upstream this node relays to (:mod:`exchange.relay`) is checked the same way
+with the upstream's keys and origin, then kept in the relay outbox instead of the queue; the ``202``
+then points to the hub's status of it (``relaying``, ``forwarded`` or ``refused``).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from exchange.identifiers import COMPACT_MEDIA_TYPE, FLATTENED_MEDIA_TYPE
 from exchange.models import QueuedSubmission, RecordKey, SubmissionState
 from exchange.queue.port import SubmissionQueue
 from exchange.ratelimit import RateLimiter
+from exchange.relay.hub import Relay
 from exchange.repository.port import Records
 from exchange.sequencer import duplicate
 from exchange.settings import Settings
@@ -62,6 +67,7 @@ class Intake:
         directory: Directory,
         signing_key: SigningKey,
         handover: Handover,
+        relay: Relay | None = None,
     ) -> None:
         self.settings = settings
         self.repository = repository
@@ -71,6 +77,7 @@ class Intake:
         self.limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
         self.origin = settings.public_origin
         self.handover = handover
+        self.relay = relay
         self._warned_at = float("-inf")
         self._expected = Expected(audience=self.origin)
         self._created_window = (
@@ -91,13 +98,14 @@ class Intake:
                 Problems.UNSUPPORTED_MEDIA_TYPE,
                 f"send {FLATTENED_MEDIA_TYPE} (flattened JWS) or {COMPACT_MEDIA_TYPE} (compact JWS)",
             )
+        route = self.relay.route(body, serialization) if self.relay is not None else None
         try:
             verified = await verify_submission_async(
                 body,
                 serialization,
-                self.directory.key,
+                route.keys.key if route is not None else self.directory.key,
                 received_at=received,
-                expected=self._expected,
+                expected=route.expected if route is not None else self._expected,
                 created_window=self._created_window,
                 max_depth=self.settings.max_json_depth,
             )
@@ -119,6 +127,10 @@ class Intake:
                 f"participant {message.participant} sent more than {self.settings.rate_limit:g} submissions a second",
                 headers={"Retry-After": RateLimiter.retry_after(wait)},
             )
+        if route is not None and self.relay is not None:  # the upstream makes the record's checks
+            entry = await self.relay.keep(route, verified, media_type, message.received_at)
+            status = self.relay.status(entry)
+            return Receipt(status["links"]["status"], status)
         await self.check_base_version(verified, message)
         await self.check_identifiers(verified, message)
         try:

@@ -15,6 +15,7 @@ from exchange.intake import Intake
 from exchange.metrics import Metrics
 from exchange.processing import Processor
 from exchange.queue.port import SubmissionQueue
+from exchange.relay.hub import Relay, open_relay
 from exchange.repository.port import Repository
 from exchange.secretbox import SecretBox
 from exchange.servicekeys import ack_key, log_signers
@@ -37,6 +38,8 @@ class Services:
     #: the newest changes, read once and shared by the event streams and webhook deliverers
     recent: RecentChanges
     federation: Federation
+    #: Submissions for upstream repositories (None unless ``EXCHANGE_RELAY_UPSTREAMS`` names some).
+    relay: Relay | None
     #: Seals webhook secrets before they are stored.
     secrets: SecretBox
     metrics: Metrics = field(default_factory=Metrics)
@@ -57,7 +60,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
     validator = Validator.from_package()
     await backends.open()
     try:
-        async with open_federation(settings, backends) as federation:
+        async with open_federation(settings, backends) as federation, open_relay(settings) as relay:
             directory = Directory(backends.repository, settings.key_cache_seconds)
             signing_key = ack_key(settings)
             notifier = ChangeNotifier(backends.repository, settings.feed_poll_interval)
@@ -68,7 +71,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
                 validator=validator,
                 directory=directory,
                 signing_key=signing_key,
-                intake=Intake(settings, backends.repository, backends.queue, directory, signing_key, handover),
+                intake=Intake(settings, backends.repository, backends.queue, directory, signing_key, handover, relay),
                 processor=Processor(
                     settings,
                     backends.repository,
@@ -84,6 +87,7 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
                 notifier=notifier,
                 recent=RecentChanges(backends.repository, notifier),
                 federation=federation,
+                relay=relay,
                 secrets=SecretBox.from_settings(settings),
             )
     finally:

@@ -198,6 +198,19 @@ class Settings(BaseModel):
         "FULL",
         description="SQLite `synchronous` mode: FULL survives power loss, NORMAL only process crashes.",
     )
+    relay_upstreams: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Upstream repositories this node relays submissions to, each `<origin>=<URL>`: a submission signed "
+            "for audience `<origin>` is checked, kept in the relay outbox (`relay-outbox.sqlite3` in the data "
+            "directory) and forwarded unchanged to `<URL>/v1/submissions`. In the environment, entries "
+            "separated by commas. Empty: this node refuses submissions for any audience but its own origin."
+        ),
+    )
+    relay_timeout: float = Field(30.0, gt=0, le=300, description="Seconds an upstream has to answer the relay.")
+    relay_max_backoff: float = Field(
+        60.0, gt=0, description="Longest delay (seconds) between two attempts to reach an upstream that is down."
+    )
     witness_logs: tuple[str, ...] = Field(
         (),
         description=(
@@ -247,10 +260,23 @@ class Settings(BaseModel):
     def _split_keys(cls, value: Any) -> Any:
         return value.replace(",", " ").split() if isinstance(value, str) else value
 
-    @field_validator("witnesses", mode="before")
+    @field_validator("witnesses", "relay_upstreams", mode="before")
     @classmethod
-    def _split_witnesses(cls, value: Any) -> Any:
+    def _split_entries(cls, value: Any) -> Any:
         return [item.strip() for item in value.split(",") if item.strip()] if isinstance(value, str) else value
+
+    @field_validator("relay_upstreams")
+    @classmethod
+    def _check_upstreams(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        origins: set[str] = set()
+        for entry in value:
+            origin, _, url = entry.partition("=")
+            if not origin.strip() or not url.strip().startswith(("http://", "https://")):
+                raise ValueError(f"{entry!r}: expected '<origin>=<http(s) URL>'")
+            if origin.strip() in origins:
+                raise ValueError(f"{entry!r}: origin {origin.strip()!r} is named twice")
+            origins.add(origin.strip())
+        return value
 
     @field_validator("witness_logs")
     @classmethod

@@ -41,11 +41,12 @@ def _serve(settings: Settings, workers: int, config_file: Path | None, extra: tu
     from exchange.federation import collector
     from exchange.gateway.app import create_app
     from exchange.jsonlogs import configure
+    from exchange.relay import forwarder
     from workers import checkpoint, deliver, supervisor, validate
 
     configure(settings.log_level, settings.log_format)
     _check_port(settings.host, settings.port)
-    background: list[Background] = [checkpoint.run, deliver.run, collector.run]
+    background: list[Background] = [checkpoint.run, deliver.run, collector.run, forwarder.run]
     if workers and settings.serve_worker_mode == "process":
         background.append(supervisor.worker_processes(workers, config_file))
     else:

@@ -143,6 +143,13 @@ async def _submit_one(
         detail, _ = _problem(state)
         return Outcome(path, "received", f"received {label}; status unavailable (HTTP {status}: {detail})")
     verdict = state.get("status")
+    relay = state.get("relay") if isinstance(state.get("relay"), dict) else {}
+    if verdict == "forwarded":  # a relay hub's answer: the upstream received it and decides it
+        where = (state.get("links") or {}).get("upstream_status") or relay.get("upstream")
+        return Outcome(path, "received", f"forwarded {label} to {relay.get('upstream')}; its status: {where}")
+    if verdict == "refused":
+        detail, errors = _problem(relay.get("problem"))
+        return Outcome(path, "rejected", f"refused by {relay.get('upstream')}: {label}: {detail}", errors)
     note = ""
     if receipts and verdict in ("accepted", "rejected", "pending_review"):
         note = await _save_receipt(client, path, prepared.participant, prepared.submission_id)
@@ -176,6 +183,10 @@ async def _submit_one(
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Wait for each verdict (needs --token).")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds to wait for a verdict.")
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Submissions in flight at once.")
+@click.option(
+    "--audience",
+    help="The repository origin to sign for (default: the origin of --url); through a relay hub, the upstream's.",
+)
 @click.option("--receipts", is_flag=True, help="Save each verdict's log receipt beside its file as FILE.receipt.json.")
 @click.option(
     "--on-behalf-of",
@@ -195,6 +206,7 @@ def submit(
     wait: bool,
     timeout: float,
     concurrency: int,
+    audience: str | None,
     receipts: bool,
     on_behalf_of: str | None,
 ) -> None:
@@ -233,7 +245,7 @@ def submit(
 
     async def main() -> list[Outcome]:
         async with SubmissionClient(url, token) as client:
-            audience = (await client.info())["origin"]
+            signed_for = audience or (await client.info())["origin"]
             gate = asyncio.Semaphore(max(1, concurrency))
             bar = tqdm(
                 total=len(files), unit="file", disable=len(files) < 2 or not sys.stderr.isatty(), file=sys.stderr
@@ -241,21 +253,21 @@ def submit(
 
             async def one(path: Path) -> Outcome:
                 async with gate:
-                    outcome = await _submit_one(client, path, key, audience, options, waiting, receipts)
+                    outcome = await _submit_one(client, path, key, signed_for, options, waiting, receipts)
                 bar.update()
                 return outcome
 
             if withdrawal is not None:
                 payload = build_payload(
                     participant=participant_of_kid(kid),
-                    audience=audience,
+                    audience=signed_for,
                     kind=str(kind),
                     record_id=str(record_id),
                     action="withdraw",
                     base_version=base_version,
                     on_behalf_of=on_behalf_of,
                 )
-                return [await _submit_one(client, withdrawal, key, audience, options, waiting, payload=payload)]
+                return [await _submit_one(client, withdrawal, key, signed_for, options, waiting, payload=payload)]
 
             try:
                 return await asyncio.gather(*(one(p) for p in files))

@@ -134,12 +134,12 @@ class WitnessClient:
                 return
 
 
-async def _wait(stop: asyncio.Event, seconds: float) -> None:
+async def wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
-def _next_backoff(previous: float, longest: float) -> float:
+def next_backoff(previous: float, longest: float) -> float:
     """1 second (or less when the longest is shorter), then doubling, up to ``longest``."""
     return min(longest, max(previous * 2, min(1.0, longest)))
 
@@ -154,15 +154,15 @@ async def follow_witness(client: WitnessClient, services: Services, stop: asynci
             if checkpoint is not None:
                 await client.cosign(checkpoint)
             backoff = 0.0
-            await _wait(stop, settings.checkpoint_interval)
+            await wait(stop, settings.checkpoint_interval)
         except (WitnessFailure, ExchangeError) as exc:
-            backoff = _next_backoff(backoff, settings.witness_max_backoff)
+            backoff = next_backoff(backoff, settings.witness_max_backoff)
             log.warning("cannot get a cosignature now", extra={"witness": client.name, "reason": str(exc)})
-            await _wait(stop, backoff)
+            await wait(stop, backoff)
         except Exception:  # a bug must not end the task: the repository would silently stop being witnessed
-            backoff = _next_backoff(backoff, settings.witness_max_backoff)
+            backoff = next_backoff(backoff, settings.witness_max_backoff)
             log.exception("unexpected failure while asking for a cosignature", extra={"witness": client.name})
-            await _wait(stop, backoff)
+            await wait(stop, backoff)
 
 
 async def run(services: Services, stop: asyncio.Event) -> None:

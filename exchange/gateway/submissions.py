@@ -89,9 +89,13 @@ async def status(request: web.Request) -> web.Response:
     token = await authenticate(request, "participant", "auditor", "editor")
     if token.role == "participant" and token.participant != participant:
         raise ExchangeError(Problems.FORBIDDEN, f"this token may read only {token.participant}'s submissions")
-    state = await request.app[SERVICES].repository.get_submission(
-        participant, request.match_info["submission_id"].lower()
-    )
+    services = request.app[SERVICES]
+    sid = request.match_info["submission_id"].lower()
+    state = await services.repository.get_submission(participant, sid)
+    if state is None and services.relay is not None:  # perhaps one this node relays to an upstream
+        entry = await services.relay.outbox.get(participant, sid)
+        if entry is not None:
+            return json_response(services.relay.status(entry))
     if state is None:
         raise ExchangeError(Problems.NOT_FOUND, "no such submission")
     return json_response(state.as_dict())
