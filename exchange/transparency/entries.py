@@ -181,17 +181,21 @@ def submission_entry(
     """
     entry = _signed("submission", index, submission_id, participant, kid, jws_sha256, payload_sha256, received_at)
     entry["outcome"] = outcome
-    if outcome == "accepted":
+    if outcome not in ("accepted", "rejected", "pending_review"):
+        raise EntryError(f"outcome must be 'accepted', 'rejected' or 'pending_review', not {outcome!r}")
+    _name_version(entry, record, version, outcome == "accepted", f"{outcome} submission")
+    return _canonical_flat(entry)
+
+
+def _name_version(entry: dict[str, object], record: str | None, version: int | None, named: bool, what: str) -> None:
+    """Add ``record`` and ``version`` to ``entry`` when it must name them (``named``); refuse them otherwise."""
+    if named:
         if record is None or version is None:
-            raise EntryError("an accepted submission's entry needs record and version")
+            raise EntryError(f"an entry of an {what} needs record and version")
         entry["record"] = _text("record", record)
         entry["version"] = _count("version", version, 1)
-    elif outcome in ("rejected", "pending_review"):
-        if record is not None or version is not None:
-            raise EntryError(f"a {outcome} submission's entry carries no record or version")
-    else:
-        raise EntryError(f"outcome must be 'accepted', 'rejected' or 'pending_review', not {outcome!r}")
-    return _canonical_flat(entry)
+    elif record is not None or version is not None:
+        raise EntryError(f"an entry of a {what} carries no record or version")
 
 
 def review_entry(
@@ -222,16 +226,9 @@ def review_entry(
         "reviewed_submission_id": _text("reviewed_submission_id", reviewed_submission_id),
         "reviewed_jws_sha256": _sha256_hex("reviewed_jws_sha256", reviewed_jws_sha256),
     }
-    if action == "approve":
-        if record is None or version is None:
-            raise EntryError("an approval's entry needs the record and version the submission became")
-        entry["record"] = _text("record", record)
-        entry["version"] = _count("version", version, 1)
-    elif action == "return":
-        if record is not None or version is not None:
-            raise EntryError("a return's entry carries no record or version")
-    else:
+    if action not in ("approve", "return"):
         raise EntryError(f"action must be 'approve' or 'return', not {action!r}")
+    _name_version(entry, record, version, action == "approve", f"{action} decision")
     return _canonical_flat(entry)
 
 
