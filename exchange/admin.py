@@ -14,6 +14,7 @@ from exchange.publickeys import KeyFormatError, PublicKey, parse_public_key
 from exchange.repository.port import Records, Registry, Repository
 from exchange.tokens import new_token
 from exchange.validation import Validator
+from exchange.visibility import EVERYTHING
 
 
 def _invalid(pointer: str, rule: str, message: str) -> ExchangeError:
@@ -123,12 +124,15 @@ async def reindex(
     after: tuple[str, str, str] | None = None
     read = rewritten = 0
     while True:
-        versions = await repository.list_records(RecordQuery(after=after, limit=page))
+        versions = await repository.list_records(RecordQuery(after=after, limit=page, viewer=EVERYTHING))
         if not versions:
             return read, rewritten
         entries = [
             Reindexed(
-                v.key, v.version, validator.index_fields(v.key.kind, v.content), content_sha256(v.schema, v.content)
+                v.key,
+                v.version,
+                validator.index_fields(v.key.kind, v.content),
+                content_sha256(v.schema, v.content, v.visibility, v.readers),
             )
             for v in versions
             if v.action == "upsert" and isinstance(v.content, dict)

@@ -9,6 +9,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,11 @@ def build_payload(
     submission_id: str | None = None,
     created_at: str | None = None,
     on_behalf_of: str | None = None,
+    visibility: str | None = None,
+    readers: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A submission payload (DESIGN §4); ``on_behalf_of``: an editor's entry for that participant."""
+    """A submission payload (DESIGN §4); ``on_behalf_of``: an editor's entry for that participant;
+    ``visibility`` and ``readers``: who may see the version (public when not given)."""
     payload: dict[str, Any] = {
         "submission_id": submission_id or str(uuid.uuid4()),
         "participant": participant,
@@ -67,6 +71,10 @@ def build_payload(
         payload["base_version"] = base_version
     if on_behalf_of is not None:
         payload["on_behalf_of"] = on_behalf_of
+    if visibility is not None:
+        payload["visibility"] = visibility
+    if readers:
+        payload["readers"] = list(readers)
     if action == "upsert":
         payload["record"] = record
     return payload
@@ -137,8 +145,11 @@ def payload_from_file(
     schema: str | None = None,
     base_version: int | None = None,
     on_behalf_of: str | None = None,
+    visibility: str | None = None,
+    readers: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A payload from a JSON file holding either a bare record or {kind, record_id, action, record}.
+    """A payload from a JSON file holding either a bare record or {kind, record_id, action, record}
+    (and, optionally, its ``visibility`` and ``readers``).
 
     Options win over the file; the kind may also come from the folder name (``law/``, ``case/``,
     ``lesson/``) and the record id from the file name.
@@ -163,6 +174,8 @@ def payload_from_file(
         schema=schema or meta.get("schema"),
         base_version=base_version if base_version is not None else meta.get("base_version"),
         on_behalf_of=on_behalf_of,
+        visibility=visibility or meta.get("visibility"),
+        readers=readers or meta.get("readers") or (),
     )
 
 

@@ -47,11 +47,18 @@ def _numbers(value: Any) -> Any:
     return value
 
 
-def content_sha256(schema: Any, record: Any) -> str | None:
+def content_sha256(schema: Any, record: Any, visibility: str = "public", readers: tuple[str, ...] = ()) -> str | None:
     """SHA-256 (hex) of ``{"schema", "record"}`` as compared; None when the record is no JSON value
-    (not a finite number, say): it then never counts as unchanged."""
+    (not a finite number, say): it then never counts as unchanged.
+
+    A version that is not public adds its ``visibility`` and (sorted) ``readers``: the same record made
+    visible to others is a new version, and a public record's digest is what it always was.
+    """
     try:
-        data = orjson.dumps({"schema": schema, "record": _numbers(comparable(record))}, option=orjson.OPT_SORT_KEYS)
+        value: dict[str, Any] = {"schema": schema, "record": _numbers(comparable(record))}
+        if visibility != "public":
+            value |= {"visibility": visibility, "readers": sorted(readers)}
+        data = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
     except (TypeError, ValueError, OverflowError, orjson.JSONEncodeError):
         return None
     return hashlib.sha256(data).hexdigest()

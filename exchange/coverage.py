@@ -21,6 +21,7 @@ feed, so a matrix is as current as the feed and costs no scan of the repository 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -262,7 +263,7 @@ async def laws_as_of(audit: Audit, seq: int) -> list[RecordVersion]:
             if version.seq > seq:
                 return list(latest.values())
             if version.key.kind == "law":
-                latest[version.key] = version
+                latest[version.key] = public_view(version)
         if len(page) < _PAGE:
             break
         after = page[-1].seq
@@ -307,14 +308,23 @@ class CoverageIndex:
         return self.coverage, self.seq
 
 
+def public_view(version: RecordVersion) -> RecordVersion:
+    """The version as coverage counts it: coverage is public, so a version not everyone may see counts as
+    if the record had been withdrawn (the public sees no current text of it)."""
+    if version.visibility == "public":
+        return version
+    return dataclasses.replace(version, action="withdraw", content=None)
+
+
 def change_version(change: Any) -> RecordVersion:
-    """A feed change as the record version it made (the fields coverage reads)."""
+    """A feed change as the record version it made (the fields coverage reads); see :func:`public_view`."""
+    public = change.visibility == "public"
     return RecordVersion(
         key=change.key,
         version=change.version,
-        action=change.action,
+        action=change.action if public else "withdraw",
         schema=None,
-        content=change.content,
+        content=change.content if public else None,
         submission_id=change.submission_id,
         kid=change.kid,
         jws_sha256="",

@@ -21,6 +21,7 @@ from typing import Any
 from exchange import ijson
 from exchange.models import Change, ChangeQuery
 from exchange.repository.port import Feeds
+from exchange.visibility import PUBLIC, Viewer
 
 
 class ChangeNotifier:
@@ -160,8 +161,8 @@ def _trimmed(change: Change, query: ChangeQuery) -> Change:
     )
 
 
-def sse_event(change: Change, include: frozenset[str]) -> bytes:
-    data = ijson.dumps(change.as_dict(include)).decode()
+def sse_event(change: Change, include: frozenset[str], viewer: Viewer = PUBLIC) -> bytes:
+    data = ijson.dumps(change.seen_by(viewer, include)).decode()
     return f"id: {change.seq}\nevent: change\ndata: {data}\n\n".encode()
 
 
@@ -169,9 +170,14 @@ def sse_comment(text: str) -> bytes:
     return f": {text}\n\n".encode()
 
 
-def page(changes: list[Change], include: frozenset[str], head: int, since: int, limit: int) -> dict[str, Any]:
-    """A pull-feed page. ``last_seq`` is where the next request starts: past every change this one covered."""
+def page(
+    changes: list[Change], include: frozenset[str], head: int, since: int, limit: int, viewer: Viewer = PUBLIC
+) -> dict[str, Any]:
+    """A pull-feed page. ``last_seq`` is where the next request starts: past every change this one covered.
+
+    A change ``viewer`` may not see is a placeholder with its seq alone (:meth:`Change.seen_by`).
+    """
     last = changes[-1].seq if changes else since
     if len(changes) < limit:
         last = max(last, head)
-    return {"results": [c.as_dict(include) for c in changes], "last_seq": last}
+    return {"results": [c.seen_by(viewer, include) for c in changes], "last_seq": last}

@@ -10,6 +10,7 @@ import orjson
 from exchange.identifiers import KINDS as KINDS
 from exchange.identifiers import Serialization, participant_of_kid, record_key
 from exchange.validation import IndexFields
+from exchange.visibility import PUBLIC, Viewer
 
 ParticipantType = Literal[
     "member_state",
@@ -147,6 +148,9 @@ class Decision:
     review: Review | None = None
     #: an endorsement of ``record``'s version (not a record change either)
     endorse: Endorsement | None = None
+    #: who may see the version (:mod:`exchange.visibility`); ``readers``: the effective set of a restricted one
+    visibility: str = "public"
+    readers: tuple[str, ...] = ()
 
     @property
     def applied(self) -> Decision:
@@ -241,6 +245,9 @@ class RecordVersion:
     review: dict[str, Any] | None = None
     #: the owner's endorsements of a version an editor entered on its behalf: {by, submission_id, log_index, at}
     endorsements: tuple[dict[str, Any], ...] = ()
+    #: who may see it (:mod:`exchange.visibility`): public, participants or restricted to ``readers``
+    visibility: str = "public"
+    readers: tuple[str, ...] = ()
 
     @property
     def submitter(self) -> str:
@@ -277,6 +284,8 @@ class RecordVersion:
             "action": self.action,
             "schema": self.schema,
             "content": self.content,
+            "visibility": self.visibility,
+            **({"readers": list(self.readers)} if self.visibility == "restricted" else {}),
             "provenance": self.provenance(),
         }
 
@@ -296,6 +305,8 @@ class RecordQuery:
     date_to: str | None = None
     after: tuple[str, str, str] | None = None  # cursor: the last (participant, kind, record_id) seen
     limit: int = 50
+    #: who is asking: only the records whose current version they may see (aggregates ask as the public)
+    viewer: Viewer = PUBLIC
 
 
 @dataclass(frozen=True, slots=True)
@@ -367,6 +378,8 @@ class Change:
     #: the record's JSON text as stored (None unless asked for): answers embed it as it is, unparsed
     content_json: str | None = None
     jws: str | None = None
+    visibility: str = "public"
+    readers: tuple[str, ...] = ()
 
     @property
     def content(self) -> Any:
@@ -384,6 +397,10 @@ class Change:
             "kid": self.kid,
             "received_at": self.received_at,
         }
+        if self.visibility != "public":
+            body["visibility"] = self.visibility
+            if self.visibility == "restricted":
+                body["readers"] = list(self.readers)
         if "record" in include:
             # the stored text, written into the answer as it is (orjson): a page of 1,000 changes does not
             # parse and write 1,000 records again
@@ -391,6 +408,13 @@ class Change:
         if "jws" in include:
             body["jws"] = self.jws
         return body
+
+    def seen_by(self, viewer: Viewer, include: frozenset[str] = frozenset()) -> dict[str, Any]:
+        """The change as ``viewer`` may see it: whole, or a placeholder holding only its seq (so that a
+        follower still sees the feed dense, and learns nothing else of it)."""
+        if viewer.may_see(self.visibility, self.readers):
+            return self.as_dict(include)
+        return {"seq": self.seq, "hidden": True}
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,8 +38,10 @@ from exchange.queue.port import Delivery, SubmissionQueue
 from exchange.repository.port import Repository
 from exchange.settings import Settings
 from exchange.validation import Validator
+from exchange.validation.issues import Issue
 from exchange.validation.scope import REVIEW_ACTIONS
 from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission_async
+from exchange.visibility import effective_readers
 
 log = logging.getLogger("exchange.worker")
 
@@ -101,6 +103,11 @@ class Processor:
             )
         owner = await self.directory.scope(verified.on_behalf_of) if verified.on_behalf_of else None
         issues = self.validator.validate_payload(verified.document, scope, owner)
+        issues += [
+            Issue(f"/readers/{n}", "participant:unknown", f"reader {name[:80]} is not a registered participant")
+            for n, name in enumerate(_readers(verified.document))
+            if await self.directory.scope(name) is None
+        ]
         if issues:
             return Decision(message, verified.kid, payload_sha, errors=tuple(i.as_dict() for i in issues))
         if verified.action in REVIEW_ACTIONS:
@@ -299,6 +306,12 @@ def _accepted(
     # The record validator has passed: action, schema and record_id are as the submission schema requires.
     action: Action = "withdraw" if verified.action == "withdraw" else "upsert"
     record: dict[str, Any] = verified.record or {}
+    visibility = str(verified.document.get("visibility", "public"))
+    readers = (
+        effective_readers(_readers(verified.document), verified.owner, verified.participant)
+        if visibility == "restricted"
+        else ()
+    )
     return Decision(
         submission=message,
         kid=verified.kid,
@@ -307,8 +320,18 @@ def _accepted(
         action=action,
         schema=str(verified.schema),
         content=orjson.dumps(record) if action == "upsert" else None,
-        content_sha256=content_sha256(str(verified.schema), record) if action == "upsert" else None,
+        content_sha256=content_sha256(str(verified.schema), record, visibility, readers)
+        if action == "upsert"
+        else None,
         base_version=verified.base_version,
         index=validator.index_fields(message.kind, record) if action == "upsert" else None,
         related=identifiers.related_to(record),
+        visibility=visibility,
+        readers=readers,
     )
+
+
+def _readers(payload: dict[str, Any]) -> list[str]:
+    """The readers a payload names (the schema has checked their form)."""
+    readers = payload.get("readers")
+    return [r for r in readers if isinstance(r, str)] if isinstance(readers, list) else []

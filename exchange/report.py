@@ -107,6 +107,8 @@ async def build(
         since = page[-1].seq
     report = Report(start, end, first, last)
     for change in in_period:
+        if change.visibility != "public":  # the report is public: it counts what everyone may see
+            continue
         kind = change.key.kind
         region = _region(change.jurisdiction, regions_of)
         if change.action == "withdraw":

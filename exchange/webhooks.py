@@ -39,6 +39,7 @@ from exchange.repository.port import Feeds, Subscriptions
 from exchange.secretbox import SecretBox
 from exchange.settings import Settings
 from exchange.transport import ResponseTooLarge, parse_retry_after, read_bounded
+from exchange.visibility import Viewer
 
 log = logging.getLogger("exchange.deliver")
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
@@ -66,6 +67,12 @@ def signatures(sub: Subscription, box: SecretBox, webhook_id: str, timestamp: in
     if sub.previous_secret and sub.previous_secret_until and times.parse(sub.previous_secret_until) > now:
         values.append(signature(box.open(sub.previous_secret, sub.id), webhook_id, timestamp, body))
     return " ".join(values)
+
+
+def subscriber(sub: Subscription) -> Viewer:
+    """Who a subscription delivers to: a token holder (versions visible to participants), and the named
+    reader of restricted ones when its owner is a participant. A subscription never sees everything."""
+    return Viewer(authenticated=True, participant=None if sub.owner == "admin" else sub.owner)
 
 
 def webhook_id(sub: Subscription, seq: int) -> str:
@@ -261,7 +268,17 @@ class Deliverer:
                 await self.notifier.wait_beyond(max(head, sub.cursor), 1.0)
                 sub = None
                 continue
+            if not subscriber(sub).may_see(changes[0].visibility, changes[0].readers):
+                sub = await self._skip(sub, changes[0])
+                continue
             sub = await self._deliver(sub, changes[0], session)
+
+    async def _skip(self, sub: Subscription, change: Change) -> Subscription | None:
+        """Pass over a change the subscriber may not see: no event, nothing in its delivery log."""
+        expect = {"cursor": sub.cursor, "status": sub.status, "lease_owner": self.worker_id}
+        if not await self.repository.update_subscription(sub.id, {"cursor": change.seq}, expect):
+            return None
+        return dataclasses.replace(sub, cursor=change.seq)
 
     async def _verify(self, sub: Subscription, session: aiohttp.ClientSession) -> None:
         problem = await verify_intent(session, sub.url)

@@ -39,6 +39,7 @@ from connectors.follow.verify import (
     TrustedCheckpoint,
     b64decode,
     check_change,
+    is_hidden,
     open_checkpoint,
     signing_keys,
     verify_entry,
@@ -220,7 +221,9 @@ class Follower:
         """Write the record files of the journal lines they lag behind (a crash between the two)."""
         assert self.journal is not None and self.layout.records is not None and self.state is not None
         try:
-            count = self.layout.records.apply_newest_first(self.journal.newest_after(applied))
+            count = self.layout.records.apply_newest_first(
+                c for c in self.journal.newest_after(applied) if not is_hidden(c)
+            )
         except JournalError as exc:
             raise SetupError(str(exc)) from None
         self.state.applied_seq = self.last
@@ -248,17 +251,22 @@ class Follower:
     async def process(self, changes: Sequence[Any]) -> None:
         """Verify a batch in order; keep every change up to the first that fails, then raise for that one."""
         candidates, failure = self._order(changes)
+        visible = [c for c in candidates if not is_hidden(c)]
         verified: list[dict[str, Any]] = []
         checkpoint: TrustedCheckpoint | None = None
-        if candidates:
+        if visible:
             try:
-                checkpoint = await self._checkpoint(max(c["log_index"] for c in candidates) + 1)
-                verified, later = await self._verify(candidates, checkpoint)
+                checkpoint = await self._checkpoint(max(c["log_index"] for c in visible) + 1)
+                verified, later = await self._verify(visible, checkpoint)
             except Inconsistency as exc:
-                first = candidates[0]
+                first = visible[0]
                 raise exc.at(first["seq"], first["record"]) from None
             failure = later or failure
-        self._commit(verified, checkpoint)
+        # the placeholders of changes this reader may not see keep their places, up to the first change
+        # that failed its checks
+        kept = {id(c) for c in verified}
+        stop = next((n for n, c in enumerate(candidates) if not is_hidden(c) and id(c) not in kept), len(candidates))
+        self._commit(candidates[:stop], checkpoint)
         if failure is not None:
             raise failure
 
@@ -270,9 +278,10 @@ class Follower:
             seq = change.get("seq") if isinstance(change, dict) else None
             record = change.get("record") if isinstance(change, dict) else None
             try:
-                check_change(change)
-                if record_path_parts(change["record"]) is None:
-                    raise Inconsistency(f"record name {change['record']!r} is not <participant>/<kind>/<record_id>")
+                if not is_hidden(change):
+                    check_change(change)
+                    if record_path_parts(change["record"]) is None:
+                        raise Inconsistency(f"record name {change['record']!r} is not <participant>/<kind>/<record_id>")
                 if change["seq"] <= last:
                     raise Inconsistency(
                         f"seq {change['seq']} came after seq {last}: the feed repeated a change or went backwards"
@@ -339,7 +348,7 @@ class Follower:
         assert self.journal is not None and self.state is not None
         self.journal.append(verified)
         if self.layout.records is not None:
-            self.layout.records.apply(verified)
+            self.layout.records.apply([c for c in verified if not is_hidden(c)])
         first, last = verified[0]["seq"], verified[-1]["seq"]
         self.state.applied_seq = last
         if checkpoint is not None:

@@ -125,6 +125,18 @@ def _same(a: Any, b: Any) -> bool:
 # ---- the change itself ----------------------------------------------------------------------------
 
 
+def is_hidden(change: Any) -> bool:
+    """The repository's placeholder for a change this reader may not see: ``{"seq": N, "hidden": true}``
+    and nothing else. It keeps the feed dense; there is nothing in it to verify or to apply."""
+    return (
+        isinstance(change, dict)
+        and change.get("hidden") is True
+        and len(change) == 2
+        and isinstance(change.get("seq"), int)
+        and not isinstance(change["seq"], bool)
+    )
+
+
 def check_change(change: Any) -> None:
     """The change has every field with its type, and carries its content and JWS."""
     if not isinstance(change, dict):

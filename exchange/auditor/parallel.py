@@ -27,6 +27,7 @@ from exchange.auditor.source import b64decode
 from exchange.content import content_sha256, value_digest
 from exchange.identifiers import Serialization
 from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission
+from exchange.visibility import LEVELS, effective_readers
 
 #: Lines a worker checks at a time.
 CHUNK = 500
@@ -47,11 +48,14 @@ class Signed:
     compared: str | None  # :func:`exchange.content.content_sha256` of schema and record, for an upsert
     review: dict[str, Any] | None = None  # an editor's decision: the submission it names, as signed
     endorse: dict[str, Any] | None = None  # an endorsement: the version it names, as signed
+    visibility: str = "public"  # as signed (:mod:`exchange.visibility`)
+    readers: tuple[str, ...] = ()  # a restricted version's readers: the named ones, its owner and submitter
 
 
 def signed(verified: VerifiedSubmission) -> Signed:
     action = verified.action
     record = verified.record if action == "upsert" else None
+    visibility, readers = signed_visibility(verified)
     return Signed(
         kid=verified.kid,
         payload_sha256=verified.payload_sha256,
@@ -59,10 +63,24 @@ def signed(verified: VerifiedSubmission) -> Signed:
         action=action,
         schema=verified.schema,
         content=value_digest(record),
-        compared=content_sha256(verified.schema, record) if action == "upsert" else None,
+        compared=content_sha256(verified.schema, record, visibility, readers) if action == "upsert" else None,
         review=_member(verified.document, "review"),
         endorse=_member(verified.document, "endorse"),
+        visibility=visibility,
+        readers=readers,
     )
+
+
+def signed_visibility(verified: VerifiedSubmission) -> tuple[str, tuple[str, ...]]:
+    """The visibility a payload signs, and the readers of a restricted version (named, owner, submitter)."""
+    visibility = verified.document.get("visibility", "public")
+    if visibility not in LEVELS:
+        return "public", ()
+    if visibility != "restricted":
+        return str(visibility), ()
+    named = verified.document.get("readers")
+    names = [r for r in named if isinstance(r, str)] if isinstance(named, list) else []
+    return "restricted", effective_readers(names, verified.owner, verified.participant)
 
 
 def _member(document: dict[str, Any], name: str) -> dict[str, Any] | None:

@@ -50,6 +50,8 @@ class Accepted:
     schema: str | None = None
     content: bytes | None = None  # digest of the signed record; None when the payload did not verify
     compared: str | None = None  # :func:`exchange.content.content_sha256` of its schema and record
+    visibility: str = "public"  # as signed
+    readers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,4 +364,6 @@ class SubmissionCheck:
             schema=verified.schema,
             content=verified.content,
             compared=verified.compared,
+            visibility=verified.visibility,
+            readers=verified.readers,
         )

@@ -129,5 +129,12 @@ class VersionCheck:
             fail(where, f"schema {line.get('schema')!r} differs from the signed schema {accepted.schema!r}")
         if content_digest(line.get("content")) != accepted.content:
             fail(where, f"its content differs from the record signed in submission {accepted.submission}")
+        visibility, readers = line.get("visibility", "public"), tuple(line.get("readers") or ())
+        if (visibility, readers) != (accepted.visibility, accepted.readers):
+            shown = f"{visibility} {list(readers)}" if readers else str(visibility)
+            signed = f"{accepted.visibility} {list(accepted.readers)}" if accepted.readers else accepted.visibility
+            fail(where, f"it is shown as {shown}, but submission {accepted.submission} signed {signed}")
         if action == "upsert":
-            self.made[(record, number)] = content_sha256(line.get("schema"), line.get("content"))
+            self.made[(record, number)] = content_sha256(
+                line.get("schema"), line.get("content"), accepted.visibility, accepted.readers
+            )

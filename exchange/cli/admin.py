@@ -24,6 +24,7 @@ from exchange.models import PARTICIPANT_TYPES, ROLES, RecordQuery
 from exchange.repository.common import redact
 from exchange.services import Services, open_services
 from exchange.transport import Transport, TransportError
+from exchange.visibility import EVERYTHING
 
 T = TypeVar("T")
 
@@ -405,7 +406,7 @@ def reindex(config_file: Path | None) -> None:
         raise click.UsageError("reindex works on the repository's database: run it where the service keeps its data")
 
     async def local(services: Services) -> tuple[int, int]:
-        total = (await services.repository.count_records(RecordQuery())).total
+        total = (await services.repository.count_records(RecordQuery(viewer=EVERYTHING))).total
         with click.progressbar(
             length=total, label="reindexing", file=sys.stderr, show_pos=True, hidden=not sys.stderr.isatty()
         ) as bar:

@@ -192,6 +192,18 @@ async def _submit_one(
     "--on-behalf-of",
     help="An editor's entry: the participant (e.g. KEN) whose records these are, signed with your secretariat key.",
 )
+@click.option(
+    "--visibility",
+    type=click.Choice(["public", "participants", "restricted"]),
+    help="Who may see the versions: everyone (default), anyone with an API token, or the --reader "
+    "participants (with the owner, the submitter and the secretariat).",
+)
+@click.option(
+    "--reader",
+    "readers",
+    multiple=True,
+    help="With --visibility restricted: a participant (e.g. EST) who may read the versions (repeatable).",
+)
 def submit(
     files: tuple[Path, ...],
     url: str,
@@ -209,6 +221,8 @@ def submit(
     audience: str | None,
     receipts: bool,
     on_behalf_of: str | None,
+    visibility: str | None,
+    readers: tuple[str, ...],
 ) -> None:
     """Sign FILES (JSON records) and submit them; print each verdict.
 
@@ -219,6 +233,8 @@ def submit(
     be delivered or decided.
     """
     withdrawal = None
+    if readers and visibility != "restricted":
+        raise click.BadParameter("readers are named for --visibility restricted", param_hint="--reader")
     if not files:
         if action != "withdraw" or not kind or not record_id:
             raise click.UsageError("give FILES to submit, or --action withdraw with --kind and --record-id")
@@ -238,6 +254,8 @@ def submit(
         "schema": schema,
         "base_version": base_version,
         "on_behalf_of": on_behalf_of,
+        "visibility": visibility,
+        "readers": readers,
     }
     if wait and not token:
         click.echo("note: without --token the verdict cannot be read; submitting without waiting", err=True)
@@ -266,6 +284,8 @@ def submit(
                     action="withdraw",
                     base_version=base_version,
                     on_behalf_of=on_behalf_of,
+                    visibility=visibility,
+                    readers=readers,
                 )
                 return [await _submit_one(client, withdrawal, key, signed_for, options, waiting, payload=payload)]
 

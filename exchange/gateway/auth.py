@@ -7,10 +7,11 @@ from aiohttp import web
 from exchange import times
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway.appkeys import SERVICES, TOKEN_LIMITER
-from exchange.models import TokenInfo
+from exchange.models import ROLES, TokenInfo
 from exchange.ratelimit import RateLimiter
 from exchange.repository.port import Tokens
 from exchange.tokens import hash_token
+from exchange.visibility import PUBLIC, Viewer
 
 
 def _tokens(request: web.Request) -> Tokens:
@@ -60,3 +61,15 @@ async def authenticate(request: web.Request, *roles: str) -> TokenInfo:
             Problems.FORBIDDEN, f"{article} {info.role} token cannot do this; it needs {' or '.join(roles)}"
         )
     return info
+
+
+async def viewer(request: web.Request) -> Viewer:
+    """Who is reading: the public without an ``Authorization`` header; with one, the holder of a valid
+    token of any role (an unknown, revoked or expired token is a 401, never a silent public read)."""
+    if "Authorization" not in request.headers:
+        return PUBLIC
+    return Viewer.of_token(await authenticate(request, *ROLES))
+
+
+#: Headers of an answer that holds what not everyone may see: no shared cache keeps it.
+PRIVATE = {"Cache-Control": "private", "Vary": "Authorization"}

@@ -13,8 +13,10 @@ from aiohttp import web
 from exchange.feeds import page, sse_comment, sse_event
 from exchange.gateway import query as qs
 from exchange.gateway.appkeys import SERVICES, STOPPING
+from exchange.gateway.auth import viewer
 from exchange.gateway.problems import json_response
 from exchange.models import KINDS, ChangeQuery
+from exchange.visibility import Viewer
 
 routes = web.RouteTableDef()
 MAX_LIMIT = 1000
@@ -56,23 +58,27 @@ def parse_query(request: web.Request) -> tuple[ChangeQuery, frozenset[str], str,
 @routes.get("/v1/changes")
 async def changes(request: web.Request) -> web.StreamResponse:
     query, include, feed, timeout = parse_query(request)
+    reader = await viewer(request)
     if feed == "eventsource":
-        return await _stream(request, query, include)
+        return await _stream(request, query, include, reader)
     services = request.app[SERVICES]
     head = await services.repository.last_seq()
     found = await services.repository.list_changes(query)
     if not found and feed == "longpoll" and await services.notifier.wait_beyond(max(head, query.since), timeout):
         head = await services.repository.last_seq()
         found = await services.repository.list_changes(query)
-    body = page(found, include, head, query.since, query.limit)
-    tag = hashlib.sha256(f"{request.query_string}|{body['last_seq']}|{len(found)}".encode()).hexdigest()[:32]
-    etag = f'"{tag}"'
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        return web.Response(status=304, headers={"ETag": etag})
-    return json_response(body, headers={"ETag": etag, "Cache-Control": "no-cache"})
+    body = page(found, include, head, query.since, query.limit, reader)
+    # what a page holds depends on who reads it (changes it may not see are placeholders)
+    tag = hashlib.sha256(f"{request.query_string}|{body['last_seq']}|{len(found)}|{reader}".encode()).hexdigest()[:32]
+    headers = {"ETag": f'"{tag}"', "Cache-Control": "no-cache", "Vary": "Authorization"}
+    if headers["ETag"] in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        return web.Response(status=304, headers=headers)
+    return json_response(body, headers=headers)
 
 
-async def _stream(request: web.Request, query: ChangeQuery, include: frozenset[str]) -> web.StreamResponse:
+async def _stream(
+    request: web.Request, query: ChangeQuery, include: frozenset[str], reader: Viewer
+) -> web.StreamResponse:
     services = request.app[SERVICES]
     settings = services.settings
     stopping = request.app[STOPPING]
@@ -91,7 +97,7 @@ async def _stream(request: web.Request, query: ChangeQuery, include: frozenset[s
         while not stopping.is_set():
             batch, head = await services.recent.read(replace(query, since=since, limit=100))
             for change in batch:
-                await send(sse_event(change, include))
+                await send(sse_event(change, include, reader))
                 since = change.seq
             if len(batch) == 100:
                 continue

@@ -11,6 +11,7 @@ from aiohttp import web
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway import query as qs
 from exchange.gateway.appkeys import SERVICES
+from exchange.gateway.auth import PRIVATE, viewer
 from exchange.gateway.problems import json_response
 from exchange.models import KINDS, RecordKey, RecordQuery, RecordVersion
 from exchange.repository.port import Records
@@ -68,12 +69,14 @@ async def list_records(request: web.Request) -> web.Response:
         date_to=qs.day(request, "to"),
         after=decode_cursor(params["cursor"]) if params.get("cursor") else None,
         limit=limit + 1,
+        viewer=await viewer(request),
     )
     rows = await _records(request).list_records(query)
     more = len(rows) > limit
     rows = rows[:limit]
     return json_response(
-        {"results": [r.as_dict() for r in rows], "next": encode_cursor(rows[-1]) if more and rows else None}
+        {"results": [r.as_dict() for r in rows], "next": encode_cursor(rows[-1]) if more and rows else None},
+        headers=_cache(rows),
     )
 
 
@@ -98,11 +101,16 @@ def _etag(version: RecordVersion) -> str:
     return f'"{version.key}@{version.version}"'
 
 
+def _cache(versions: list[RecordVersion]) -> dict[str, str]:
+    """No shared cache keeps an answer that holds a version not everyone may see."""
+    return dict(PRIVATE) if any(v.visibility != "public" for v in versions) else {}
+
+
 @routes.get("/v1/records/{participant}/{kind}/{record_id}")
 async def get_record(request: web.Request) -> web.Response:
     key = _key(request)
     version = await _records(request).get_record(key)
-    if version is None:
+    if version is None or not (await viewer(request)).may_see(version.visibility, version.readers):
         raise ExchangeError(Problems.NOT_FOUND, f"no record {key}")
     if version.action == "withdraw":
         raise ExchangeError(
@@ -111,18 +119,20 @@ async def get_record(request: web.Request) -> web.Response:
             extra={"version": version.version, "versions": f"/v1/records/{key}/versions"},
         )
     etag = _etag(version)
+    headers = {"ETag": etag, **_cache([version])}
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        return web.Response(status=304, headers={"ETag": etag})
-    return json_response(version.as_dict(), headers={"ETag": etag})
+        return web.Response(status=304, headers=headers)
+    return json_response(version.as_dict(), headers=headers)
 
 
 @routes.get("/v1/records/{participant}/{kind}/{record_id}/versions")
 async def list_versions(request: web.Request) -> web.Response:
     key = _key(request)
-    versions = await _records(request).list_versions(key)
+    reader = await viewer(request)
+    versions = [v for v in await _records(request).list_versions(key) if reader.may_see(v.visibility, v.readers)]
     if not versions:
         raise ExchangeError(Problems.NOT_FOUND, f"no record {key}")
-    return json_response({"versions": [v.as_dict() for v in versions]})
+    return json_response({"versions": [v.as_dict() for v in versions]}, headers=_cache(versions))
 
 
 @routes.get("/v1/records/{participant}/{kind}/{record_id}/versions/{version:[0-9]+}")
@@ -130,6 +140,6 @@ async def get_version(request: web.Request) -> web.Response:
     key = _key(request)
     number = qs.path_number(request, "version", "version")
     version = await _records(request).get_version(key, number)
-    if version is None:
+    if version is None or not (await viewer(request)).may_see(version.visibility, version.readers):
         raise ExchangeError(Problems.NOT_FOUND, f"record {key} has no version {number}")
-    return json_response(version.as_dict(), headers={"ETag": _etag(version)})
+    return json_response(version.as_dict(), headers={"ETag": _etag(version), **_cache([version])})

@@ -10,7 +10,7 @@ from aiohttp import web
 from exchange import ijson
 from exchange.errors import ExchangeError, Problems
 from exchange.gateway.appkeys import BATCH_SLOTS, SERVICES
-from exchange.gateway.auth import authenticate
+from exchange.gateway.auth import authenticate, viewer
 from exchange.gateway.problems import json_response, problem_response, read_body, read_lines
 from exchange.identifiers import (
     COMPACT_MEDIA_TYPE,
@@ -20,6 +20,7 @@ from exchange.identifiers import (
     sniff_serialization,
 )
 from exchange.intake import Receipt
+from exchange.models import RecordKey, SubmissionState
 from exchange.repository.port import Submissions
 
 log = logging.getLogger("exchange.gateway")
@@ -108,7 +109,7 @@ async def stored_jws(request: web.Request) -> web.StreamResponse:
     participant, sid = request.match_info["participant"], request.match_info["submission_id"].lower()
     state = await repository.get_submission(participant, sid)
     stored = await repository.get_submission_body(participant, sid)
-    if state is None or stored is None or state.status != "accepted":
+    if state is None or stored is None or state.status != "accepted" or await _hidden(request, state):
         return problem_response(ExchangeError(Problems.NOT_FOUND, "no accepted submission with that id"), request.path)
     body, serialization = stored
     return web.Response(
@@ -128,6 +129,15 @@ async def receipt(request: web.Request) -> web.Response:
         token = await authenticate(request, "participant", "auditor", "editor")
         if token.role == "participant" and token.participant != participant:
             raise ExchangeError(Problems.FORBIDDEN, f"this token may read only {token.participant}'s submissions")
-    if state is None:
+    if state is None or await _hidden(request, state):
         raise ExchangeError(Problems.NOT_FOUND, "no such submission")
     return json_response(await services.log.receipt(state))
+
+
+async def _hidden(request: web.Request, state: SubmissionState) -> bool:
+    """The submission made (or names, unchanged) a record version the reader may not see."""
+    if state.status != "accepted" or state.record is None or state.version is None:
+        return False
+    participant, kind, record_id = state.record.split("/", 2)
+    version = await request.app[SERVICES].repository.get_version(RecordKey(participant, kind, record_id), state.version)
+    return version is not None and not (await viewer(request)).may_see(version.visibility, version.readers)

@@ -34,7 +34,9 @@ from exchange.portal.appkeys import PORTAL
 from exchange.portal.i18n import negotiate
 from exchange.portal.labels import Instrument
 from exchange.portal.render import record_text, render
+from exchange.portal.session import current
 from exchange.services import Services
+from exchange.visibility import PUBLIC, Viewer
 
 routes = web.RouteTableDef()
 
@@ -144,7 +146,7 @@ class Search:
                 search.invalid.append(name)
         return search
 
-    def query(self, limit: int) -> RecordQuery:
+    def query(self, limit: int, viewer: Viewer = PUBLIC) -> RecordQuery:
         return RecordQuery(
             kind=self.kind or None,
             jurisdiction=self.country or None,
@@ -155,6 +157,7 @@ class Search:
             instrument=self.instrument or None,
             article=(self.article or None) if self.instrument else None,
             limit=limit,
+            viewer=viewer,
         )
 
     def api(self) -> str:
@@ -173,26 +176,47 @@ class Search:
 async def search(request: web.Request) -> web.Response:
     form = Search.from_request(request)
     repository = _services(request).repository
+    reader = await portal_viewer(request)
     offset = (form.page - 1) * PAGE_SIZE
-    rows = await repository.list_records(form.query(offset + PAGE_SIZE + 1))
-    counts = await repository.count_records(form.query(1))
+    rows = await repository.list_records(form.query(offset + PAGE_SIZE + 1, reader))
+    counts = await repository.count_records(form.query(1, reader))
     results = rows[offset : offset + PAGE_SIZE]
-    return render(
-        request,
-        "search.html",
-        form=form,
-        results=results,
-        counts=counts,
-        more=len(rows) > offset + PAGE_SIZE,
-        offset=offset,
+    return _private(
+        reader,
+        render(
+            request,
+            "search.html",
+            form=form,
+            results=results,
+            counts=counts,
+            more=len(rows) > offset + PAGE_SIZE,
+            offset=offset,
+        ),
     )
+
+
+async def portal_viewer(request: web.Request) -> Viewer:
+    """Who reads the page: the signed-in token's holder, or the public. Search, record pages and the list
+    of changes show what the reader may see; the aggregate pages (home counts, countries, instruments,
+    coverage, coordination, the report and the Atom feed) count public versions only, the same for all."""
+    session = await current(request)
+    return Viewer.of_token(session.token if session is not None else None)
+
+
+def _private(reader: Viewer, response: web.Response) -> web.Response:
+    """No shared cache keeps a page drawn for a signed-in reader."""
+    if reader.authenticated:
+        response.headers["Cache-Control"] = "private, no-store"
+    return response
 
 
 # ---- home -----------------------------------------------------------------------------------------------
 
 
-async def latest_changes(services: Services, count: int, query: ChangeQuery | None = None) -> list[Any]:
-    """The newest changes, newest first, each with the title of the version it made."""
+async def latest_changes(
+    services: Services, count: int, query: ChangeQuery | None = None, viewer: Viewer = PUBLIC
+) -> list[Any]:
+    """The newest changes ``viewer`` may see, newest first, each with the title of the version it made."""
     head = await services.repository.last_seq()
     base = query or ChangeQuery()
     found = await services.repository.list_changes(
@@ -204,6 +228,7 @@ async def latest_changes(services: Services, count: int, query: ChangeQuery | No
             include_content=True,
         )
     )
+    found = [c for c in found if viewer.may_see(c.visibility, c.readers)]
     return list(reversed(found[-count:]))
 
 
@@ -251,7 +276,8 @@ def _diff_pair(request: web.Request, versions: Sequence[RecordVersion]) -> tuple
 
 async def _record_page(request: web.Request, key: RecordKey, number: int | None) -> web.Response:
     services = _services(request)
-    versions = await services.repository.list_versions(key)
+    reader = await portal_viewer(request)
+    versions = [v for v in await services.repository.list_versions(key) if reader.may_see(v.visibility, v.readers)]
     if not versions:
         raise _not_found(f"there is no record {key}")
     latest = versions[-1]
@@ -271,20 +297,23 @@ async def _record_page(request: web.Request, key: RecordKey, number: int | None)
         new = next(v for v in versions if v.version == pair[1])
         changes = diff(old.content or {}, new.content or {})
     checkpoint = await services.repository.latest_checkpoint()
-    return render(
-        request,
-        "record.html",
-        key=key,
-        versions=versions,
-        shown=shown,
-        latest=latest,
-        content_version=content_version,
-        content=content_version.content if content_version else {},
-        pair=pair,
-        changes=changes,
-        checkpoint=checkpoint,
-        key_state=await services.repository.get_key(shown.kid),
-        origin=services.settings.public_origin.rstrip("/"),
+    return _private(
+        reader,
+        render(
+            request,
+            "record.html",
+            key=key,
+            versions=versions,
+            shown=shown,
+            latest=latest,
+            content_version=content_version,
+            content=content_version.content if content_version else {},
+            pair=pair,
+            changes=changes,
+            checkpoint=checkpoint,
+            key_state=await services.repository.get_key(shown.kid),
+            origin=services.settings.public_origin.rstrip("/"),
+        ),
     )
 
 
@@ -443,10 +472,11 @@ async def changes(request: web.Request) -> web.Response:
             include_content=True,
         )
     )
-    found = [c for c in found if c.seq <= top][-PAGE_SIZE:]
+    reader = await portal_viewer(request)
+    found = [c for c in found if c.seq <= top and reader.may_see(c.visibility, c.readers)][-PAGE_SIZE:]
     found.reverse()
     older = found[-1].seq if found and found[-1].seq > 1 else None
-    return render(request, "changes.html", changes=found, older=older, head=head, filters=filters)
+    return _private(reader, render(request, "changes.html", changes=found, older=older, head=head, filters=filters))
 
 
 def _atom_time(value: str) -> str:

@@ -27,6 +27,7 @@ from exchange.models import (
 )
 from exchange.publickeys import PublicKey
 from exchange.validation import IndexFields
+from exchange.visibility import unpack_readers
 
 NEW_KEY_COLUMNS = "kid, participant, alg, jwk, thumbprint, valid_from, valid_until, added_at, log_index"
 
@@ -56,7 +57,7 @@ SUBMISSION_COLUMNS = (
 )
 VERSION_COLUMNS = (
     "participant, kind, record_id, version, action, schema, content, submission_id, kid, jws_sha256, "
-    "received_at, accepted_at, log_index, seq, review, endorsements"
+    "received_at, accepted_at, log_index, seq, review, endorsements, visibility, readers"
 )
 KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, revoked_reason, added_at"
 TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at, expires_at"  # noqa: S105 (column names)
@@ -65,7 +66,7 @@ DELIVERY_COLUMNS = "subscription_id, seq, webhook_id, attempt, at, status_code, 
 #: The columns of a change (table alias ``c``); a listing adds its content and JWS (or NULLs) after them.
 CHANGE_COLUMNS = (
     "c.seq, c.action, c.participant, c.kind, c.record_id, c.version, c.log_index, c.submission_id, c.kid, "
-    "c.received_at, c.jurisdiction"
+    "c.received_at, c.jurisdiction, c.visibility, c.readers"
 )
 _UPDATABLE = frozenset(SUBSCRIPTION_COLUMNS.replace(" ", "").split(",")) - {"id", "owner", "created_at"}
 _LISTS = ("kinds", "participants", "jurisdictions")
@@ -205,6 +206,8 @@ def version_of(row: Row) -> RecordVersion:
         seq=row[13],
         review=orjson.loads(row[14]) if row[14] else None,
         endorsements=tuple(orjson.loads(row[15])) if row[15] else (),
+        visibility=row[16],
+        readers=unpack_readers(row[17]),
     )
 
 
@@ -246,10 +249,12 @@ def change_of(row: Row) -> Change:
         kid=row[8],
         received_at=row[9],
         jurisdiction=row[10],
-        content_json=(row[11] if isinstance(row[11], str) else bytes(row[11]).decode())
-        if row[11] is not None
+        visibility=row[11],
+        readers=unpack_readers(row[12]),
+        content_json=(row[13] if isinstance(row[13], str) else bytes(row[13]).decode())
+        if row[13] is not None
         else None,
-        jws=bytes(row[12]).decode() if row[12] is not None else None,
+        jws=bytes(row[14]).decode() if row[14] is not None else None,
     )
 
 

@@ -25,6 +25,7 @@ from exchange.repository.postgresql.locks import Connection
 from exchange.repository.postgresql.rows import as_columns
 from exchange.sequencer import Current, NewVersion
 from exchange.validation import IndexFields
+from exchange.visibility import pack_readers
 
 
 async def fetch_states(conn: Connection, idents: Iterable[tuple[str, str]]) -> dict[tuple[str, str], SubmissionState]:
@@ -162,6 +163,8 @@ class _RecordRow:
     withdrawn: bool
     content_sha256: str | None
     seq: int
+    visibility: str = "public"
+    readers: str | None = None
     status: str | None = None  # None keeps the stored value, like SQLite's coalesce
     date: str | None = None
     index: IndexFields | None = None  # the last indexed upsert: its terms and text replace the stored ones
@@ -177,6 +180,7 @@ def _fold_records(versions: Sequence[NewVersion]) -> dict[RecordKey, _RecordRow]
         row = rows.setdefault(new.key, _RecordRow(new.version, withdrawn, new.decision.content_sha256, new.seq))
         row.version, row.withdrawn = new.version, withdrawn
         row.content_sha256, row.seq = new.decision.content_sha256, new.seq
+        row.visibility, row.readers = new.decision.visibility, pack_readers(new.decision.readers)
         if index is not None:
             row.status = index.status if index.status is not None else row.status
             row.date = index.date if index.date is not None else row.date
@@ -243,6 +247,8 @@ async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: 
                 v.seq,
                 json_or_none(v.review),
                 None,  # endorsements: added later, by the owner's own signature
+                v.decision.visibility,
+                pack_readers(v.decision.readers),
             )
             for v in versions
         ],
@@ -264,6 +270,8 @@ async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: 
                 v.decision.kid,
                 v.decision.submission.received_at,
                 jurisdiction,
+                v.decision.visibility,
+                pack_readers(v.decision.readers),
             )
             for v, jurisdiction in zip(versions, jurisdictions, strict=True)
         ],
@@ -279,6 +287,8 @@ async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: 
             "kid",
             "received_at",
             "jurisdiction",
+            "visibility",
+            "readers",
         ),
     )
     await _write_records(conn, _fold_records(versions))
@@ -299,18 +309,21 @@ async def _write_records(conn: Connection, rows: Mapping[RecordKey, _RecordRow])
                 row.index.text if row.index else None,
                 row.content_sha256,
                 row.seq,
+                row.visibility,
+                row.readers,
             )
             for key, row in rows.items()
         ),
-        11,
+        13,
     )
     stored = await conn.fetch(
         "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date, title, body, "
-        "content_sha256, seq) "
+        "content_sha256, seq, visibility, readers) "
         "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int4[], $5::bool[], $6::text[], "
-        "$7::text[], $8::text[], $9::text[], $10::text[], $11::int8[]) "
+        "$7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::text[]) "
         "ON CONFLICT (participant, kind, record_id) DO UPDATE SET version = excluded.version, "
         "withdrawn = excluded.withdrawn, content_sha256 = excluded.content_sha256, seq = excluded.seq, "
+        "visibility = excluded.visibility, readers = excluded.readers, "
         "status = coalesce(excluded.status, records.status), "
         "date = coalesce(excluded.date, records.date), title = coalesce(excluded.title, records.title), "
         "body = coalesce(excluded.body, records.body) "

@@ -40,6 +40,10 @@ def _filters(query: RecordQuery) -> tuple[list[str], list[Any]]:
         return f"${len(args)}"
 
     where = ["NOT r.withdrawn"]
+    visible, visible_args = query.viewer.sql("r", f"${len(args) + 1}", "strpos")
+    if visible:
+        where.append(visible)
+        args += visible_args
     for column in ("kind", "participant", "status"):
         value = getattr(query, column)
         if value is not None:

@@ -184,4 +184,10 @@ ALTER TABLE submissions ADD COLUMN unchanged boolean NOT NULL DEFAULT false
 ALTER TABLE submissions ADD COLUMN review text;
 ALTER TABLE record_versions ADD COLUMN review text, ADD COLUMN endorsements text
 """,
+    # visibility: who may see each version, its change and (for the current one) the record
+    """
+ALTER TABLE record_versions ADD COLUMN visibility text NOT NULL DEFAULT 'public', ADD COLUMN readers text;
+ALTER TABLE records ADD COLUMN visibility text NOT NULL DEFAULT 'public', ADD COLUMN readers text;
+ALTER TABLE changes ADD COLUMN visibility text NOT NULL DEFAULT 'public', ADD COLUMN readers text
+""",
 ]

@@ -27,6 +27,7 @@ from exchange.repository.common import (
 from exchange.repository.sqlite.log import append_log, log_size
 from exchange.sequencer import Current, plan
 from exchange.validation import IndexFields
+from exchange.visibility import pack_readers
 
 
 def _receipt_values(sub: QueuedSubmission) -> tuple[Any, ...]:
@@ -170,8 +171,9 @@ def _apply_version(
 ) -> None:
     sub = decision.submission
     content = decision.content.decode() if decision.content is not None else None
+    readers = pack_readers(decision.readers)
     conn.execute(
-        f"INSERT INTO record_versions ({VERSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO record_versions ({VERSION_COLUMNS}) VALUES ({', '.join('?' * 18)})",
         (
             key.participant,
             key.kind,
@@ -189,6 +191,8 @@ def _apply_version(
             seq,
             json_or_none(review),
             None,  # endorsements: added later, by the owner's own signature
+            decision.visibility,
+            readers,
         ),
     )
     if decision.index is not None and decision.index.jurisdictions:
@@ -202,7 +206,7 @@ def _apply_version(
         jurisdiction = row[0] if row else None
     conn.execute(
         "INSERT INTO changes (seq, participant, kind, record_id, version, action, log_index, submission_id, "
-        "kid, received_at, jurisdiction) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "kid, received_at, jurisdiction, visibility, readers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             seq,
             key.participant,
@@ -215,15 +219,18 @@ def _apply_version(
             decision.kid,
             sub.received_at,
             jurisdiction,
+            decision.visibility,
+            readers,
         ),
     )
     withdrawn = decision.action == "withdraw"
     index = decision.index
     row = conn.execute(
-        "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date, content_sha256, seq) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (participant, kind, record_id) DO UPDATE SET "
-        "version = excluded.version, withdrawn = excluded.withdrawn, content_sha256 = excluded.content_sha256, "
-        "seq = excluded.seq, "
+        "INSERT INTO records (participant, kind, record_id, version, withdrawn, status, date, content_sha256, seq, "
+        "visibility, readers) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (participant, kind, record_id) "
+        "DO UPDATE SET version = excluded.version, withdrawn = excluded.withdrawn, "
+        "content_sha256 = excluded.content_sha256, seq = excluded.seq, visibility = excluded.visibility, "
+        "readers = excluded.readers, "
         "status = coalesce(excluded.status, records.status), date = coalesce(excluded.date, records.date) "
         "RETURNING id",
         (
@@ -236,6 +243,8 @@ def _apply_version(
             index.date if index else None,
             decision.content_sha256,
             seq,
+            decision.visibility,
+            readers,
         ),
     ).fetchone()
     if withdrawn or index is None:

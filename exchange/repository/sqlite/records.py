@@ -97,6 +97,10 @@ def _filters(query: RecordQuery) -> tuple[list[str], list[Any]]:
     """The WHERE conditions (over ``records r``) and arguments of a query's filters, cursor aside."""
     where = ["r.withdrawn = 0"]
     args: list[Any] = []
+    visible, visible_args = query.viewer.sql("r", "?")
+    if visible:
+        where.append(visible)
+        args += visible_args
     for column in ("kind", "participant", "status"):
         value = getattr(query, column)
         if value is not None:

@@ -173,4 +173,13 @@ ALTER TABLE submissions ADD COLUMN review TEXT;
 ALTER TABLE record_versions ADD COLUMN review TEXT;
 ALTER TABLE record_versions ADD COLUMN endorsements TEXT
 """,
+    # visibility: who may see each version, its change and (for the current one) the record
+    """
+ALTER TABLE record_versions ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+ALTER TABLE record_versions ADD COLUMN readers TEXT;
+ALTER TABLE records ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+ALTER TABLE records ADD COLUMN readers TEXT;
+ALTER TABLE changes ADD COLUMN visibility TEXT NOT NULL DEFAULT 'public';
+ALTER TABLE changes ADD COLUMN readers TEXT
+""",
 ]
