@@ -74,6 +74,8 @@ def version_line(version: RecordVersion) -> dict[str, Any]:
         "seq": version.seq,
         **({"review": version.review} if version.review is not None else {}),
         **({"endorsements": list(version.endorsements)} if version.endorsements else {}),
+        **({"visibility": version.visibility} if version.visibility != "public" else {}),
+        **({"readers": list(version.readers)} if version.visibility == "restricted" else {}),
         "content": version.content,
     }
 
