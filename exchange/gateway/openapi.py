@@ -94,6 +94,13 @@ def _text(*media_types: str) -> dict[str, Any]:
     return {m: {"schema": {"type": "string"}} for m in media_types}
 
 
+#: The roles of a read that shows what its reader may see (README, "Visibility").
+_READER = (
+    "any, or none: without a token only public versions are shown; with one, also those for participants "
+    "and the restricted ones its holder may read"
+)
+
+
 def _op(
     summary: str,
     *,
@@ -312,6 +319,8 @@ def openapi_document(origin: str, validator: Validator, coverage_instruments: It
             "get": _op(
                 "The stored JWS, byte for byte, once accepted",
                 content=_text(FLATTENED_MEDIA_TYPE, COMPACT_MEDIA_TYPE),
+                security=_READER,
+                optional_auth=True,
                 errors=(404,),
             ),
         },
@@ -319,7 +328,8 @@ def openapi_document(origin: str, validator: Validator, coverage_instruments: It
             "parameters": _path("participant", "submission_id"),
             "get": _op(
                 "Receipt: {log_index, entry, inclusion_proof, checkpoint}, verifiable offline",
-                security="participant (its own), auditor, editor or admin, unless the submission was accepted (public)",
+                security="participant (its own), auditor, editor or admin, unless the submission was accepted "
+                "(then any reader who may see the version it made)",
                 optional_auth=True,
                 errors=(404,),
             ),
@@ -394,9 +404,12 @@ def openapi_document(origin: str, validator: Validator, coverage_instruments: It
         },
         "/v1/changes": {
             "get": _op(
-                "The change feed: accepted record versions in seq order, from since (exclusive)",
+                "The change feed: accepted record versions in seq order, from since (exclusive); a change the "
+                'reader may not see is {"seq": N, "hidden": true}',
                 params=changes_params,
                 content={**_json(), **_text("text/event-stream")},
+                security=_READER,
+                optional_auth=True,
                 errors=(304,),
             )
         },
@@ -469,20 +482,32 @@ def openapi_document(origin: str, validator: Validator, coverage_instruments: It
             "get": _op(
                 "Current records, filtered, with cursor pagination",
                 params=record_filters,
+                security=_READER,
+                optional_auth=True,
                 description="article needs instrument and must be one of its catalogued articles (a 422 otherwise).",
             )
         },
         rec: {
             "parameters": _path("participant", "kind", "record_id"),
-            "get": _op("The current version of a record (ETag, If-None-Match)", errors=(304, 404, 410)),
+            "get": _op(
+                "The current version of a record (ETag, If-None-Match)",
+                security=_READER,
+                optional_auth=True,
+                errors=(304, 404, 410),
+            ),
         },
         f"{rec}/versions": {
             "parameters": _path("participant", "kind", "record_id"),
-            "get": _op("Every version of a record, with provenance", errors=(404,)),
+            "get": _op(
+                "Every version of a record the reader may see, with provenance",
+                security=_READER,
+                optional_auth=True,
+                errors=(404,),
+            ),
         },
         f"{rec}/versions/{{version}}": {
             "parameters": _path("participant", "kind", "record_id", "version"),
-            "get": _op("One version of a record", errors=(404,)),
+            "get": _op("One version of a record", security=_READER, optional_auth=True, errors=(404,)),
         },
         "/v1/participants": {"get": _op("The registered participants")},
         "/v1/coverage": {

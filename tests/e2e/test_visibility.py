@@ -184,7 +184,7 @@ async def test_aggregates_count_public_versions_only_and_auditors_export_everyth
 
 
 async def test_webhooks_deliver_to_each_subscriber_what_it_may_see(service: Service) -> None:
-    world = await publish(service)
+    await publish(service)
     head = await service.services.repository.last_seq()
     subscribers = {
         "reader": (await admin.create_token(service.services.repository, "subscriber", "FRA"))[0],
