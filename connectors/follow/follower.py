@@ -33,7 +33,7 @@ from typing import Any, Literal
 from connectors.follow.http import RETRY, Event, FeedClient, Refused, Transient, Unreachable, loads, query
 from connectors.follow.journal import Journal, JournalError, RecordTree, record_path_parts
 from connectors.follow.state import FilterSet, State, StateError
-from connectors.follow.verify import (
+from exchange.feedcheck import (
     Inconsistency,
     KeyDirectory,
     TrustedCheckpoint,
