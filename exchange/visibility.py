@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 Visibility = Literal["public", "participants", "restricted"]
 LEVELS: Final = ("public", "participants", "restricted")
+#: A change a mirror node was not shown by its upstream: it keeps the feed's place, and no one sees it there.
+WITHHELD: Final = "withheld"
 #: Token roles that see every version.
 PRIVILEGED_ROLES: Final = frozenset({"editor", "auditor", "admin"})
 
@@ -60,6 +62,8 @@ class Viewer:
         return cls(authenticated=True, participant=info.participant, everything=info.role in PRIVILEGED_ROLES)
 
     def may_see(self, visibility: str, readers: Iterable[str]) -> bool:
+        if visibility == WITHHELD:
+            return False
         if visibility == "public" or self.everything:
             return True
         if visibility == "participants":
