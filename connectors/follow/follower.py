@@ -33,6 +33,7 @@ from typing import Any, Literal
 from connectors.follow.http import RETRY, Event, FeedClient, Refused, Transient, Unreachable, loads, query
 from connectors.follow.journal import Journal, JournalError, RecordTree, record_path_parts
 from connectors.follow.state import FilterSet, State, StateError
+from exchange import times
 from exchange.feedcheck import (
     Inconsistency,
     KeyDirectory,
@@ -45,7 +46,6 @@ from exchange.feedcheck import (
     verify_entry,
     verify_jws,
 )
-from exchange import times
 from exchange.transparency.cosignature import check_quorum
 from exchange.transparency.note import NoteError
 from exchange.transparency.verify import ProofError, verify_consistency, verify_inclusion

@@ -40,7 +40,10 @@ def changes_query(query: ChangeQuery) -> tuple[str, list[Any]]:
         )
     if query.include_jws:
         # the submitter is the participant of the key (an editor's, for an entry on a State's behalf)
-        joins += "LEFT JOIN submissions s ON s.participant = split_part(c.kid, '/', 1) AND s.submission_id = c.submission_id "
+        joins += (
+            "LEFT JOIN submissions s ON s.participant = split_part(c.kid, '/', 1) "
+            "AND s.submission_id = c.submission_id "
+        )
     content = "v.content, v.accepted_at, v.review" if query.include_content else "NULL, NULL, NULL"
     jws = "s.body" if query.include_jws else "NULL::bytea"
     args.append(query.limit)
