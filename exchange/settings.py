@@ -278,7 +278,13 @@ class Settings(BaseModel):
         None, ge=0, description="How many of `mirror_witnesses` must cosign. Unset: all of them."
     )
     mirror_interval: float = Field(
-        1.0, gt=0, le=3600, description="Seconds the mirror waits before asking again when it is caught up."
+        10.0,
+        gt=0,
+        le=120,
+        description=(
+            "Longest wait (seconds) of a mirror that is caught up before it asks again; a new change of the "
+            "upstream's feed (a long poll) ends it sooner."
+        ),
     )
     mirror_step: int = Field(
         10000, ge=1, le=1_000_000, description="Most log entries a mirror takes in one step (one transaction)."

@@ -128,8 +128,34 @@ class Mirror:
                 log.warning("the mirror could not take a step", extra={"reason": str(exc)})
                 progressed = False
             if not progressed:
+                await self._wait(stop)
+
+    async def _wait(self, stop: asyncio.Event) -> None:
+        """Until the upstream's feed grows (a long poll), ``mirror_interval`` passes, or the node stops."""
+        poll = asyncio.ensure_future(
+            self.transport.get(
+                "/v1/changes",
+                params={
+                    "since": self.state.seq,
+                    "limit": 1,
+                    "feed": "longpoll",
+                    "timeout": self.settings.mirror_interval,
+                },
+                retry=False,
+                timeout=self.settings.mirror_interval + 10,
+            )
+        )
+        stopped = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({poll, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if poll.done() and poll.exception() is not None:  # the upstream is down: wait before asking again
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=self.settings.mirror_interval)
+        finally:
+            for task in (poll, stopped):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await poll  # cancelled, or failed: the next step says why
 
     async def catch_up(self) -> None:
         """Take steps until the mirror holds the upstream's newest checkpoint (for ``--once``); raises
@@ -210,21 +236,21 @@ class Mirror:
         self.keys = {k.kid: k for k in await self.repository.list_keys()}
 
     async def _next_checkpoint(self, size: int) -> tuple[StoredCheckpoint, str]:
-        """The upstream's checkpoint to take next (the largest listed within one step), verified; its body."""
+        """The upstream's checkpoint to take next, verified, and its body: the largest it lists within one
+        step (or the first beyond, when none is within), after asking it to sign its newest; when it lists
+        none beyond ``size``, its newest (the same size: the caller compares the roots)."""
+        answer = await self.transport.get("/v1/log/checkpoint")  # the upstream signs its newest size first
+        if answer.status != 200:
+            raise ProblemError(answer.problem, f"GET /v1/log/checkpoint answered {answer.status}")
         listed = (await self._json("/v1/log/checkpoints", after=size)).get("checkpoints")
         if not isinstance(listed, list):
             raise Inconsistency("GET /v1/log/checkpoints answered no checkpoints list")
         notes = [c for c in listed if isinstance(c, dict) and isinstance(c.get("size"), int)]
+        if not notes:
+            return self._open(answer.raw.decode("utf-8", errors="replace"), times.iso(times.now()))
         within = [c for c in notes if c["size"] <= size + self.settings.mirror_step]
-        if within or notes:
-            chosen = (within or notes)[-1 if within else 0]
-            note, signed_at = chosen.get("note"), chosen.get("signed_at")
-        else:  # nothing newer is listed: the newest (the upstream signs one first if its log grew)
-            answer = await self.transport.get("/v1/log/checkpoint")
-            if answer.status != 200:
-                raise ProblemError(answer.problem, f"GET /v1/log/checkpoint answered {answer.status}")
-            note, signed_at = answer.raw.decode("utf-8", errors="replace"), times.iso(times.now())
-        return self._open(note, signed_at)
+        chosen = within[-1] if within else notes[0]
+        return self._open(chosen.get("note"), chosen.get("signed_at"))
 
     def _open(self, note: Any, signed_at: Any) -> tuple[StoredCheckpoint, str]:
         assert self.state.log_key is not None and self.state.log_origin is not None
