@@ -62,11 +62,15 @@ _COPIED = ("/v1/submissions", "/v1/admin/participants", "/v1/admin/keys", "/admi
 async def read_only_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """On a mirror, submissions and registry changes go to the upstream: refuse them here, saying where."""
     if request.method not in ("GET", "HEAD", "OPTIONS") and request.path.startswith(_COPIED):
-        upstream = request.app[SERVICES].settings.mirror_of
-        raise ExchangeError(
-            Problems.FORBIDDEN, f"this node is a read-only mirror of {upstream}; send submissions and changes there"
-        )
+        services = request.app[SERVICES]
+        relayed = request.path.startswith("/v1/submissions") and services.relay is not None
+        if not relayed:  # a mirror that relays takes submissions for its upstreams (its intake checks that)
+            raise ExchangeError(Problems.FORBIDDEN, read_only(services.settings.mirror_of))
     return await handler(request)
+
+
+def read_only(upstream: str | None) -> str:
+    return f"this node is a read-only mirror of {upstream}; send submissions and registry changes there"
 
 
 def create_app(settings: Settings, background: Sequence[Background] = ()) -> web.Application:

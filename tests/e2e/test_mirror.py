@@ -16,15 +16,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
+from exchange.gateway.app import create_app
+from exchange.gateway.appkeys import SERVICES
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
+from exchange.relay import forwarder
 from exchange.services import Services
 from exchange.transparency.cosignature import check_quorum
 from exchange.transparency.merkle import root_nodes
 from tests.conftest import backend_overrides
-from tests.e2e.conftest import Service, start_service
+from tests.e2e.conftest import Service
 from tests.e2e.test_verify import exchange, url_of
-from tests.support import example, variant
+from tests.support import Signer, example, make_settings, variant
+from workers import deliver
 
 
 @contextlib.asynccontextmanager
@@ -45,9 +50,12 @@ async def mirror_of(service: Service, tmp_path: Path, stack: str, **extra: Any) 
 
 @contextlib.asynccontextmanager
 async def running(tmp_path: Path, settings: dict[str, Any]) -> AsyncIterator[tuple[TestClient[Any, Any], Services]]:
-    client, services = await start_service(tmp_path / "mirror", settings)
+    """A mirror node as ``exchange mirror`` runs it (webhooks and the relay's forwarder beside it)."""
+    app = create_app(make_settings(tmp_path / "mirror", **settings), background=[deliver.run, forwarder.run])
+    client: TestClient[Any, Any] = TestClient(TestServer(app))
+    await client.start_server()
     try:
-        yield client, services
+        yield client, app[SERVICES]
     finally:
         await client.close()
 
@@ -118,6 +126,11 @@ async def test_the_mirror_serves_what_the_upstream_serves_byte_for_byte(
                 assert await body(mirror, path) == await body(upstream, path), path
             jws = f"/v1/submissions/GBR/{state['submission_id']}/jws"
             assert await body(mirror, jws) == await body(upstream, jws)
+            receipt = f"/v1/submissions/GBR/{state['submission_id']}/receipt"
+            mine, theirs = await (await mirror.get(receipt)).json(), await (await upstream.get(receipt)).json()
+            for name in ("log_index", "entry", "inclusion_proof"):
+                assert mine[name] == theirs[name], name
+            assert mine["checkpoint"].startswith(theirs["checkpoint"])
             proof = {"index": str(state["log_index"]), "size": str(size)}
             assert await body(mirror, "/v1/log/proof/inclusion", **proof) == await body(
                 upstream, "/v1/log/proof/inclusion", **proof
@@ -203,3 +216,37 @@ async def test_a_mirror_stops_following_an_upstream_that_rewrites_its_history(
         )
         assert code == 1, out + err
         assert "rewrote its history" in err
+
+
+async def test_a_regional_node_mirrors_the_central_repository_and_relays_to_it(
+    service: Service, tmp_path: Path, stack: str
+) -> None:
+    central, origin = url_of(service), service.services.settings.public_origin
+    _, law = example("law", "gbr-computer-misuse-act-1990")
+    law = {k: v for k, v in law.items() if k != "identifiers"}
+    relaying = {"relay_upstreams": (f"{origin}={central}",), "relay_max_backoff": 0.2}
+    async with mirror_of(service, tmp_path, stack, **relaying) as settings, running(tmp_path, settings) as (node, _):
+        headers = {"Content-Type": FLATTENED_MEDIA_TYPE}
+        # a State signs for the central repository and sends it to the regional node, which relays it
+        signed = service.signer.submission(variant(law, 1), record_id="relayed")
+        posted = await node.post("/v1/submissions", data=signed, headers=headers)
+        assert posted.status == 202, await posted.text()
+        # signed for the regional node itself: refused, a mirror decides nothing
+        own = Signer(service.signer.key, audience="https://mirror.test").submission(law, record_id="own")
+        refused = await node.post("/v1/submissions", data=own, headers=headers)
+        assert refused.status == 403 and "read-only mirror" in (await refused.json())["detail"]
+        registry = await node.post(
+            "/v1/admin/participants",
+            json={"id": "FRA", "name": "France", "type": "member_state"},
+            headers={"Authorization": f"Bearer {service.admin_token}"},
+        )
+        assert registry.status == 403
+        # the central repository accepts it; the regional node's copy then holds it, byte for byte
+        for _ in range(400):
+            if (await service.client.get("/v1/records/GBR/law/relayed")).status == 200:
+                break
+            await asyncio.sleep(0.05)
+        await caught_up(service, node)
+        assert await body(node, "/v1/records/GBR/law/relayed") == await body(
+            service.client, "/v1/records/GBR/law/relayed"
+        )
