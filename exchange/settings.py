@@ -397,7 +397,8 @@ def _read_env(env: Mapping[str, str]) -> dict[str, str]:
         if not key.startswith(ENV_PREFIX) or key in RESERVED_ENV or key.startswith(RESERVED_ENV_PREFIXES):
             continue
         if key in known:
-            values[known[key]] = value
+            if value != "":  # an empty variable counts as unset (as `${VAR:-}` in a compose file leaves it)
+                values[known[key]] = value
         else:
             unknown.append(key)
     if unknown:
@@ -455,7 +456,8 @@ def settings_reference() -> str:
         "",
         "Every setting is read from an environment variable or from a TOML file named by",
         f"`{CONFIG_ENV}` (or `--config`), whose keys are the names in the first column. Environment",
-        "variables win over the file. An unknown key or `EXCHANGE_*` variable stops start-up.",
+        "variables win over the file; an empty variable counts as unset. An unknown key or `EXCHANGE_*`",
+        "variable stops start-up.",
         "",
         "| setting | variable | default | description |",
         "| --- | --- | --- | --- |",

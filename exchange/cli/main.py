@@ -102,6 +102,34 @@ def serve(host: str | None, port: int | None, workers: int | None, config_file: 
     _serve(settings, settings.serve_workers, config_file)
 
 
+@cli.command("node-keys")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of lines.")
+@config_option
+def node_keys(as_json: bool, config_file: Path | None) -> None:
+    """Print this node's public keys, made at first use as `exchange serve` would make them.
+
+    The log verifier key (what witnesses, mirrors and auditors pin: EXCHANGE_WITNESS_LOGS,
+    EXCHANGE_MIRROR_LOG_KEY) and the cosigner keys the node signs with as a witness and as a mirror
+    (what others require: EXCHANGE_WITNESSES, EXCHANGE_MIRROR_WITNESSES, --witness). Private keys stay
+    in their files.
+    """
+    from exchange.federation.node import witness_signer
+    from exchange.servicekeys import log_signers
+
+    settings = settings_from(config_file)
+    found = {
+        "origin": settings.public_origin,
+        "log_verifier_key": log_signers(settings)[0].verifier_key,
+        "witness_verifier_key": witness_signer(settings).vkey,
+        "mirror_verifier_key": witness_signer(settings, "mirror").vkey,
+    }
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for name, value in found.items():
+        click.echo(f"{name} {value}")
+
+
 @cli.command()
 @click.argument("url")
 @click.option("--host", help="Listen address (default 127.0.0.1; $EXCHANGE_HOST).")
