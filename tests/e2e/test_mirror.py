@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from exchange import admin
 from exchange.gateway.app import create_app
 from exchange.gateway.appkeys import SERVICES
 from exchange.identifiers import FLATTENED_MEDIA_TYPE
@@ -225,7 +226,10 @@ async def test_a_regional_node_mirrors_the_central_repository_and_relays_to_it(
     _, law = example("law", "gbr-computer-misuse-act-1990")
     law = {k: v for k, v in law.items() if k != "identifiers"}
     relaying = {"relay_upstreams": (f"{origin}={central}",), "relay_max_backoff": 0.2}
-    async with mirror_of(service, tmp_path, stack, **relaying) as settings, running(tmp_path, settings) as (node, _):
+    async with (
+        mirror_of(service, tmp_path, stack, **relaying) as settings,
+        running(tmp_path, settings) as (node, regional),
+    ):
         headers = {"Content-Type": FLATTENED_MEDIA_TYPE}
         # a State signs for the central repository and sends it to the regional node, which relays it
         signed = service.signer.submission(variant(law, 1), record_id="relayed")
@@ -250,3 +254,12 @@ async def test_a_regional_node_mirrors_the_central_repository_and_relays_to_it(
         assert await body(node, "/v1/records/GBR/law/relayed") == await body(
             service.client, "/v1/records/GBR/law/relayed"
         )
+        # its metrics: the relay's outbox and how far behind the mirror is
+        token, _ = await admin.create_token(regional.repository, "auditor", None)
+        metrics = await (await node.get("/metrics", headers={"Authorization": f"Bearer {token}"})).text()
+        for line in (
+            'exchange_relay_entries{state="forwarded"} 1.0',
+            "exchange_mirror_behind_entries 0.0",
+            "exchange_mirror_stopped 0.0",
+        ):
+            assert line in metrics.splitlines(), line
