@@ -48,7 +48,7 @@ from exchange.transparency.cosignature import QuorumError, WitnessSigner, check_
 from exchange.transparency.note import NoteError, parse_checkpoint, verify_note
 from exchange.transport import ProblemError, Transport, TransportError
 from exchange.validation import Validator
-from exchange.visibility import effective_readers
+from exchange.visibility import signed_visibility
 
 log = logging.getLogger("exchange.mirror")
 
@@ -390,17 +390,7 @@ class Mirror:
         verify_entry(change, entry, signed)
         participant, kind, record_id = str(change["record"]).split("/", 2)
         key = RecordKey(participant, kind, record_id)
-        visibility = signed.document.get("visibility", "public")
-        named = signed.document.get("readers")
-        readers = (
-            effective_readers(
-                [r for r in named if isinstance(r, str)] if isinstance(named, list) else [],
-                signed.owner,
-                signed.participant,
-            )
-            if visibility == "restricted"
-            else ()
-        )
+        visibility, readers = signed_visibility(signed.document, signed.owner, signed.participant)
         if (change.get("visibility", "public"), tuple(change.get("readers") or ())) != (visibility, readers):
             raise Inconsistency("the change's visibility is not the one its submission signed")
         upsert = change["action"] == "upsert"
@@ -423,9 +413,9 @@ class Mirror:
             action="upsert" if upsert else "withdraw",
             schema=signed.schema,
             content=orjson.dumps(record) if upsert else None,
-            content_sha256=content_sha256(signed.schema, record, str(visibility), readers) if upsert else None,
+            content_sha256=content_sha256(signed.schema, record, visibility, readers) if upsert else None,
             index=self.validator.index_fields(kind, record) if upsert and isinstance(record, dict) else None,
-            visibility=str(visibility),
+            visibility=visibility,
             readers=readers,
         )
         accepted_at = str(change.get("accepted_at") or change["received_at"])
