@@ -99,6 +99,12 @@ class Intake:
                 f"send {FLATTENED_MEDIA_TYPE} (flattened JWS) or {COMPACT_MEDIA_TYPE} (compact JWS)",
             )
         route = self.relay.route(body, serialization) if self.relay is not None else None
+        if route is None and self.settings.mirror_of:  # a mirror that relays: only for its upstreams
+            raise ExchangeError(
+                Problems.FORBIDDEN,
+                f"this node is a read-only mirror of {self.settings.mirror_of}: it takes submissions only to "
+                "relay them (signed for the audience of an upstream it relays to)",
+            )
         try:
             verified = await verify_submission_async(
                 body,

@@ -63,6 +63,20 @@ class Metrics:
             "Subscriptions whose last delivery failed or that are paused.",
             registry=r,
         )
+        self.relay_entries = Gauge(
+            "exchange_relay_entries",
+            "Submissions in this node's relay outbox, by state (relaying, forwarded, refused).",
+            ("state",),
+            registry=r,
+        )
+        self.mirror_behind = Gauge(
+            "exchange_mirror_behind_entries",
+            "Log entries of the upstream's newest checkpoint this mirror does not hold yet.",
+            registry=r,
+        )
+        self.mirror_stopped = Gauge(
+            "exchange_mirror_stopped", "1 when this mirror stopped following its upstream (a check failed).", registry=r
+        )
         self.up = Gauge(
             "exchange_backends_up", "1 when the database and queue answered this scrape, else 0.", registry=r
         )

@@ -378,6 +378,9 @@ class Change:
     #: the record's JSON text as stored (None unless asked for): answers embed it as it is, unparsed
     content_json: str | None = None
     jws: str | None = None
+    #: with the content: when the version was accepted, and the review that published it (if any)
+    accepted_at: str | None = None
+    review: dict[str, Any] | None = None
     visibility: str = "public"
     readers: tuple[str, ...] = ()
 
@@ -405,6 +408,9 @@ class Change:
             # the stored text, written into the answer as it is (orjson): a page of 1,000 changes does not
             # parse and write 1,000 records again
             body["content"] = orjson.Fragment(self.content_json) if self.content_json is not None else None
+            body["accepted_at"] = self.accepted_at
+            if self.review is not None:
+                body["review"] = self.review
         if "jws" in include:
             body["jws"] = self.jws
         return body

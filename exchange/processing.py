@@ -41,7 +41,7 @@ from exchange.validation import Validator
 from exchange.validation.issues import Issue
 from exchange.validation.scope import REVIEW_ACTIONS
 from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission_async
-from exchange.visibility import effective_readers
+from exchange.visibility import named_readers, signed_visibility
 
 log = logging.getLogger("exchange.worker")
 
@@ -105,7 +105,7 @@ class Processor:
         issues = self.validator.validate_payload(verified.document, scope, owner)
         issues += [
             Issue(f"/readers/{n}", "participant:unknown", f"reader {name[:80]} is not a registered participant")
-            for n, name in enumerate(_readers(verified.document))
+            for n, name in enumerate(named_readers(verified.document))
             if await self.directory.scope(name) is None
         ]
         if issues:
@@ -306,12 +306,7 @@ def _accepted(
     # The record validator has passed: action, schema and record_id are as the submission schema requires.
     action: Action = "withdraw" if verified.action == "withdraw" else "upsert"
     record: dict[str, Any] = verified.record or {}
-    visibility = str(verified.document.get("visibility", "public"))
-    readers = (
-        effective_readers(_readers(verified.document), verified.owner, verified.participant)
-        if visibility == "restricted"
-        else ()
-    )
+    visibility, readers = signed_visibility(verified.document, verified.owner, verified.participant)
     return Decision(
         submission=message,
         kid=verified.kid,
@@ -329,9 +324,3 @@ def _accepted(
         visibility=visibility,
         readers=readers,
     )
-
-
-def _readers(payload: dict[str, Any]) -> list[str]:
-    """The readers a payload names (the schema has checked their form)."""
-    readers = payload.get("readers")
-    return [r for r in readers if isinstance(r, str)] if isinstance(readers, list) else []

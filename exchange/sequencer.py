@@ -36,6 +36,8 @@ class NewVersion:
     log_index: int
     #: published by an editor's approval: {action, by, submission_id, log_index, decided_at, comments?}
     review: dict[str, Any] | None = None
+    #: when it was accepted; None: now (a mirror copies the upstream's time)
+    accepted_at: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

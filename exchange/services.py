@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from exchange.backends import Backends
 from exchange.directory import Directory
 from exchange.envelope import SigningKey
-from exchange.federation.node import Federation, open_federation
+from exchange.federation.node import Federation, open_federation, witness_signer
 from exchange.feeds import ChangeNotifier, RecentChanges
 from exchange.intake import Intake
 from exchange.metrics import Metrics
+from exchange.mirror.sync import Mirror
 from exchange.processing import Processor
 from exchange.queue.port import SubmissionQueue
 from exchange.relay.hub import Relay, open_relay
@@ -43,6 +44,8 @@ class Services:
     #: Seals webhook secrets before they are stored.
     secrets: SecretBox
     metrics: Metrics = field(default_factory=Metrics)
+    #: The upstream this node mirrors, read-only (None unless ``EXCHANGE_MIRROR_OF`` names one).
+    mirror: Mirror | None = None
 
     @property
     def repository(self) -> Repository:
@@ -65,30 +68,45 @@ async def open_services(settings: Settings, backends: Backends | None = None) ->
             signing_key = ack_key(settings)
             notifier = ChangeNotifier(backends.repository, settings.feed_poll_interval)
             handover = backends.handover()
-            yield Services(
-                settings=settings,
-                backends=backends,
-                validator=validator,
-                directory=directory,
-                signing_key=signing_key,
-                intake=Intake(settings, backends.repository, backends.queue, directory, signing_key, handover, relay),
-                processor=Processor(
-                    settings,
-                    backends.repository,
-                    backends.queue,
-                    directory,
-                    validator,
-                    handover,
-                    on_commit=notifier.poke,
-                ),
-                log=TransparencyLog(
-                    backends.repository, log_signers(settings), cosignatures=federation.store.cosignatures
-                ),
-                notifier=notifier,
-                recent=RecentChanges(backends.repository, notifier),
-                federation=federation,
-                relay=relay,
-                secrets=SecretBox.from_settings(settings),
+            mirror = (
+                Mirror(settings, backends.repository, validator, witness_signer(settings, "mirror"))
+                if settings.mirror_of
+                else None
             )
+            try:
+                yield Services(
+                    settings=settings,
+                    backends=backends,
+                    validator=validator,
+                    directory=directory,
+                    signing_key=signing_key,
+                    intake=Intake(
+                        settings, backends.repository, backends.queue, directory, signing_key, handover, relay
+                    ),
+                    processor=Processor(
+                        settings,
+                        backends.repository,
+                        backends.queue,
+                        directory,
+                        validator,
+                        handover,
+                        on_commit=notifier.poke,
+                    ),
+                    log=TransparencyLog(
+                        backends.repository,
+                        log_signers(settings),
+                        cosignatures=federation.store.cosignatures,
+                        signing=mirror is None,  # a mirror serves the upstream's checkpoints, cosigned
+                    ),
+                    notifier=notifier,
+                    recent=RecentChanges(backends.repository, notifier),
+                    federation=federation,
+                    relay=relay,
+                    secrets=SecretBox.from_settings(settings),
+                    mirror=mirror,
+                )
+            finally:
+                if mirror is not None:
+                    await mirror.close()
     finally:
         await backends.close()

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 ENV_PREFIX = "EXCHANGE_"
 CONFIG_ENV = "EXCHANGE_CONFIG"
@@ -243,6 +243,52 @@ class Settings(BaseModel):
     witness_max_backoff: float = Field(
         300.0, gt=0, description="Longest delay (seconds) between two attempts to reach a witness that is down."
     )
+    mirror_of: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description=(
+            "The URL of an upstream repository this node mirrors (`exchange mirror URL` sets it): the node "
+            "follows the upstream's log and feed, verifies everything as `exchange follow` does, stores it "
+            "and serves it read-only, each checkpoint with its own mirror cosignature. Unset: a repository."
+        ),
+    )
+    mirror_token: SecretStr | None = Field(
+        None,
+        description=(
+            "API token the mirror reads the upstream with (versions for participants, restricted ones it "
+            "is a reader of). Unset: the upstream's public view (the other changes keep their seq as "
+            "placeholders)."
+        ),
+    )
+    mirror_log_key: str | None = Field(
+        None,
+        description=(
+            "The upstream's log verifier key (`<origin>+<hex key id>+<base64 key>`), pinned. Unset: taken "
+            "from the upstream's `GET /v1/info` at the first sync, then held to by the checkpoints stored."
+        ),
+    )
+    mirror_witnesses: tuple[str, ...] = Field(
+        (),
+        description=(
+            "Witness verifier keys (vkeys) the mirror requires cosignatures from before it takes a "
+            "checkpoint. In the environment, separated by commas or spaces."
+        ),
+    )
+    mirror_quorum: int | None = Field(
+        None, ge=0, description="How many of `mirror_witnesses` must cosign. Unset: all of them."
+    )
+    mirror_interval: float = Field(
+        10.0,
+        gt=0,
+        le=120,
+        description=(
+            "Longest wait (seconds) of a mirror that is caught up before it asks again; a new change of the "
+            "upstream's feed (a long poll) ends it sooner."
+        ),
+    )
+    mirror_step: int = Field(
+        10000, ge=1, le=1_000_000, description="Most log entries a mirror takes in one step (one transaction)."
+    )
     review: tuple[str, ...] = Field(
         (),
         description=(
@@ -255,7 +301,7 @@ class Settings(BaseModel):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level.")
     log_format: Literal["json", "text"] = Field("json", description="Log line format.")
 
-    @field_validator("witness_logs", "review", mode="before")
+    @field_validator("witness_logs", "review", "mirror_witnesses", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         return value.replace(",", " ").split() if isinstance(value, str) else value
@@ -351,7 +397,8 @@ def _read_env(env: Mapping[str, str]) -> dict[str, str]:
         if not key.startswith(ENV_PREFIX) or key in RESERVED_ENV or key.startswith(RESERVED_ENV_PREFIXES):
             continue
         if key in known:
-            values[known[key]] = value
+            if value != "":  # an empty variable counts as unset (as `${VAR:-}` in a compose file leaves it)
+                values[known[key]] = value
         else:
             unknown.append(key)
     if unknown:
@@ -409,7 +456,8 @@ def settings_reference() -> str:
         "",
         "Every setting is read from an environment variable or from a TOML file named by",
         f"`{CONFIG_ENV}` (or `--config`), whose keys are the names in the first column. Environment",
-        "variables win over the file. An unknown key or `EXCHANGE_*` variable stops start-up.",
+        "variables win over the file; an empty variable counts as unset. An unknown key or `EXCHANGE_*`",
+        "variable stops start-up.",
         "",
         "| setting | variable | default | description |",
         "| --- | --- | --- | --- |",

@@ -15,15 +15,17 @@ and stay public.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 if TYPE_CHECKING:
     from exchange.models import TokenInfo
 
 Visibility = Literal["public", "participants", "restricted"]
 LEVELS: Final = ("public", "participants", "restricted")
+#: A change a mirror node was not shown by its upstream: it keeps the feed's place, and no one sees it there.
+WITHHELD: Final = "withheld"
 #: Token roles that see every version.
 PRIVILEGED_ROLES: Final = frozenset({"editor", "auditor", "admin"})
 
@@ -45,6 +47,24 @@ def effective_readers(declared: Iterable[str], owner: str, submitter: str) -> tu
     return tuple(sorted({*declared, owner, submitter}))
 
 
+def named_readers(payload: Mapping[str, Any]) -> list[str]:
+    """The readers a signed payload names (the submission schema checks their form)."""
+    readers = payload.get("readers")
+    return [r for r in readers if isinstance(r, str)] if isinstance(readers, list) else []
+
+
+def signed_visibility(payload: Mapping[str, Any], owner: str, submitter: str) -> tuple[str, tuple[str, ...]]:
+    """The visibility a signed payload gives its version and, when restricted, the version's readers
+    (:func:`effective_readers`). The repository, ``exchange verify`` and a mirror all read it here; a
+    level the schema does not know reads as public (the schema refuses such a payload first)."""
+    visibility = payload.get("visibility", "public")
+    if visibility not in LEVELS or visibility == "public":
+        return "public", ()
+    if visibility != "restricted":
+        return str(visibility), ()
+    return "restricted", effective_readers(named_readers(payload), owner, submitter)
+
+
 @dataclass(frozen=True, slots=True)
 class Viewer:
     """Who is reading: anonymous, a token's holder, or everything (editors, auditors, admins, the service)."""
@@ -60,6 +80,8 @@ class Viewer:
         return cls(authenticated=True, participant=info.participant, everything=info.role in PRIVILEGED_ROLES)
 
     def may_see(self, visibility: str, readers: Iterable[str]) -> bool:
+        if visibility == WITHHELD:
+            return False
         if visibility == "public" or self.everything:
             return True
         if visibility == "participants":

@@ -33,7 +33,8 @@ from typing import Any, Literal
 from connectors.follow.http import RETRY, Event, FeedClient, Refused, Transient, Unreachable, loads, query
 from connectors.follow.journal import Journal, JournalError, RecordTree, record_path_parts
 from connectors.follow.state import FilterSet, State, StateError
-from connectors.follow.verify import (
+from exchange import times
+from exchange.feedcheck import (
     Inconsistency,
     KeyDirectory,
     TrustedCheckpoint,
@@ -45,7 +46,6 @@ from connectors.follow.verify import (
     verify_entry,
     verify_jws,
 )
-from exchange import times
 from exchange.transparency.cosignature import check_quorum
 from exchange.transparency.note import NoteError
 from exchange.transparency.verify import ProofError, verify_consistency, verify_inclusion

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from connectors.follow.journal import atomic_write
-from connectors.follow.verify import TrustedCheckpoint
+from exchange.feedcheck import TrustedCheckpoint
 
 __all__ = ["FORMAT", "FilterSet", "State", "StateError"]
 

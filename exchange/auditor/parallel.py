@@ -27,7 +27,7 @@ from exchange.auditor.source import b64decode
 from exchange.content import content_sha256, value_digest
 from exchange.identifiers import Serialization
 from exchange.verification import Expected, VerificationError, VerifiedSubmission, verify_submission
-from exchange.visibility import LEVELS, effective_readers
+from exchange.visibility import signed_visibility
 
 #: Lines a worker checks at a time.
 CHUNK = 500
@@ -55,7 +55,7 @@ class Signed:
 def signed(verified: VerifiedSubmission) -> Signed:
     action = verified.action
     record = verified.record if action == "upsert" else None
-    visibility, readers = signed_visibility(verified)
+    visibility, readers = signed_visibility(verified.document, verified.owner, verified.participant)
     return Signed(
         kid=verified.kid,
         payload_sha256=verified.payload_sha256,
@@ -69,18 +69,6 @@ def signed(verified: VerifiedSubmission) -> Signed:
         visibility=visibility,
         readers=readers,
     )
-
-
-def signed_visibility(verified: VerifiedSubmission) -> tuple[str, tuple[str, ...]]:
-    """The visibility a payload signs, and the readers of a restricted version (named, owner, submitter)."""
-    visibility = verified.document.get("visibility", "public")
-    if visibility not in LEVELS:
-        return "public", ()
-    if visibility != "restricted":
-        return str(visibility), ()
-    named = verified.document.get("readers")
-    names = [r for r in named if isinstance(r, str)] if isinstance(named, list) else []
-    return "restricted", effective_readers(names, verified.owner, verified.participant)
 
 
 def _member(document: dict[str, Any], name: str) -> dict[str, Any] | None:

@@ -14,7 +14,7 @@ import click
 
 from exchange import __version__, loops
 from exchange.cli.admin import admin
-from exchange.cli.common import config_option, run, settings_from
+from exchange.cli.common import Quorum, config_option, quorum_options, run, settings_from
 from exchange.cli.connect import connect_group, import_group, outbox_group
 from exchange.cli.follow import follow
 from exchange.cli.review import review
@@ -47,6 +47,8 @@ def _serve(settings: Settings, workers: int, config_file: Path | None, extra: tu
     configure(settings.log_level, settings.log_format)
     _check_port(settings.host, settings.port)
     background: list[Background] = [checkpoint.run, deliver.run, collector.run, forwarder.run]
+    if settings.mirror_of:  # a mirror signs no checkpoint and decides no submission: it copies its upstream's
+        background, workers = [deliver.run], 0
     if workers and settings.serve_worker_mode == "process":
         background.append(supervisor.worker_processes(workers, config_file))
     else:
@@ -98,6 +100,94 @@ def serve(host: str | None, port: int | None, workers: int | None, config_file: 
     """Run the whole service in one process: gateway and validation workers on the embedded database."""
     settings = settings_from(config_file, host=host, port=port, serve_workers=workers)
     _serve(settings, settings.serve_workers, config_file)
+
+
+@cli.command("node-keys")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object instead of lines.")
+@config_option
+def node_keys(as_json: bool, config_file: Path | None) -> None:
+    """Print this node's public keys, made at first use as `exchange serve` would make them.
+
+    The log verifier key (what witnesses, mirrors and auditors pin: EXCHANGE_WITNESS_LOGS,
+    EXCHANGE_MIRROR_LOG_KEY) and the cosigner keys the node signs with as a witness and as a mirror
+    (what others require: EXCHANGE_WITNESSES, EXCHANGE_MIRROR_WITNESSES, --witness). Private keys stay
+    in their files.
+    """
+    from exchange.federation.node import witness_signer
+    from exchange.servicekeys import log_signers
+
+    settings = settings_from(config_file)
+    found = {
+        "origin": settings.public_origin,
+        "log_verifier_key": log_signers(settings)[0].verifier_key,
+        "witness_verifier_key": witness_signer(settings).vkey,
+        "mirror_verifier_key": witness_signer(settings, "mirror").vkey,
+    }
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for name, value in found.items():
+        click.echo(f"{name} {value}")
+
+
+@cli.command()
+@click.argument("url")
+@click.option("--host", help="Listen address (default 127.0.0.1; $EXCHANGE_HOST).")
+@click.option("--port", type=int, help="Listen port (default 8080; $EXCHANGE_PORT).")
+@click.option(
+    "--token",
+    envvar="EXCHANGE_MIRROR_TOKEN",
+    help="API token to read the upstream with ($EXCHANGE_MIRROR_TOKEN; default: its public view).",
+)
+@click.option("--once", is_flag=True, help="Catch up with the upstream, then exit (for cron jobs and tests).")
+@quorum_options
+@config_option
+def mirror(
+    url: str,
+    host: str | None,
+    port: int | None,
+    token: str | None,
+    once: bool,
+    quorum: Quorum,
+    config_file: Path | None,
+) -> None:
+    """Serve a verified, read-only copy of the repository at URL, following it.
+
+    Every checkpoint, log entry, key and change is verified as `exchange follow` verifies them before
+    it is stored (SQLite in the data directory, or EXCHANGE_DATABASE_URL) and served through the same
+    read API and portal, each checkpoint with this node's mirror cosignature. A mirror that sees the
+    upstream rewrite its history stops following, keeps serving what it verified and says so at
+    /readyz and GET /v1/info. Exit status with --once: 0 caught up, 1 the upstream failed a check,
+    3 the upstream could not be reached.
+    """
+    overrides: dict[str, object] = {"host": host, "port": port, "mirror_of": url, "mirror_token": token}
+    if quorum.witnesses:
+        overrides |= {"mirror_witnesses": quorum.witnesses, "mirror_quorum": quorum.size}
+    settings = settings_from(config_file, **overrides)
+    if not once:
+        _serve(settings, 0, config_file)
+        return
+    sys.exit(run(lambda: _catch_up(settings)))
+
+
+async def _catch_up(settings: Settings) -> int:
+    from exchange.feedcheck import Inconsistency
+    from exchange.services import open_services
+    from exchange.transport import TransportError
+
+    async with open_services(settings) as services:
+        assert services.mirror is not None
+        try:
+            await services.mirror.catch_up()
+        except Inconsistency as exc:
+            click.echo(f"error: the upstream failed a check: {exc}", err=True)
+            return 1
+        except TransportError as exc:
+            click.echo(f"error: cannot read the upstream {settings.mirror_of}: {exc}", err=True)
+            return 3
+        state = services.mirror.state
+        click.echo(f"mirrored {state.upstream}: {state.size} log entries, feed up to seq {state.seq}", err=True)
+        return 0
 
 
 @cli.command()

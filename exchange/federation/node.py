@@ -52,12 +52,14 @@ class Federation:
         }
 
 
-def witness_signer(settings: Settings) -> WitnessSigner:
+def witness_signer(settings: Settings, role: str = "witness") -> WitnessSigner:
+    """The node's cosigning key: as a witness, or (``role`` ``mirror``) as a mirror of its upstream; named
+    ``witness_name``, else the log origin followed by ``/<role>``."""
     path = settings.witness_key_file or settings.data_dir / "keys" / "witness.pem"
     private = load_or_create(path, "witness").private_key
     if not isinstance(private, Ed25519PrivateKey):
         raise ValueError(f"the witness key {path} must be an Ed25519 key")
-    return WitnessSigner(settings.witness_name or f"{log_origin(settings)}/witness", private)
+    return WitnessSigner(settings.witness_name or f"{log_origin(settings)}/{role}", private)
 
 
 def witness_endpoints(settings: Settings) -> list[WitnessEndpoint]:

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from exchange import portal
 from exchange.coverage import CoverageIndex, instruments
-from exchange.errors import Unavailable
+from exchange.errors import ExchangeError, Problems, Unavailable
 from exchange.federation import routes as witness_routes
 from exchange.gateway import (
     audit,
@@ -33,7 +33,7 @@ from exchange.gateway import (
     query as qs,
 )
 from exchange.gateway.appkeys import BATCH_SLOTS, COVERAGE, SERVICES, STOPPING, TOKEN_LIMITER
-from exchange.gateway.problems import problems_middleware
+from exchange.gateway.problems import Handler, problems_middleware
 from exchange.ratelimit import RateLimiter
 from exchange.services import Services, open_services
 from exchange.settings import Settings
@@ -54,10 +54,34 @@ async def _warm(index: CoverageIndex, services: Services) -> None:
         log.info("coverage index not built at start-up: the database is unavailable; the first read will build it")
 
 
+#: What a mirror refuses: writes of what it copies from its upstream (submissions, the registry).
+_COPIED = ("/v1/submissions", "/v1/admin/participants", "/v1/admin/keys", "/admin/participants", "/admin/keys")
+
+
+@web.middleware
+async def read_only_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """On a mirror, submissions and registry changes go to the upstream: refuse them here, saying where."""
+    if request.method not in ("GET", "HEAD", "OPTIONS") and request.path.startswith(_COPIED):
+        services = request.app[SERVICES]
+        relayed = request.path.startswith("/v1/submissions") and services.relay is not None
+        if not relayed:  # a mirror that relays takes submissions for its upstreams (its intake checks that)
+            raise ExchangeError(Problems.FORBIDDEN, read_only(services.settings.mirror_of))
+    return await handler(request)
+
+
+def read_only(upstream: str | None) -> str:
+    return f"this node is a read-only mirror of {upstream}; send submissions and registry changes there"
+
+
 def create_app(settings: Settings, background: Sequence[Background] = ()) -> web.Application:
     """Build the app; backends open on start-up and close on clean-up."""
     app = web.Application(
-        middlewares=[metrics.metrics_middleware, problems_middleware, qs.control_characters_middleware],
+        middlewares=[
+            metrics.metrics_middleware,
+            problems_middleware,
+            qs.control_characters_middleware,
+            *([read_only_middleware] if settings.mirror_of else []),
+        ],
         client_max_size=settings.max_body_bytes * 64,
     )
 
@@ -66,6 +90,8 @@ def create_app(settings: Settings, background: Sequence[Background] = ()) -> web
             app[SERVICES] = services
             stop = asyncio.Event()
             tasks = [asyncio.create_task(job(services, stop)) for job in background]
+            if services.mirror is not None:
+                tasks.append(asyncio.create_task(services.mirror.run(stop)))
             warm = asyncio.create_task(_warm(app[COVERAGE], services))
             yield
             stop.set()

@@ -21,16 +21,29 @@ async def info(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     settings = services.settings
     key = services.signing_key
+    origin, log_origin, log_keys = settings.public_origin, services.log.origin, services.log.verifier_keys
+    mirror = services.mirror
+    if mirror is not None:  # the upstream's names and log key: what this node serves is the upstream's
+        state = mirror.state
+        origin, log_origin = state.origin or origin, state.log_origin or log_origin
+        log_keys = [state.log_key] if state.log_key else []
     return json_response(
         {
             "name": "exchange",
             "version": __version__,
-            "origin": settings.public_origin,
+            "origin": origin,
             "keys": [{**key.public_jwk, "kid": key.kid, "alg": key.alg, "use": "sig"}],
-            "log_origin": services.log.origin,
-            "log_verifier_key": services.log.verifier_keys[0],
-            "log_verifier_keys": services.log.verifier_keys,
+            "log_origin": log_origin,
+            "log_verifier_key": log_keys[0] if log_keys else None,
+            "log_verifier_keys": log_keys,
             "witness": services.federation.info(),
+            "mirror": None
+            if mirror is None
+            else {
+                "node": settings.public_origin,
+                **mirror.state.as_dict(),
+                "cosigner": {"name": mirror.cosigner.name, "verifier_key": mirror.cosigner.vkey},
+            },
             "submission": {
                 "media_types": [FLATTENED_MEDIA_TYPE, COMPACT_MEDIA_TYPE],
                 "algorithms": ["Ed25519", "EdDSA", "ES256"],
@@ -81,6 +94,9 @@ async def readyz(request: web.Request) -> web.Response:
             checks[name] = "ok"
         except (ExchangeError, TimeoutError, OSError) as exc:
             checks[name] = f"unavailable: {exc}" if str(exc) else "unavailable"
+    if services.mirror is not None:  # serving, but no longer following an upstream that failed a check
+        stopped = services.mirror.state.stopped
+        checks["mirror"] = "ok" if stopped is None else f"stopped following {services.mirror.state.upstream}: {stopped}"
     ready = all(v == "ok" for v in checks.values())
     return json_response(
         {"status": "ready" if ready else "not ready", "checks": checks},

@@ -54,6 +54,13 @@ async def scrape(request: web.Request) -> web.Response:
         active = [s.cursor for s in subscriptions if s.status == "active"]
         metrics.webhook_backlog.set(max((head - c for c in active), default=0))
         metrics.webhook_failing.set(sum(1 for s in subscriptions if s.failing_since or s.status == "paused"))
+        if services.relay is not None:
+            for state, count in (await services.relay.outbox.counts()).items():
+                metrics.relay_entries.labels(state).set(count)
+        if services.mirror is not None:
+            mirrored = services.mirror.state
+            metrics.mirror_behind.set(max(0, mirrored.upstream_size - mirrored.size))
+            metrics.mirror_stopped.set(1 if mirrored.stopped else 0)
         metrics.up.set(1)
     except Unavailable:
         metrics.up.set(0)

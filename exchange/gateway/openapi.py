@@ -309,7 +309,8 @@ def openapi_document(origin: str, validator: Validator, coverage_instruments: It
         sub: {
             "parameters": _path("participant", "submission_id"),
             "get": _op(
-                "A submission's status: received, accepted or rejected with every error",
+                "A submission's status: received, accepted, rejected with every error, pending_review or "
+                "returned; on a relay hub, relaying, forwarded (with the upstream's acknowledgment) or refused",
                 security="participant (its own), auditor, editor or admin",
                 errors=(404,),
             ),

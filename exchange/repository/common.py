@@ -63,7 +63,8 @@ KEY_COLUMNS = "kid, participant, alg, jwk, valid_from, valid_until, revoked_at, 
 TOKEN_COLUMNS = "token_id, participant, role, label, created_at, revoked_at, expires_at"  # noqa: S105 (column names)
 PARTICIPANT_COLUMNS = "id, name, type, jurisdictions, created_at"
 DELIVERY_COLUMNS = "subscription_id, seq, webhook_id, attempt, at, status_code, latency_ms, error"
-#: The columns of a change (table alias ``c``); a listing adds its content and JWS (or NULLs) after them.
+#: The columns of a change (table alias ``c``); a listing adds its version's content, accepted_at and
+#: review, and its JWS (or NULLs) after them.
 CHANGE_COLUMNS = (
     "c.seq, c.action, c.participant, c.kind, c.record_id, c.version, c.log_index, c.submission_id, c.kid, "
     "c.received_at, c.jurisdiction, c.visibility, c.readers"
@@ -254,7 +255,9 @@ def change_of(row: Row) -> Change:
         content_json=(row[13] if isinstance(row[13], str) else bytes(row[13]).decode())
         if row[13] is not None
         else None,
-        jws=bytes(row[14]).decode() if row[14] is not None else None,
+        accepted_at=row[14],
+        review=orjson.loads(row[15]) if row[15] else None,
+        jws=bytes(row[16]).decode() if row[16] is not None else None,
     )
 
 

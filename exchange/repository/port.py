@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from exchange.mirror.step import MirrorStep
 from exchange.models import (
     AuditedSubmission,
     AuditQuery,
@@ -178,7 +179,18 @@ class Records(Protocol):
     async def get_version(self, key: RecordKey, version: int) -> RecordVersion | None: ...
 
 
-class Repository(Lifecycle, Registry, Tokens, Submissions, Log, Feeds, Subscriptions, Audit, Records, Protocol):
+class Mirrors(Protocol):
+    """A mirror node's writes."""
+
+    async def mirror(self, step: MirrorStep) -> None:
+        """Store one verified step of the upstream (:class:`~exchange.mirror.step.MirrorStep`) in one
+        transaction; raises :class:`~exchange.mirror.step.RootMismatch`, storing nothing, when its entries
+        do not make the root its checkpoint signs."""
+
+
+class Repository(
+    Lifecycle, Registry, Tokens, Submissions, Log, Feeds, Subscriptions, Audit, Records, Mirrors, Protocol
+):
     """Durable state: registry, submissions, record versions, change feed and log entries (every part)."""
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exchange import times
-from exchange.errors import ErrorItem, ExchangeError, Problems
+from exchange.errors import ErrorItem, ExchangeError, Problems, Unavailable
 from exchange.models import StoredCheckpoint, SubmissionState
 from exchange.repository.port import Log
 from exchange.transparency import merkle
@@ -38,6 +38,8 @@ class TransparencyLog:
     repository: Log
     signers: list[NoteSigner]
     cosignatures: CosignatureReader | None = None
+    #: False on a mirror: its checkpoints are the upstream's, stored with the entries they cover
+    signing: bool = True
 
     @property
     def origin(self) -> str:
@@ -50,6 +52,10 @@ class TransparencyLog:
     async def checkpoint(self) -> StoredCheckpoint:
         """The newest checkpoint, signing a new one first when the log has grown."""
         latest = await self.repository.latest_checkpoint()
+        if not self.signing:
+            if latest is None:
+                raise Unavailable("this mirror holds no checkpoint of its upstream yet", retry_after=5)
+            return latest
         size = await self.repository.log_size()
         if latest is not None and latest.size >= size:
             return latest

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from connectors.follow.verify import same_json, same_parsed_json
+from exchange.feedcheck import same_json, same_parsed_json
 
 NAN = float("nan")
 INF = float("inf")

@@ -224,3 +224,47 @@ async def test_follow_trusts_only_checkpoints_with_the_witness_quorum(nodes: Nod
     assert not (tmp_path / "other" / "changes.ndjson").read_text()  # nothing unwitnessed was kept
     code, out, err = await exchange("follow", url, "--out", str(tmp_path / "x"), "--quorum", "1")
     assert code == 2 and "--witness" in err, out + err
+
+
+async def test_a_mirror_takes_only_checkpoints_its_witness_quorum_cosigned(nodes: Nodes, tmp_path: Path) -> None:
+    """Three nodes: the repository, its witness, and a mirror that requires the witness's cosignature
+    (and, in a second run, an impostor's, which never comes: it waits and says whose is missing)."""
+    service = nodes.repository
+    verdicts = await _accept(service, 2, "m")
+    await nodes.cosigned_checkpoint(verdicts[-1]["log_index"] + 1)
+    upstream = str(service.client.make_url("")).rstrip("/")
+    mirror = await _start(
+        tmp_path / "mirror", origin="https://mirror.test", mirror_of=upstream, mirror_interval=0.05,
+        mirror_witnesses=(nodes.witness_vkey,),
+    )  # fmt: skip
+    try:
+        deadline = asyncio.get_running_loop().time() + 30
+        while True:
+            info = (await (await mirror.get("/v1/info")).json())["mirror"]
+            if info["seq"] == verdicts[-1]["seq"]:
+                break
+            assert asyncio.get_running_loop().time() < deadline, info
+            await asyncio.sleep(0.05)
+        note = await (await mirror.get("/v1/log/checkpoint")).text()
+        names = {c.name for c in check_quorum(note, [nodes.witness_vkey, info_vkey(info)], 2)}
+        assert names == {"witness.test/witness", "mirror.test/mirror"}  # the witness's and its own
+    finally:
+        await mirror.close()
+    waiting = await _start(
+        tmp_path / "mirror2", origin="https://mirror2.test", mirror_of=upstream, mirror_interval=0.05,
+        mirror_witnesses=(nodes.witness_vkey, IMPOSTOR),
+    )  # fmt: skip
+    try:
+        for _ in range(200):
+            info = (await (await waiting.get("/v1/info")).json())["mirror"]
+            if info["waiting"]:
+                break
+            await asyncio.sleep(0.05)
+        assert "no cosignature by impostor.test/witness" in info["waiting"], info
+        assert (info["size"], info["seq"]) == (0, 0)
+    finally:
+        await waiting.close()
+
+
+def info_vkey(info: dict[str, Any]) -> str:
+    return str(info["cosigner"]["verifier_key"])

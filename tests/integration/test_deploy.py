@@ -75,3 +75,17 @@ def test_container_image_runs_the_command() -> None:
     text = (DEPLOY / "Containerfile").read_text()
     assert 'ENTRYPOINT ["exchange"]' in text
     assert "USER exchange" in text
+
+
+def test_the_federation_example_has_its_three_nodes() -> None:
+    compose = yaml.safe_load((DEPLOY / "federation.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"central", "witness", "regional"}
+    for name, service in services.items():
+        assert _env_names(service["environment"]) <= KNOWN, f"{name} names an unknown setting"
+    assert services["central"]["command"] == ["serve"]
+    assert services["regional"]["command"] == ["mirror", "http://central:8080"]
+    regional = services["regional"]["environment"]
+    assert regional["EXCHANGE_RELAY_UPSTREAMS"].endswith("=http://central:8080")
+    assert "CENTRAL_LOG_KEY" in services["witness"]["environment"]["EXCHANGE_WITNESS_LOGS"]
+    assert "WITNESS_KEY" in regional["EXCHANGE_MIRROR_WITNESSES"]

@@ -23,6 +23,11 @@ def test_environment_is_typed() -> None:
     assert settings.port == 9000 and settings.data_dir == Path("/srv/x") and settings.rate_limit == 2.5
 
 
+def test_an_empty_variable_counts_as_unset() -> None:
+    settings = load_settings(env={"EXCHANGE_MIRROR_LOG_KEY": "", "EXCHANGE_PORT": "", "EXCHANGE_WITNESSES": ""})
+    assert (settings.mirror_log_key, settings.port, settings.witnesses) == (None, 8080, ())
+
+
 def test_unknown_environment_variable_stops_start_up() -> None:
     with pytest.raises(SettingsError, match="EXCHANGE_PROT"):
         load_settings(env={"EXCHANGE_PROT": "9000"})

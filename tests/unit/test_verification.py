@@ -382,9 +382,9 @@ def test_verified_on_receipt_skips_only_the_signature(key: SigningKey) -> None:
 
 
 def test_the_verification_is_client_side_code() -> None:
-    """The follower and the auditor share it: it never loads the registry, the services or the gateway."""
+    """The follower, the mirror and the auditor share it: it never loads the registry, the services or the gateway."""
     script = (
-        "import sys, exchange.verification, exchange.identifiers, connectors.follow.verify\n"
+        "import sys, exchange.verification, exchange.identifiers, exchange.feedcheck\n"
         "bad = [m for m in sys.modules if m.startswith(('exchange.repository', 'exchange.services', "
         "'exchange.gateway', 'exchange.directory', 'exchange.intake', 'exchange.processing', 'exchange.sqlitedb'))]\n"
         "assert not bad, bad\n"

@@ -13,7 +13,8 @@ The adapter is one class put together from a part per domain, each over the same
 * :mod:`.submissions` (with :mod:`.decisions`): receiving, deciding, audit listings;
 * :mod:`.log`: the transparency log and its checkpoints;
 * :mod:`.feeds`: the change feed and webhook subscriptions;
-* :mod:`.records`: record reads and queries.
+* :mod:`.records`: record reads and queries;
+* :mod:`.mirror`: a mirror node's copy of an upstream repository.
 """
 
 from __future__ import annotations
@@ -22,12 +23,13 @@ from exchange.repository.common import redact
 from exchange.repository.postgresql.feeds import FeedStore
 from exchange.repository.postgresql.log import LogStore
 from exchange.repository.postgresql.migrations import migrate
+from exchange.repository.postgresql.mirror import MirrorStore
 from exchange.repository.postgresql.records import RecordStore
 from exchange.repository.postgresql.registry import RegistryStore
 from exchange.repository.postgresql.submissions import SubmissionStore
 
 
-class PostgresRepository(RegistryStore, SubmissionStore, LogStore, FeedStore, RecordStore):
+class PostgresRepository(RegistryStore, SubmissionStore, LogStore, FeedStore, RecordStore, MirrorStore):
     """The :class:`exchange.repository.Repository` port on PostgreSQL."""
 
 

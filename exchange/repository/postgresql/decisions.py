@@ -130,6 +130,8 @@ async def write_endorsed(conn: Connection, endorsed: Sequence[tuple[RecordKey, i
             key.record_id,
             number,
         )
+        if row is None:  # a mirror that may not see that version
+            continue
         await conn.execute(
             "UPDATE record_versions SET endorsements = $5 WHERE participant = $1 AND kind = $2 AND record_id = $3 "
             "AND version = $4",
@@ -242,7 +244,7 @@ async def write_versions(conn: Connection, versions: Sequence[NewVersion], now: 
                 v.decision.kid,
                 v.decision.submission.jws_sha256,
                 v.decision.submission.received_at,
-                now,
+                v.accepted_at or now,
                 v.log_index,
                 v.seq,
                 json_or_none(v.review),

@@ -35,15 +35,16 @@ def changes_query(query: ChangeQuery) -> tuple[str, list[Any]]:
     joins = ""
     if query.include_content:
         joins += (
-            "JOIN record_versions v ON v.participant = c.participant AND v.kind = c.kind "
+            "LEFT JOIN record_versions v ON v.participant = c.participant AND v.kind = c.kind "
             "AND v.record_id = c.record_id AND v.version = c.version "
         )
     if query.include_jws:
         # the submitter is the participant of the key (an editor's, for an entry on a State's behalf)
         joins += (
-            "JOIN submissions s ON s.participant = split_part(c.kid, '/', 1) AND s.submission_id = c.submission_id "
+            "LEFT JOIN submissions s ON s.participant = split_part(c.kid, '/', 1) "
+            "AND s.submission_id = c.submission_id "
         )
-    content = "v.content" if query.include_content else "NULL"
+    content = "v.content, v.accepted_at, v.review" if query.include_content else "NULL, NULL, NULL"
     jws = "s.body" if query.include_jws else "NULL::bytea"
     args.append(query.limit)
     sql = (

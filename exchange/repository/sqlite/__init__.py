@@ -9,19 +9,21 @@ adapter is one class put together from a part per domain, each over the same dat
 * :mod:`.submissions` (with :mod:`.decisions`): receiving, deciding, audit listings;
 * :mod:`.log`: the transparency log and its checkpoints;
 * :mod:`.feeds`: the change feed and webhook subscriptions;
-* :mod:`.records`: record reads and queries.
+* :mod:`.records`: record reads and queries;
+* :mod:`.mirror`: a mirror node's copy of an upstream repository.
 """
 
 from __future__ import annotations
 
 from exchange.repository.sqlite.feeds import FeedStore
 from exchange.repository.sqlite.log import LogStore
+from exchange.repository.sqlite.mirror import MirrorStore
 from exchange.repository.sqlite.records import RecordStore
 from exchange.repository.sqlite.registry import RegistryStore
 from exchange.repository.sqlite.submissions import SubmissionStore
 
 
-class SqliteRepository(RegistryStore, SubmissionStore, LogStore, FeedStore, RecordStore):
+class SqliteRepository(RegistryStore, SubmissionStore, LogStore, FeedStore, RecordStore, MirrorStore):
     """The :class:`exchange.repository.Repository` port on an SQLite file."""
 
 

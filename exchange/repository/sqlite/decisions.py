@@ -25,7 +25,7 @@ from exchange.repository.common import (
     with_endorsement,
 )
 from exchange.repository.sqlite.log import append_log, log_size
-from exchange.sequencer import Current, plan
+from exchange.sequencer import Current, NewVersion, plan
 from exchange.validation import IndexFields
 from exchange.visibility import pack_readers
 
@@ -101,7 +101,31 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
     seq_row = conn.execute("SELECT max(seq) FROM changes").fetchone()
     held = holders_of(conn, identifiers_of(decisions))
     result = plan(decisions, existing, current, log_size(conn), (seq_row[0] or 0) + 1, now, held)
-    for decision, state in result.decided:
+    write_decided(conn, result.decided)
+    for state in result.reviewed:
+        conn.execute(
+            "UPDATE submissions SET status = ?, record = ?, version = ?, seq = ?, unchanged = ?, review = ? "
+            "WHERE participant = ? AND submission_id = ?",
+            (
+                state.status,
+                state.record,
+                state.version,
+                state.seq,
+                int(state.unchanged),
+                json_or_none(state.review),
+                state.participant,
+                state.submission_id,
+            ),
+        )
+    write_versions(conn, result.versions, now)
+    write_endorsed(conn, result.endorsed)
+    append_log(conn, result.entries)
+    return result.states
+
+
+def write_decided(conn: sqlite3.Connection, decided: Sequence[tuple[Decision, SubmissionState]]) -> None:
+    """Store decided submissions (their bytes as received, and their outcome)."""
+    for decision, state in decided:
         sub = decision.submission
         conn.execute(
             "INSERT INTO submissions (participant, submission_id, kind, jws_sha256, serialization, body, "
@@ -127,36 +151,31 @@ def _decide(conn: sqlite3.Connection, decisions: Sequence[Decision], now: str) -
                 json_or_none(state.review),
             ),
         )
-    for state in result.reviewed:
-        conn.execute(
-            "UPDATE submissions SET status = ?, record = ?, version = ?, seq = ?, unchanged = ?, review = ? "
-            "WHERE participant = ? AND submission_id = ?",
-            (
-                state.status,
-                state.record,
-                state.version,
-                state.seq,
-                int(state.unchanged),
-                json_or_none(state.review),
-                state.participant,
-                state.submission_id,
-            ),
-        )
-    for new in result.versions:
-        _apply_version(conn, new.key, new.version, new.decision, new.seq, new.log_index, now, new.review)
-    for key, number, endorsement in result.endorsed:
+
+
+def write_endorsed(conn: sqlite3.Connection, endorsed: Sequence[tuple[RecordKey, int, dict[str, Any]]]) -> None:
+    """Add each endorsement to the version it endorses (in order: two may endorse one version)."""
+    for key, number, endorsement in endorsed:
         row = conn.execute(
             "SELECT endorsements FROM record_versions WHERE participant = ? AND kind = ? AND record_id = ? "
             "AND version = ?",
             (key.participant, key.kind, key.record_id, number),
         ).fetchone()
+        if row is None:  # a mirror that may not see that version
+            continue
         conn.execute(
             "UPDATE record_versions SET endorsements = ? WHERE participant = ? AND kind = ? AND record_id = ? "
             "AND version = ?",
             (with_endorsement(row[0], endorsement), key.participant, key.kind, key.record_id, number),
         )
-    append_log(conn, result.entries)
-    return result.states
+
+
+def write_versions(conn: sqlite3.Connection, versions: Sequence[NewVersion], now: str) -> None:
+    """Store new record versions with their changes, and the records' current view and search index."""
+    for new in versions:
+        _apply_version(
+            conn, new.key, new.version, new.decision, new.seq, new.log_index, new.accepted_at or now, new.review
+        )
 
 
 def _apply_version(

@@ -39,19 +39,19 @@ class FeedStore(SqliteStore):
             if values:
                 where.append(f"c.{column} IN ({', '.join('?' * len(values))})")
                 args += list(values)
-        content = "v.content" if query.include_content else "NULL"
+        content = "v.content, v.accepted_at, v.review" if query.include_content else "NULL, NULL, NULL"
         jws = "s.body" if query.include_jws else "NULL"
         sql = (
             f"SELECT {CHANGE_COLUMNS}, {content}, {jws} FROM changes c "
             + (
-                "JOIN record_versions v ON v.participant = c.participant AND v.kind = c.kind "
+                "LEFT JOIN record_versions v ON v.participant = c.participant AND v.kind = c.kind "
                 "AND v.record_id = c.record_id AND v.version = c.version "
                 if query.include_content
                 else ""
             )
             + (
                 # the submitter is the participant of the key (an editor's, for an entry on a State's behalf)
-                "JOIN submissions s ON s.participant = substr(c.kid, 1, instr(c.kid, '/') - 1) "
+                "LEFT JOIN submissions s ON s.participant = substr(c.kid, 1, instr(c.kid, '/') - 1) "
                 "AND s.submission_id = c.submission_id "
                 if query.include_jws
                 else ""

@@ -1,7 +1,8 @@
-"""The follower's checks of one change: its shape, its signed JWS, its log entry and its checkpoint.
+"""Checks of one change of a repository's feed: its shape, its signed JWS, its log entry and its checkpoint.
 
-Everything here is pure (no I/O): the follower fetches, these functions judge. A failed check raises
-:class:`Inconsistency` naming what failed; the follower adds the seq and record.
+Everything here is pure (no I/O): the follower (``exchange follow``) and the mirror node fetch, these
+functions judge. A failed check raises :class:`Inconsistency` naming what failed; the caller adds the
+seq and record.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ __all__ = [
     "TrustedCheckpoint",
     "b64decode",
     "check_change",
+    "is_hidden",
     "open_checkpoint",
     "same_json",
+    "same_parsed_json",
     "signing_keys",
     "verify_entry",
     "verify_jws",
