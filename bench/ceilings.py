@@ -65,11 +65,21 @@ def measure(payload: dict[str, Any], participant: str) -> dict[str, float]:
     validator = Validator.from_package()
     scope = ParticipantScope(participant, "member_state", frozenset({participant}))
     assert not validator.validate_payload(payload, scope)
+    ack = json.dumps(
+        {
+            "submission_id": payload["submission_id"],
+            "participant": participant,
+            "jws_sha256": "0" * 64,
+            "received_at": "2026-01-01T00:00:00.000000Z",
+            "audience": payload["audience"],
+        }
+    ).encode()
     return {
         "ed25519_verify_per_s": rate(lambda: jws.verify(public)),
         "jws_parse_per_s": rate(lambda: parse(body, FLATTENED_MEDIA_TYPE)),
         "ijson_parse_per_s": rate(lambda: ijson.loads(raw)),
         "validate_payload_per_s": rate(lambda: validator.validate_payload(payload, scope)),
+        "ack_sign_per_s": rate(lambda: key.sign_jws(ack, typ="exchange-ack+json")),
     }
 
 

@@ -385,7 +385,10 @@ class ExchangeClient:
                 return
 
     async def changes(self, since: int = 0, limit: int | None = None, **filters: str | None) -> dict[str, Any]:
-        """One page of the change feed: ``{"results": [change…], "last_seq": N}`` (``since`` is exclusive)."""
+        """One page of the change feed: ``{"results": [change…], "last_seq": N}`` (``since`` is exclusive).
+
+        A change this client's token may not see is ``{"seq": N, "hidden": true}`` (README, "Visibility").
+        """
         status, body = await self.get("/v1/changes", since=since, limit=limit, **filters)
         if status != 200 or not isinstance(body, dict):
             raise RepositoryError(f"GET /v1/changes: HTTP {status}: {_problem(status, body)[0]}", status, body)
@@ -394,7 +397,8 @@ class ExchangeClient:
     async def follow(
         self, since: int = 0, *, poll: float = 1.0, stop: asyncio.Event | None = None, **filters: str | None
     ) -> AsyncIterator[dict[str, Any]]:
-        """Every change after ``since``, in order, polling for more until ``stop`` is set."""
+        """Every change after ``since``, in order, polling for more until ``stop`` is set (placeholders of
+        changes this client may not see included, as :meth:`changes` returns them)."""
         while stop is None or not stop.is_set():
             page = await self.changes(since, None, **filters)
             results = page.get("results") or []

@@ -157,6 +157,8 @@ def _trimmed(change: Change, query: ChangeQuery) -> Change:
     return dataclasses.replace(
         change,
         content_json=change.content_json if query.include_content else None,
+        accepted_at=change.accepted_at if query.include_content else None,
+        review=change.review if query.include_content else None,
         jws=change.jws if query.include_jws else None,
     )
 

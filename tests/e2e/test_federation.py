@@ -18,6 +18,8 @@ from exchange import admin
 from exchange.federation import collector
 from exchange.gateway.app import create_app
 from exchange.gateway.appkeys import SERVICES
+from exchange.identifiers import FLATTENED_MEDIA_TYPE
+from exchange.relay import forwarder
 from exchange.transparency.cosignature import QuorumError, WitnessSigner, check_quorum
 from exchange.transparency.note import NoteSigner, parse_checkpoint, verify_note
 from tests.conftest import backend_overrides
@@ -268,3 +270,39 @@ async def test_a_mirror_takes_only_checkpoints_its_witness_quorum_cosigned(nodes
 
 def info_vkey(info: dict[str, Any]) -> str:
     return str(info["cosigner"]["verifier_key"])
+
+
+async def test_four_nodes_a_state_submits_through_the_regional_hub_and_reads_the_cosigned_copy(
+    nodes: Nodes, tmp_path: Path
+) -> None:
+    """Central, its witness, and a regional node that relays to central and mirrors it (taking only
+    checkpoints the witness cosigned): a State's submission goes out through the hub and comes back in
+    the regional copy, byte for byte, under a checkpoint both the witness and the mirror cosigned."""
+    service = nodes.repository
+    central = str(service.client.make_url("")).rstrip("/")
+    origin = service.services.settings.public_origin
+    settings = make_settings(
+        tmp_path / "regional", origin="https://regional.test", mirror_of=central, mirror_interval=0.05,
+        mirror_witnesses=(nodes.witness_vkey,), relay_upstreams=(f"{origin}={central}",), relay_max_backoff=0.2,
+    )  # fmt: skip
+    regional: TestClient[Any, Any] = TestClient(
+        TestServer(create_app(settings, background=[deliver.run, forwarder.run]))
+    )
+    await regional.start_server()
+    try:
+        record_id, record = example_for("law", "GBR")
+        signed = service.signer.submission(record, record_id=f"{record_id}-relayed")
+        posted = await regional.post("/v1/submissions", data=signed, headers={"Content-Type": FLATTENED_MEDIA_TYPE})
+        assert posted.status == 202, await posted.text()
+        path = f"/v1/records/GBR/law/{record_id}-relayed"
+        deadline = asyncio.get_running_loop().time() + 60
+        while (await regional.get(path)).status != 200:
+            assert asyncio.get_running_loop().time() < deadline, await (await regional.get("/v1/info")).text()
+            await asyncio.sleep(0.05)
+        assert await (await regional.get(path)).read() == await (await service.client.get(path)).read()
+        info = (await (await regional.get("/v1/info")).json())["mirror"]
+        note = await (await regional.get("/v1/log/checkpoint")).text()
+        names = {c.name for c in check_quorum(note, [nodes.witness_vkey, info["cosigner"]["verifier_key"]], 2)}
+        assert names == {"witness.test/witness", "regional.test/mirror"}
+    finally:
+        await regional.close()

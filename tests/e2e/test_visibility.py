@@ -259,7 +259,7 @@ async def test_the_follower_keeps_a_dense_copy_and_verify_checks_the_signed_visi
 async def test_the_portal_shows_a_signed_in_reader_what_it_may_see(service: Service) -> None:
     world = await publish(service)
     client = service.client
-    for reader in ("anonymous", "outsider", "reader"):
+    for reader in MAY_SEE:
         client.session.cookie_jar.clear()
         if world.tokens[reader] is not None:
             csrf = await form_csrf(world, "/signin")  # type: ignore[arg-type]
