@@ -127,7 +127,12 @@ class Mirror:
                 self.state.waiting = str(exc)
                 log.warning("the mirror could not take a step", extra={"reason": str(exc)})
                 progressed = False
-            if not progressed:
+            if not progressed and self.state.waiting is not None:
+                # waiting for cosignatures or for the upstream: the feed may well have grown already, so a
+                # long poll would answer at once; ask again after a pause instead
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=min(1.0, self.settings.mirror_interval))
+            elif not progressed:
                 await self._wait(stop)
 
     async def _wait(self, stop: asyncio.Event) -> None:
