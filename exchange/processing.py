@@ -54,6 +54,11 @@ def _issue(pointer: str, rule: str, message: str) -> dict[str, str]:
     return {"pointer": pointer, "rule": rule, "message": message}
 
 
+def _refused(message: QueuedSubmission, kid: str, payload_sha: str, pointer: str, rule: str, text: str) -> Decision:
+    """The rejection of a verified submission for one reason."""
+    return Decision(message, kid, payload_sha, errors=(_issue(pointer, rule, text),))
+
+
 @dataclass
 class Processor:
     settings: Settings
@@ -89,17 +94,13 @@ class Processor:
         payload_sha = verified.payload_sha256
         scope = await self.directory.scope(message.participant)
         if scope is None:
-            return Decision(
+            return _refused(
                 message,
                 verified.kid,
                 payload_sha,
-                errors=(
-                    _issue(
-                        "/participant",
-                        "participant:unknown",
-                        f"participant {message.participant} is not registered",
-                    ),
-                ),
+                "/participant",
+                "participant:unknown",
+                f"participant {message.participant} is not registered",
             )
         owner = await self.directory.scope(verified.on_behalf_of) if verified.on_behalf_of else None
         issues = self.validator.validate_payload(verified.document, scope, owner)
@@ -127,12 +128,8 @@ class Processor:
         version = await self.repository.get_version(key, named["version"])
         if version is None or version.jws_sha256 != named["jws_sha256"]:
             what = "has no such version" if version is None else "was published from other bytes"
-            return Decision(
-                message,
-                verified.kid,
-                payload_sha,
-                errors=(_issue("/endorse", "endorse:not-found", f"{key} version {named['version']}: {what}"),),
-            )
+            what = f"{key} version {named['version']}: {what}"
+            return _refused(message, verified.kid, payload_sha, "/endorse", "endorse:not-found", what)
         return Decision(
             message, verified.kid, payload_sha, record=key, endorse=Endorsement(version.version, version.jws_sha256)
         )
@@ -181,17 +178,13 @@ class Processor:
                 if judged.errors:
                     return Decision(message, verified.kid, payload_sha, errors=judged.errors)
                 if judged.record is not None and judged.record.kind != message.kind:
-                    return Decision(
+                    return _refused(
                         message,
                         verified.kid,
                         payload_sha,
-                        errors=(
-                            _issue(
-                                "/kind",
-                                "review:kind",
-                                f"the reviewed submission is a {judged.record.kind}, not a {message.kind}",
-                            ),
-                        ),
+                        "/kind",
+                        "review:kind",
+                        f"the reviewed submission is a {judged.record.kind}, not a {message.kind}",
                     )
                 review = dataclasses.replace(review, decision=dataclasses.replace(judged, held=False))
         return Decision(message, verified.kid, payload_sha, review=review)

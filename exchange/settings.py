@@ -287,7 +287,13 @@ class Settings(BaseModel):
         ),
     )
     mirror_step: int = Field(
-        10000, ge=1, le=1_000_000, description="Most log entries a mirror takes in one step (one transaction)."
+        10000,
+        ge=1,
+        le=1_000_000,
+        description=(
+            "Log entries a mirror takes in one step (one transaction), when the upstream lists a checkpoint "
+            "that near; it never takes one more than ten steps ahead."
+        ),
     )
     review: tuple[str, ...] = Field(
         (),

@@ -65,12 +65,12 @@ async def read_only_middleware(request: web.Request, handler: Handler) -> web.St
         services = request.app[SERVICES]
         relayed = request.path.startswith("/v1/submissions") and services.relay is not None
         if not relayed:  # a mirror that relays takes submissions for its upstreams (its intake checks that)
-            raise ExchangeError(Problems.FORBIDDEN, read_only(services.settings.mirror_of))
+            raise ExchangeError(
+                Problems.FORBIDDEN,
+                f"this node is a read-only mirror of {services.settings.mirror_of}; send submissions and "
+                "registry changes there",
+            )
     return await handler(request)
-
-
-def read_only(upstream: str | None) -> str:
-    return f"this node is a read-only mirror of {upstream}; send submissions and registry changes there"
 
 
 def create_app(settings: Settings, background: Sequence[Background] = ()) -> web.Application:

@@ -37,7 +37,7 @@ from exchange import ijson, times
 from exchange.content import content_sha256
 from exchange.errors import Unavailable
 from exchange.feedcheck import Inconsistency, KeyDirectory, check_change, is_hidden, verify_entry, verify_jws
-from exchange.identifiers import participant_of_kid, sniff_serialization
+from exchange.identifiers import parse_record_key, participant_of_kid, sniff_serialization
 from exchange.mirror.step import MirroredKey, MirrorStep, RootMismatch
 from exchange.models import Decision, Participant, QueuedSubmission, RecordKey, StoredCheckpoint, SubmissionState
 from exchange.publickeys import PublicKey
@@ -54,6 +54,9 @@ log = logging.getLogger("exchange.mirror")
 
 #: Entries and changes asked for at once (the upstream's page limit).
 PAGE = 1000
+#: A step takes the largest checkpoint within ``mirror_step`` entries, or the first beyond; never one
+#: further than this many steps (an upstream signs a checkpoint every second while its log grows).
+MAX_STEPS = 10
 
 
 @dataclass
@@ -127,6 +130,10 @@ class Mirror:
                 self.state.waiting = str(exc)
                 log.warning("the mirror could not take a step", extra={"reason": str(exc)})
                 progressed = False
+            except Exception as exc:  # a fault of this node: said, and tried again, never a silent stop
+                self.state.waiting = f"{type(exc).__name__}: {exc}"
+                log.exception("the mirror failed to take a step")
+                progressed = False
             if not progressed and self.state.waiting is not None:
                 # waiting for cosignatures or for the upstream: the feed may well have grown already, so a
                 # long poll would answer at once; ask again after a pause instead
@@ -192,6 +199,12 @@ class Mirror:
             self._quorum(checkpoint.note)
         except QuorumError as exc:
             self.state.waiting = f"checkpoint of size {checkpoint.size}: {exc}"
+            return False
+        if checkpoint.size - size > MAX_STEPS * self.settings.mirror_step:  # one step is held in memory
+            self.state.waiting = (
+                f"the upstream lists no checkpoint within {MAX_STEPS * self.settings.mirror_step:,} entries of the "
+                f"{size:,} held (its next is of size {checkpoint.size:,})"
+            )
             return False
         entries = await self._entries(size, checkpoint.size)
         step = MirrorStep(entries=entries, checkpoint=checkpoint)
@@ -323,7 +336,10 @@ class Mirror:
         events = [(e.index, _fields(e)) for e in step.entries]
         for index, fields in events:
             if fields.get("type") == "endorsement" and isinstance(fields.get("version"), int):
-                participant, kind, record_id = str(fields.get("record")).split("/", 2)
+                try:
+                    participant, kind, record_id = parse_record_key(str(fields.get("record")))
+                except ValueError:
+                    raise Inconsistency(f"log entry {index} endorses {fields.get('record')!r}, not a record") from None
                 by = {"by": fields.get("kid"), "submission_id": fields.get("submission_id"), "log_index": index}
                 step.endorsed.append(
                     (

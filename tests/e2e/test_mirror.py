@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from exchange import admin
 from exchange.gateway.app import create_app
@@ -26,6 +27,7 @@ from exchange.relay import forwarder
 from exchange.services import Services
 from exchange.transparency.cosignature import check_quorum
 from exchange.transparency.merkle import root_nodes
+from exchange.transparency.note import NoteSigner, checkpoint_body, sign_many
 from tests.conftest import backend_overrides
 from tests.e2e.conftest import Service
 from tests.e2e.test_verify import exchange, url_of
@@ -263,3 +265,75 @@ async def test_a_regional_node_mirrors_the_central_repository_and_relays_to_it(
             "exchange_mirror_stopped 0.0",
         ):
             assert line in metrics.splitlines(), line
+
+
+UPSTREAM_KEY = NoteSigner("up.test", Ed25519PrivateKey.generate())
+SMALL = sign_many(checkpoint_body("up.test", 3, bytes(32)), [UPSTREAM_KEY])
+#: A signed checkpoint of a log of 2**62 entries (a size no answer can back).
+HUGE = sign_many(checkpoint_body("up.test", 2**62, bytes(32)), [UPSTREAM_KEY])
+#: Each case: the answers that differ from a well-formed upstream's, and what the mirror must say.
+HOSTILE: dict[str, tuple[dict[str, Any], str]] = {
+    "info without names": ({"/v1/info": {"origin": 7, "log_origin": None}}, "names no origin"),
+    "a note that is no checkpoint": ({"/v1/log/checkpoint": "\x00" * 10}, "does not verify with its log key"),
+    "a huge checkpoint size": (
+        {"/v1/log/checkpoints": {"checkpoints": [{"size": 2**62, "note": HUGE}]}},
+        "lists no checkpoint within",
+    ),
+    "entries that are not base64": (
+        {"/v1/log/entries": {"entries": [{"index": 0, "entry": "!!\x00"}]}},
+        "log entry 0 is not base64",
+    ),
+    "an entry index out of place": (
+        {"/v1/log/entries": {"entries": [{"index": 10**30, "entry": ""}]}},
+        "where 0 belongs",
+    ),
+    "an answer nested past any depth": (
+        {"/v1/log/entries": {"entries": [[[[[[[[[[]]]]]]]]]] * 1000}},
+        "where 0 belongs",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+async def test_a_hostile_upstream_never_brings_the_mirror_down(tmp_path: Path, case: str) -> None:
+    """Answers no repository would give: the mirror says it cannot follow (stopped or waiting) and
+    keeps answering its own readers; nothing it was shown is stored."""
+    from aiohttp import web
+
+    good_info = {"origin": "https://up.test", "log_origin": "up.test", "log_verifier_key": UPSTREAM_KEY.verifier_key}
+    answers: dict[str, Any] = {
+        "/v1/info": good_info,
+        "/v1/log/checkpoint": SMALL,
+        "/v1/log/checkpoints": {"checkpoints": []},
+        **HOSTILE[case][0],
+    }
+
+    async def answer(request: web.Request) -> web.Response:
+        found = answers.get(request.path)
+        if found is None:
+            return web.json_response({"title": "not found"}, status=404)
+        if isinstance(found, str):
+            return web.Response(text=found)
+        return web.json_response(found)
+
+    upstream_app = web.Application()
+    upstream_app.router.add_get("/{tail:.*}", answer)
+    upstream = TestClient(TestServer(upstream_app))
+    await upstream.start_server()
+    try:
+        settings = {"origin": "https://mirror.test", "mirror_of": str(upstream.make_url("")).rstrip("/"),
+                    "mirror_interval": 0.05}  # fmt: skip
+        async with running(tmp_path, settings) as (mirror, services):
+            assert services.mirror is not None
+            for _ in range(200):
+                info = await mirror.get("/v1/info")
+                assert info.status == 200
+                state = (await info.json())["mirror"]
+                if state["stopped"] or state["waiting"]:
+                    break
+                await asyncio.sleep(0.05)
+            assert HOSTILE[case][1] in (state["stopped"] or state["waiting"]), state
+            assert state["size"] == 0 and await services.repository.log_size() == 0
+            assert (await mirror.get("/v1/records")).status == 200
+    finally:
+        await upstream.close()

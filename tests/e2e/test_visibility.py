@@ -304,3 +304,31 @@ async def test_visibility_is_checked_and_changing_it_is_a_new_version(service: S
     assert (public.status, (await public.json())["visibility"]) == (200, "public")
     history = await service.client.get("/v1/records/GBR/law/cma/versions")
     assert [v["version"] for v in (await history.json())["versions"]] == [2]  # version 1 was for participants
+
+
+@pytest.mark.parametrize(
+    ("extra", "pointer"),
+    [
+        ({"visibility": 10**30}, ""),  # not I-JSON: the gateway's 400
+        ({"visibility": 5}, "/visibility"),
+        ({"visibility": "secret"}, "/visibility"),
+        ({"visibility": "restricted", "readers": ["FRA"] * 2}, "/readers"),
+        ({"visibility": "restricted", "readers": [f"X{n:02d}" for n in range(101)]}, "/readers"),
+        ({"visibility": "restricted", "readers": "FRA"}, "/readers"),
+        ({"visibility": "restricted", "readers": [["FRA"]]}, "/readers/0"),
+        ({"visibility": "restricted", "readers": ["FR\u0000A"]}, "/readers/0"),
+    ],
+)
+async def test_hostile_visibility_members_are_rejected_with_their_pointer(
+    service: Service, extra: dict[str, Any], pointer: str
+) -> None:
+    _, law = example("law", "gbr-computer-misuse-act-1990")
+    status, body = await service.post(service.signer.submission(law, record_id="cma", **extra))
+    if status == 202:
+        verdict = await service.verdict(body["participant"], body["submission_id"])
+        assert verdict["status"] == "rejected", verdict
+        pointers = [e["pointer"] for e in verdict["errors"]]
+    else:
+        assert 400 <= status < 500, body
+        pointers = [e["pointer"] for e in body.get("errors", [])] or [body.get("pointer", "")]
+    assert any(p.startswith(pointer) for p in pointers), (status, body, pointers)
